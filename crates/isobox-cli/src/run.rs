@@ -1,0 +1,112 @@
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use isobox_core::{Backend, Limits, Request};
+use isobox_wasm::{WasmBackend, WasmConfig};
+
+use crate::report;
+
+/// Exit codes: the program succeeded, the program failed, the command was used wrongly.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The program: a file, or `-` for standard input.
+    file: PathBuf,
+    /// The sandbox engine.
+    #[arg(long, value_enum, default_value_t = BackendKind::Wasm)]
+    backend: BackendKind,
+    /// Wall-clock limit for the whole request, in milliseconds.
+    #[arg(long, default_value_t = Limits::DEFAULT_TIMEOUT.as_millis() as u64)]
+    timeout_ms: u64,
+    /// Memory limit, in MiB.
+    #[arg(long, default_value_t = Limits::DEFAULT_MEMORY_BYTES >> 20)]
+    memory_mb: u64,
+    /// A deterministic instruction budget (wasm fuel); none by default.
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// JavaScript stack limit, in KiB.
+    #[arg(long, default_value_t = Limits::DEFAULT_STACK_BYTES >> 10)]
+    stack_kb: u32,
+    /// Limit on result plus console output, in KiB.
+    #[arg(long, default_value_t = Limits::DEFAULT_OUTPUT_BYTES >> 10)]
+    output_kb: u64,
+    /// JSON value passed to the program as `input`.
+    #[arg(long)]
+    input: Option<String>,
+    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "metrics"}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendKind {
+    /// QuickJS compiled to WebAssembly, a fresh wasmtime instance per request.
+    Wasm,
+}
+
+pub async fn run(args: RunArgs) -> ExitCode {
+    let request = match request(&args) {
+        Ok(request) => request,
+        Err(message) => {
+            eprintln!("isobox: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let backend: Box<dyn Backend> = match args.backend {
+        BackendKind::Wasm => match WasmBackend::new(WasmConfig::default()) {
+            Ok(backend) => Box::new(backend),
+            Err(error) => {
+                eprintln!("isobox: the wasm backend failed to start: {error:#}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+        },
+    };
+    let outcome = backend.run(&request).await;
+    if args.json {
+        report::json(&outcome);
+    } else {
+        report::human(&outcome);
+    }
+    ExitCode::from(if outcome.is_ok() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+fn request(args: &RunArgs) -> Result<Request, String> {
+    let code = if args.file.as_os_str() == "-" {
+        let mut code = String::new();
+        std::io::stdin()
+            .read_to_string(&mut code)
+            .map_err(|error| format!("reading standard input: {error}"))?;
+        code
+    } else {
+        std::fs::read_to_string(&args.file)
+            .map_err(|error| format!("reading {}: {error}", args.file.display()))?
+    };
+    let input = match &args.input {
+        Some(text) => Some(
+            serde_json::from_str(text).map_err(|error| format!("--input is not JSON: {error}"))?,
+        ),
+        None => None,
+    };
+    let limits = Limits {
+        timeout: Duration::from_millis(args.timeout_ms),
+        fuel: args.fuel,
+        memory_bytes: args.memory_mb << 20,
+        stack_bytes: args.stack_kb << 10,
+        output_bytes: args.output_kb << 10,
+    };
+    Ok(Request {
+        code,
+        input,
+        limits,
+    })
+}

@@ -1,0 +1,183 @@
+//! `isobox run` as a user calls it: the JSON contract, human output and exit codes.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+fn isobox(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_isobox"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("isobox starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a program from standard input with `--json` and returns the exit code and the one JSON object printed.
+fn run_json(code: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["run", "--json"];
+    args.extend_from_slice(extra);
+    args.push("-");
+    let output = isobox(&args, code);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "exactly one line of JSON: {stdout}"
+    );
+    let json: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    (output.status.code().unwrap(), json)
+}
+
+fn assert_contract(json: &Value) {
+    let object = json.as_object().unwrap();
+    let mut keys: Vec<_> = object.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["error", "logs", "metrics", "ok", "result"]);
+    for metric in ["start_us", "run_us", "total_us"] {
+        assert!(
+            json["metrics"][metric].is_u64(),
+            "metrics.{metric} in {json}"
+        );
+    }
+}
+
+#[test]
+fn success_prints_the_contract_and_exits_zero() {
+    let (code, json) = run_json(
+        "console.warn('note'); return { sum: input.a + input.b }",
+        &["--input", r#"{"a": 1, "b": 2}"#],
+    );
+    assert_eq!(code, 0);
+    assert_contract(&json);
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["result"], json!({"sum": 3}));
+    assert_eq!(json["error"], Value::Null);
+    assert_eq!(json["logs"], json!([{"level": "warn", "message": "note"}]));
+}
+
+#[test]
+fn every_error_kind_follows_the_contract_and_exits_one() {
+    let cases: [(&str, &[&str], &str); 6] = [
+        ("return 1 +", &[], "syntax"),
+        ("throw new Error('boom')", &[], "exception"),
+        ("for (;;) {}", &["--timeout-ms", "200"], "timeout"),
+        (
+            "const a = []; for (;;) a.push(new Array(1e5).fill(1))",
+            &["--memory-mb", "16"],
+            "memory",
+        ),
+        ("function f() { f() } f()", &[], "stack_overflow"),
+        (
+            "return 'x'.repeat(4096)",
+            &["--output-kb", "1"],
+            "output_limit",
+        ),
+    ];
+    for (program, flags, kind) in cases {
+        let (code, json) = run_json(program, flags);
+        assert_eq!(code, 1, "{program}: {json}");
+        assert_contract(&json);
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["result"], Value::Null);
+        assert_eq!(json["error"]["kind"], kind, "{program}: {json}");
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn fuel_budget_times_out_with_the_fuel_budget() {
+    let (code, json) = run_json("for (;;) {}", &["--fuel", "100000"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["error"]["kind"], "timeout");
+    assert_eq!(json["error"]["budget"], "fuel");
+}
+
+#[test]
+fn syntax_errors_carry_their_position() {
+    let (_, json) = run_json("const a = 1;\nconst b = ;", &[]);
+    assert_eq!(json["error"]["line"], 2);
+    assert_eq!(json["error"]["column"], 11);
+}
+
+#[test]
+fn human_output_shows_result_logs_and_costs() {
+    let output = isobox(&["run", "-"], "console.log('hello'); return [1, 2]");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap(),
+        json!([1, 2])
+    );
+    assert!(stderr.contains("[log] hello"), "{stderr}");
+    assert!(
+        stderr.contains("start") && stderr.contains("µs"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn human_output_explains_a_failure() {
+    let output = isobox(&["run", "-"], "throw new TypeError('nope')");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("error[exception]: uncaught TypeError: nope"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    for args in [
+        &["run", "--input", "{not json", "-"][..],
+        &["run", "/no/such/file.js"],
+        &["run"],
+        &["frobnicate"],
+    ] {
+        let output = isobox(args, "");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn reads_the_program_from_a_file() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let input = std::fs::read_to_string(format!("{examples}/orders.json")).unwrap();
+    let output = isobox(
+        &[
+            "run",
+            "--json",
+            &format!("{examples}/agent.js"),
+            "--input",
+            &input,
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json["result"]["top3"][0],
+        json!({"customer": "grace", "total": 388.99})
+    );
+}

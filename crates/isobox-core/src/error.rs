@@ -1,0 +1,128 @@
+use serde::{Deserialize, Serialize};
+
+/// Why a request did not produce a result. The `kind` names (`syntax`, `exception`, …) are stable: they are part of
+/// the JSON output contract.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// The program does not parse. `line` and `column` are 1-based positions in the program as given.
+    #[error("syntax error at {line}:{column}: {message}")]
+    Syntax {
+        message: String,
+        line: u32,
+        column: u32,
+    },
+
+    /// The program threw, or its promise rejected, and nothing caught it.
+    #[error("uncaught {name}: {message}")]
+    Exception {
+        name: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stack: Option<String>,
+    },
+
+    /// The program ran out of time (wall clock) or of its instruction budget (fuel).
+    #[error("{message}")]
+    Timeout { message: String, budget: Budget },
+
+    /// The program tried to use more memory than its limit.
+    #[error("{message}")]
+    Memory { message: String, limit_bytes: u64 },
+
+    /// The program recursed past its stack limit.
+    #[error("{message}")]
+    StackOverflow { message: String },
+
+    /// The program's result and console output exceeded their limit.
+    #[error("{message}")]
+    OutputLimit { message: String, limit_bytes: u64 },
+
+    /// Something went wrong in isobox itself, not in the program.
+    #[error("internal error: {message}")]
+    Internal { message: String },
+}
+
+/// Which budget a [`SandboxError::Timeout`] exhausted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Budget {
+    WallClock,
+    Fuel,
+}
+
+impl SandboxError {
+    /// The stable name of this error's kind, as in the JSON output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Syntax { .. } => "syntax",
+            Self::Exception { .. } => "exception",
+            Self::Timeout { .. } => "timeout",
+            Self::Memory { .. } => "memory",
+            Self::StackOverflow { .. } => "stack_overflow",
+            Self::OutputLimit { .. } => "output_limit",
+            Self::Internal { .. } => "internal",
+        }
+    }
+
+    /// A failure of isobox rather than of the program.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal {
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_with_a_kind_tag() {
+        let error = SandboxError::Syntax {
+            message: "unexpected token".into(),
+            line: 3,
+            column: 7,
+        };
+        let json = serde_json::to_value(&error).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "syntax", "message": "unexpected token", "line": 3, "column": 7})
+        );
+        assert_eq!(error.kind(), "syntax");
+        let back: SandboxError = serde_json::from_value(json).unwrap();
+        assert_eq!(back, error);
+    }
+
+    #[test]
+    fn kind_matches_the_serialised_tag() {
+        let errors = [
+            SandboxError::Exception {
+                name: "Error".into(),
+                message: "x".into(),
+                stack: None,
+            },
+            SandboxError::Timeout {
+                message: "x".into(),
+                budget: Budget::Fuel,
+            },
+            SandboxError::Memory {
+                message: "x".into(),
+                limit_bytes: 1,
+            },
+            SandboxError::StackOverflow {
+                message: "x".into(),
+            },
+            SandboxError::OutputLimit {
+                message: "x".into(),
+                limit_bytes: 1,
+            },
+            SandboxError::internal("x"),
+        ];
+        for error in errors {
+            let json = serde_json::to_value(&error).unwrap();
+            assert_eq!(json["kind"], error.kind());
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The backend-neutral heart of isobox: what a request is, what comes back, and the [`Backend`] trait every sandbox
+//! engine implements.
+//!
+//! A request carries a JavaScript program written as the body of an async function (`await` works at the top and the
+//! `return`ed value is the result), an optional JSON input and the limits it runs under. Every request runs in a fresh
+//! sandbox: nothing survives from one request to the next.
+
+mod backend;
+mod error;
+mod limits;
+mod outcome;
+mod request;
+
+pub use backend::Backend;
+pub use error::{Budget, SandboxError};
+pub use limits::Limits;
+pub use outcome::{Level, LogLine, Metrics, Outcome};
+pub use request::Request;

@@ -1,0 +1,146 @@
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::SandboxError;
+
+/// What a request produced: its result or error, what it logged, and what it cost.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The program's `return`ed value as JSON (`null` for `undefined`), or why there is none.
+    pub result: Result<Value, SandboxError>,
+    /// Console lines in the order they were written, up to the request's output limit.
+    pub logs: Vec<LogLine>,
+    pub metrics: Metrics,
+}
+
+impl Outcome {
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    /// The error, when the request failed.
+    pub fn error(&self) -> Option<&SandboxError> {
+        self.result.as_ref().err()
+    }
+}
+
+/// The JSON output contract:
+/// `{"ok": bool, "result": value|null, "error": null|{"kind": …, "message": …}, "logs": [...], "metrics": {...}}`.
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Contract<'a> {
+            ok: bool,
+            result: Option<&'a Value>,
+            error: Option<&'a SandboxError>,
+            logs: &'a [LogLine],
+            metrics: &'a Metrics,
+        }
+        Contract {
+            ok: self.is_ok(),
+            result: self.result.as_ref().ok(),
+            error: self.error(),
+            logs: &self.logs,
+            metrics: &self.metrics,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// One console call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub level: Level,
+    pub message: String,
+}
+
+/// The console method that wrote a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Log,
+    Info,
+    Warn,
+    Error,
+    Debug,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Debug => "debug",
+        }
+    }
+}
+
+/// What a request cost. Times are in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// The backend that ran the request.
+    pub backend: String,
+    /// Creating the fresh sandbox.
+    pub start_us: u64,
+    /// Compiling and running the program, up to its outcome.
+    pub run_us: u64,
+    /// The whole request, including waiting for a free sandbox slot.
+    pub total_us: u64,
+    /// The sandbox's memory when the request ended.
+    pub memory_bytes: u64,
+    /// Guest instructions used, when the request had a fuel budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_used: Option<u64>,
+    /// Bytes of result and console output.
+    pub output_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn success_follows_the_contract() {
+        let outcome = Outcome {
+            result: Ok(json!({"a": 1})),
+            logs: vec![LogLine {
+                level: Level::Warn,
+                message: "careful".into(),
+            }],
+            metrics: Metrics {
+                backend: "wasm".into(),
+                ..Metrics::default()
+            },
+        };
+        let json = serde_json::to_value(&outcome).unwrap();
+        assert_eq!(json["ok"], true);
+        assert_eq!(json["result"], json!({"a": 1}));
+        assert_eq!(json["error"], Value::Null);
+        assert_eq!(
+            json["logs"],
+            json!([{"level": "warn", "message": "careful"}])
+        );
+        assert_eq!(json["metrics"]["backend"], "wasm");
+    }
+
+    #[test]
+    fn failure_follows_the_contract() {
+        let outcome = Outcome {
+            result: Err(SandboxError::StackOverflow {
+                message: "too deep".into(),
+            }),
+            logs: vec![],
+            metrics: Metrics::default(),
+        };
+        let json = serde_json::to_value(&outcome).unwrap();
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["result"], Value::Null);
+        assert_eq!(
+            json["error"],
+            json!({"kind": "stack_overflow", "message": "too deep"})
+        );
+    }
+}

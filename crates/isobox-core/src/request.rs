@@ -1,0 +1,36 @@
+use serde_json::Value;
+
+use crate::Limits;
+
+/// One program to run, with its input and limits.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// The program: the body of an async function whose parameter is `input`; its `return`ed value is the result.
+    pub code: String,
+    /// The value of `input` inside the program (`undefined` when absent).
+    pub input: Option<Value>,
+    /// What the program may consume.
+    pub limits: Limits,
+}
+
+impl Request {
+    /// A request with no input and the default limits.
+    pub fn new(code: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the program's `input`.
+    pub fn with_input(mut self, input: Value) -> Self {
+        self.input = Some(input);
+        self
+    }
+
+    /// Sets the limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}

@@ -1,0 +1,42 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a [`WasmBackend`](crate::WasmBackend) is set up. Per-request limits live in
+/// [`Limits`](isobox_core::Limits); these are the bounds of the whole backend.
+#[derive(Clone, Debug)]
+pub struct WasmConfig {
+    /// Sandboxes that may run at once; further requests wait for a free one. Each is a pooled, pre-reserved slot.
+    pub max_sandboxes: u32,
+    /// The largest memory limit a request may ask for (the size of each pooled memory slot).
+    pub max_memory_bytes: u64,
+    /// Where the compiled guest is cached between processes; `None` compiles it afresh (about a second) every time.
+    /// The directory must be trusted: its artifacts are loaded as native code.
+    pub cache_dir: Option<PathBuf>,
+    /// How often running sandboxes check their deadline and yield to other tasks.
+    pub tick: Duration,
+}
+
+impl Default for WasmConfig {
+    fn default() -> Self {
+        Self {
+            max_sandboxes: 1000,
+            max_memory_bytes: 256 << 20,
+            cache_dir: Some(default_cache_dir()),
+            tick: Duration::from_millis(2),
+        }
+    }
+}
+
+/// `$ISOBOX_CACHE_DIR`, else `$XDG_CACHE_HOME/isobox`, else `~/.cache/isobox`, else a folder in the temp dir.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ISOBOX_CACHE_DIR") {
+        return dir.into();
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("isobox");
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        return PathBuf::from(home).join(".cache/isobox");
+    }
+    std::env::temp_dir().join("isobox-cache")
+}

@@ -1,0 +1,117 @@
+//! The guest module: embedded as built, pre-initialised with Wizer, compiled once and cached on disk.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, Engine, Linker, Module, Result, Store, error::Context as _};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+/// The guest as built by `scripts/build-guest.sh`, before pre-initialisation.
+const RAW_GUEST: &[u8] = include_bytes!(env!("ISOBOX_GUEST_WASM"));
+
+/// Changes whenever the way isobox turns the raw guest into a cached artifact changes.
+const ARTIFACT_FORMAT: &str = "isobox-guest-artifact-1";
+
+/// The guest's pre-initialisation function (Javy's plugin convention).
+const INIT_FUNC: &str = "initialize-runtime";
+
+/// Loads the compiled guest for `engine`: from the cache when a matching artifact is there, otherwise by
+/// pre-initialising and compiling the raw guest (and caching the result).
+pub(crate) fn load(engine: &Engine, cache_dir: Option<&Path>) -> Result<Module> {
+    let Some(cache_dir) = cache_dir else {
+        return Module::new(engine, pre_initialised_guest()?);
+    };
+    let path = artifact_path(engine, cache_dir);
+    if path.is_file() {
+        // SAFETY: artifacts in the cache directory are written by this function (the directory must be trusted, as
+        // documented on `WasmConfig::cache_dir`), and their name pins the guest, wasmtime and engine settings.
+        match unsafe { Module::deserialize_file(engine, &path) } {
+            Ok(module) => return Ok(module),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "ignoring an unusable cached guest")
+            }
+        }
+    }
+    let module = Module::new(engine, pre_initialised_guest()?)?;
+    if let Err(error) = store_artifact(&module, &path) {
+        tracing::warn!(path = %path.display(), %error, "could not cache the compiled guest");
+    }
+    Ok(module)
+}
+
+fn artifact_path(engine: &Engine, cache_dir: &Path) -> PathBuf {
+    struct DigestHasher(Sha256);
+    impl Hasher for DigestHasher {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            unreachable!("only the digest is read")
+        }
+    }
+    let mut hasher = DigestHasher(Sha256::new());
+    ARTIFACT_FORMAT.hash(&mut hasher);
+    RAW_GUEST.hash(&mut hasher);
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let digest = hasher.0.finalize();
+    let name: String = digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    cache_dir.join(format!("guest-{name}.cwasm"))
+}
+
+fn store_artifact(module: &Module, path: &Path) -> Result<()> {
+    let dir = path.parent().expect("artifact paths have a parent");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Written aside and renamed, so that concurrent processes never load a half-written artifact.
+    let partial = dir.join(format!(
+        ".{}.{}.partial",
+        std::process::id(),
+        path.file_name().unwrap().display()
+    ));
+    std::fs::write(&partial, module.serialize()?)
+        .with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
+}
+
+/// The guest with its QuickJS runtime, context and isobox prelude pre-initialised (a Wizer snapshot): a valid Javy
+/// plugin, and the module every sandbox is instantiated from.
+pub fn pre_initialised_guest() -> Result<Vec<u8>> {
+    // Wizer drives wasmtime asynchronously; a thread of its own keeps this usable from inside or outside tokio.
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+        runtime.block_on(wizen(RAW_GUEST))
+    })
+    .join()
+    .map_err(|_| wasmtime::format_err!("pre-initialising the guest panicked"))?
+}
+
+async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
+    struct InitState {
+        wasi: WasiP1Ctx,
+    }
+    let engine = Engine::new(&Config::new())?;
+    let mut linker = Linker::<InitState>::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)?;
+    // Nothing logs while the runtime initialises; the import only has to exist.
+    linker.func_wrap("isobox", "log", |_: u32, _: u32, _: u32| {})?;
+    let mut store = Store::new(
+        &engine,
+        InitState {
+            wasi: WasiCtxBuilder::new().build_p1(),
+        },
+    );
+    let mut wizer = wasmtime_wizer::Wizer::new();
+    // javy-codegen requires a plugin to keep exporting its initialisation function.
+    wizer.init_func(INIT_FUNC).keep_init_func(true);
+    wizer
+        .run(&mut store, raw, async |store, module| {
+            linker.instantiate_async(store, module).await
+        })
+        .await
+        .context("pre-initialising the guest")
+}

@@ -1,0 +1,85 @@
+//! Why a sandbox stopped, when it stopped by trapping rather than returning an outcome.
+
+use isobox_core::{Budget, Limits, SandboxError};
+use wasmtime::Trap;
+
+/// A limit isobox enforced from the host by ending the guest's execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitHit {
+    Deadline,
+    Memory,
+    Output,
+}
+
+impl std::fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self {
+            Self::Deadline => "wall-clock deadline",
+            Self::Memory => "memory limit",
+            Self::Output => "output limit",
+        };
+        write!(f, "the sandbox reached its {what}")
+    }
+}
+
+impl std::error::Error for LimitHit {}
+
+/// Maps an error from calling into the guest to the program's error.
+pub(crate) fn classify(error: &wasmtime::Error, limits: &Limits) -> SandboxError {
+    if let Some(limit) = error.downcast_ref::<LimitHit>() {
+        return match limit {
+            LimitHit::Deadline => timeout_wall_clock(limits),
+            LimitHit::Memory => memory(limits),
+            LimitHit::Output => output_limit(limits),
+        };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => SandboxError::Timeout {
+            message: format!(
+                "the program used its budget of {} instructions",
+                limits.fuel.unwrap_or_default()
+            ),
+            budget: Budget::Fuel,
+        },
+        Some(Trap::StackOverflow) => stack_overflow(),
+        Some(Trap::Interrupt) => timeout_wall_clock(limits),
+        Some(trap) => SandboxError::internal(format!("the guest trapped: {trap}")),
+        None => SandboxError::internal(format!("the guest failed: {error:#}")),
+    }
+}
+
+pub(crate) fn timeout_wall_clock(limits: &Limits) -> SandboxError {
+    SandboxError::Timeout {
+        message: format!(
+            "the program ran past its {} ms deadline",
+            limits.timeout.as_millis()
+        ),
+        budget: Budget::WallClock,
+    }
+}
+
+pub(crate) fn memory(limits: &Limits) -> SandboxError {
+    SandboxError::Memory {
+        message: format!(
+            "the program exceeded its memory limit of {} bytes",
+            limits.memory_bytes
+        ),
+        limit_bytes: limits.memory_bytes,
+    }
+}
+
+pub(crate) fn output_limit(limits: &Limits) -> SandboxError {
+    SandboxError::OutputLimit {
+        message: format!(
+            "the program's result and logs exceeded {} bytes",
+            limits.output_bytes
+        ),
+        limit_bytes: limits.output_bytes,
+    }
+}
+
+pub(crate) fn stack_overflow() -> SandboxError {
+    SandboxError::StackOverflow {
+        message: "maximum call stack size exceeded".into(),
+    }
+}

@@ -1,0 +1,201 @@
+//! The isobox guest: QuickJS compiled to WebAssembly, built as a Javy plugin.
+//!
+//! `javy-plugin-api` provides the standard plugin exports (`cabi_realloc`, `compile-src`, `invoke`) so that
+//! javy-codegen can compile JavaScript ahead of time against this guest. isobox's own per-request export is
+//! `isobox-run`: it compiles a program as the body of an async function, runs it with its input, drives its
+//! promises to completion and reports the outcome as data through guest memory. A JavaScript error never traps.
+//!
+//! Host imports (module `isobox`):
+//! - `log(level, ptr, len)`: one console line (levels: 0 log, 1 info, 2 warn, 3 error, 4 debug).
+
+use std::cell::{OnceCell, RefCell};
+use std::slice;
+
+use javy_plugin_api::javy::quickjs::{
+    Context, Ctx, Error as JsError, Function, Object, Persistent, Promise, String as JsString, Value,
+    context::EvalOptions, prelude::Func, promise::PromiseState,
+};
+use javy_plugin_api::javy::{Runtime, to_string_lossy};
+use javy_plugin_api::{Config, import_namespace};
+
+// Modules compiled ahead of time import the plugin's exports from this namespace.
+import_namespace!("isobox-guest-v1");
+
+#[link(wasm_import_module = "isobox")]
+unsafe extern "C" {
+    #[link_name = "log"]
+    fn host_log(level: u32, ptr: *const u8, len: usize);
+}
+
+/// The program is wrapped as the body of an async function. The wrapper has a line of its own, so that the prelude
+/// maps positions back to the program by subtracting one line, and columns are never shifted.
+const SOURCE_PREFIX: &str = "(async function (input) {\n";
+const SOURCE_SUFFIX: &str = "\n})";
+const FILE_NAME: &str = "agent.js";
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// Outcome statuses written to the return area.
+const STATUS_OK: u32 = 0;
+const STATUS_ERROR: u32 = 1;
+
+struct Guest {
+    context: Context,
+    hooks: Persistent<Object<'static>>,
+}
+
+thread_local! {
+    static GUEST: OnceCell<Guest> = const { OnceCell::new() };
+    // The outcome of the last `isobox-run`: the payload and the return area `[status, pointer, length]`.
+    static OUTCOME: RefCell<(Vec<u8>, [u32; 3])> = const { RefCell::new((Vec::new(), [0; 3])) };
+}
+
+
+fn config() -> Config {
+    let mut config = Config::default();
+    config.text_encoding(true);
+    config.event_loop(true);
+    config
+}
+
+fn modify_runtime(runtime: Runtime) -> Runtime {
+    let context = runtime.context().clone();
+    let hooks = context.with(|ctx| {
+        let factory: Function = ctx
+            .eval_with_options(PRELUDE, script_options("isobox:prelude"))
+            .expect("the isobox prelude evaluates");
+        let hooks: Object = factory
+            .call((Func::from(console_line), FILE_NAME))
+            .expect("the isobox prelude initialises");
+        Persistent::save(&ctx, hooks)
+    });
+    GUEST.with(|guest| {
+        let _ = guest.set(Guest { context, hooks });
+    });
+    runtime
+}
+
+fn script_options(file_name: &str) -> EvalOptions {
+    let mut options = EvalOptions::default();
+    options.global = true;
+    options.strict = false;
+    options.backtrace_barrier = true;
+    options.promise = false;
+    options.filename = Some(file_name.to_string());
+    options
+}
+
+fn console_line<'js>(ctx: Ctx<'js>, level: u32, text: JsString<'js>) {
+    let text = lossy(&ctx, &text);
+    // SAFETY: the host reads `len` bytes at `ptr` from this instance's memory during the call.
+    unsafe { host_log(level, text.as_ptr(), text.len()) };
+}
+
+/// A JavaScript string as UTF-8, with lone surrogates replaced.
+fn lossy<'js>(ctx: &Ctx<'js>, text: &JsString<'js>) -> String {
+    match text.to_string() {
+        Ok(text) => text,
+        Err(error @ JsError::Utf8(_)) => to_string_lossy(ctx, text, error),
+        Err(_) => String::new(),
+    }
+}
+
+#[unsafe(export_name = "initialize-runtime")]
+pub extern "C" fn initialize_runtime() {
+    javy_plugin_api::initialize_runtime(config, modify_runtime).expect("the Javy runtime initialises");
+}
+
+/// Runs one program. `code` is UTF-8 source; `input` is JSON text or empty for none; `stack_bytes` bounds the
+/// JavaScript stack. Returns a pointer to `[status, payload pointer, payload length]`: on `STATUS_OK` the payload is the
+/// JSON text of the result, on `STATUS_ERROR` the JSON text of an error object with a `kind`.
+///
+/// # Safety
+/// The pointers must describe readable memory of this instance, as written by the host through `cabi_realloc`.
+#[unsafe(export_name = "isobox-run")]
+pub unsafe extern "C" fn isobox_run(
+    code_ptr: *const u8,
+    code_len: usize,
+    input_ptr: *const u8,
+    input_len: usize,
+    stack_bytes: usize,
+) -> *const u32 {
+    let code = String::from_utf8_lossy(unsafe { slice::from_raw_parts(code_ptr, code_len) });
+    let input = String::from_utf8_lossy(unsafe { slice::from_raw_parts(input_ptr, input_len) });
+    let (status, payload) = GUEST.with(|guest| match guest.get() {
+        Some(guest) => run(guest, &code, &input, stack_bytes),
+        None => (STATUS_ERROR, internal("the guest was not initialised")),
+    });
+    OUTCOME.with(|outcome| {
+        let mut outcome = outcome.borrow_mut();
+        let (bytes, area) = &mut *outcome;
+        *bytes = payload.into_bytes();
+        *area = [status, bytes.as_ptr() as u32, bytes.len() as u32];
+        // The host reads the outcome before it calls into this instance again, so the pointer stays valid.
+        area.as_ptr()
+    })
+}
+
+fn run(guest: &Guest, code: &str, input: &str, stack_bytes: usize) -> (u32, String) {
+    let runtime = guest.context.runtime();
+    // `Context::with` below re-reads the stack top, so the limit counts from this call.
+    runtime.set_max_stack_size(stack_bytes);
+    guest.context.with(|ctx| {
+        let hooks = match guest.hooks.clone().restore(&ctx) {
+            Ok(hooks) => hooks,
+            Err(_) => return (STATUS_ERROR, internal("the guest's hooks are missing")),
+        };
+        let source = format!("{SOURCE_PREFIX}{code}{SOURCE_SUFFIX}");
+        let program: Value = match ctx.eval_with_options(source, script_options(FILE_NAME)) {
+            Ok(program) => program,
+            Err(error) => return failure(&ctx, &hooks, error, true),
+        };
+        let start: Function = hooks.get("start").expect("prelude hook `start`");
+        let promise: Promise = match start.call((program, input)) {
+            Ok(promise) => promise,
+            Err(error) => return failure(&ctx, &hooks, error, false),
+        };
+        while promise.state() == PromiseState::Pending
+            && ctx.execute_pending_job()
+        {}
+        match promise.result::<Value>() {
+            None => (
+                STATUS_ERROR,
+                r#"{"kind":"exception","name":"Error","message":"the program's promise never settled: it awaited something that cannot complete"}"#.to_string(),
+            ),
+            Some(Ok(value)) => {
+                let success: Function = hooks.get("success").expect("prelude hook `success`");
+                match success.call::<_, JsString>((value,)) {
+                    Ok(text) => (STATUS_OK, lossy(&ctx, &text)),
+                    Err(error) => failure(&ctx, &hooks, error, false),
+                }
+            }
+            Some(Err(error)) => failure(&ctx, &hooks, error, false),
+        }
+    })
+}
+
+fn failure<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, error: JsError, compiling: bool) -> (u32, String) {
+    let thrown = match error {
+        JsError::Exception => ctx.catch(),
+        other => return (STATUS_ERROR, internal(&other.to_string())),
+    };
+    let described = hooks
+        .get::<_, Function>("failure")
+        .and_then(|failure| failure.call::<_, JsString>((thrown, compiling)));
+    match described {
+        Ok(text) => (STATUS_ERROR, lossy(ctx, &text)),
+        Err(_) => {
+            // Describing the thrown value threw in turn (a hostile getter, say); report it without details.
+            let _ = ctx.catch();
+            (
+                STATUS_ERROR,
+                r#"{"kind":"exception","name":"Error","message":"the program threw a value that cannot be described"}"#
+                    .to_string(),
+            )
+        }
+    }
+}
+
+fn internal(message: &str) -> String {
+    let escaped: String = message.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').collect();
+    format!(r#"{{"kind":"internal","message":"{escaped}"}}"#)
+}

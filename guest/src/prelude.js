@@ -1,0 +1,170 @@
+// isobox's JavaScript prelude. It is evaluated once, while the guest is pre-initialised, so what it builds is part of
+// the memory snapshot every sandbox starts from. It returns the hooks the guest's Rust side calls per request.
+//
+// Everything it uses is captured here, before any agent code runs, so a program that replaces `JSON.stringify` or
+// `Array.prototype.map` cannot change how its outcome is reported.
+(function (hostLog, fileName) {
+  "use strict";
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+  const ErrorCtor = Error;
+  const SyntaxErrorCtor = SyntaxError;
+  const RangeErrorCtor = RangeError;
+  const InternalErrorCtor = typeof InternalError === "function" ? InternalError : undefined;
+  const StringCtor = String;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const isArray = Array.isArray;
+  const objectToString = Object.prototype.toString;
+  const call = Function.prototype.call.bind(Function.prototype.call);
+  const replace = String.prototype.replace;
+  const match = String.prototype.match;
+  const join = Array.prototype.join;
+  const indexOf = String.prototype.indexOf;
+  // An escaped surrogate that is not itself escaped (preceded by an even number of backslashes).
+  const loneSurrogate = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi;
+  const push = Array.prototype.push;
+  const escapedFile = call(replace, fileName, /[.*+?^${}()|[\]\\]/g, "\\$&");
+  // `agent.js:LINE:COLUMN` in stacks and parse errors; the program starts on the second line of the compiled source.
+  const position = new RegExp(escapedFile + ":(\\d+):(\\d+)", "g");
+  const firstPosition = new RegExp(escapedFile + ":(\\d+):(\\d+)");
+
+  // Frames of the prelude itself are isobox's, not the program's: they are dropped.
+  const preludeFrame = /\n?[^\n]*isobox:prelude[^\n]*/g;
+
+  function fixPositions(stack) {
+    if (typeof stack !== "string") return undefined;
+    const own = call(replace, stack, preludeFrame, "");
+    // QuickJS places some errors at the wrapper's own line; those get no position rather than a wrong one.
+    return call(replace, own, position, (_, line, col) => (line > 1 ? fileName + ":" + (line - 1) + ":" + col : fileName));
+  }
+
+  // A console argument as a person reads it: strings as they are, everything else close to JSON.
+  function show(value, depth, seen) {
+    switch (typeof value) {
+      case "string":
+        return depth === 0 ? value : stringify(value);
+      case "undefined":
+        return "undefined";
+      case "function":
+        return "[Function " + (value.name || "anonymous") + "]";
+      case "bigint":
+        return StringCtor(value) + "n";
+      case "symbol":
+        return call(Symbol.prototype.toString, value);
+      case "object":
+        break;
+      default:
+        return StringCtor(value);
+    }
+    if (value === null) return "null";
+    if (value instanceof ErrorCtor) return value.stack ? value.name + ": " + value.message + "\n" + fixPositions(value.stack) : value.name + ": " + value.message;
+    if (seen.indexOf(value) !== -1) return "[Circular]";
+    if (depth > 4) return isArray(value) ? "[Array]" : "[Object]";
+    seen = seen.concat([value]);
+    const parts = [];
+    if (isArray(value)) {
+      for (let i = 0; i < value.length && i < 100; i++) call(push, parts, show(value[i], depth + 1, seen));
+      if (value.length > 100) call(push, parts, "... " + (value.length - 100) + " more");
+      return "[" + call(join, parts, ", ") + "]";
+    }
+    if (value instanceof Map) {
+      for (const [k, v] of value) call(push, parts, show(k, depth + 1, seen) + " => " + show(v, depth + 1, seen));
+      return "Map(" + value.size + ") {" + call(join, parts, ", ") + "}";
+    }
+    if (value instanceof Set) {
+      for (const v of value) call(push, parts, show(v, depth + 1, seen));
+      return "Set(" + value.size + ") {" + call(join, parts, ", ") + "}";
+    }
+    if (value instanceof Date) return isNaN(value) ? "Invalid Date" : value.toISOString();
+    const proto = getPrototypeOf(value);
+    if (proto !== null && proto !== Object.prototype && typeof value.toJSON !== "function") {
+      const name = proto.constructor && proto.constructor.name;
+      if (name && objectToString.call(value) !== "[object Object]") return "[object " + name + "]";
+    }
+    const keys = Object.keys(value);
+    for (let i = 0; i < keys.length && i < 100; i++) {
+      const key = keys[i];
+      call(push, parts, stringify(key) + ": " + show(value[key], depth + 1, seen));
+    }
+    if (keys.length > 100) call(push, parts, "... " + (keys.length - 100) + " more");
+    return "{" + call(join, parts, ", ") + "}";
+  }
+
+  function format(args) {
+    const parts = [];
+    for (let i = 0; i < args.length; i++) {
+      try {
+        call(push, parts, show(args[i], 0, []));
+      } catch (e) {
+        call(push, parts, "[unprintable]");
+      }
+    }
+    return call(join, parts, " ");
+  }
+
+  const console = {};
+  const levels = ["log", "info", "warn", "error", "debug"];
+  for (let level = 0; level < levels.length; level++) {
+    const name = levels[level];
+    console[name] = {
+      [name](...args) {
+        hostLog(level, format(args));
+      },
+    }[name];
+  }
+  Object.defineProperty(globalThis, "console", { value: console, writable: true, configurable: true, enumerable: false });
+
+  function describeThrown(value) {
+    if (value instanceof ErrorCtor) {
+      return {
+        name: StringCtor(value.name),
+        message: StringCtor(value.message),
+        stack: fixPositions(value.stack),
+      };
+    }
+    let text;
+    try {
+      text = typeof value === "string" ? value : show(value, 1, []);
+    } catch (e) {
+      text = "[unprintable]";
+    }
+    return { name: typeof value === "object" && value !== null ? "Object" : typeof value, message: text };
+  }
+
+  return {
+    // Calls the compiled program with its input; returns the program's promise.
+    start(program, inputText) {
+      return program(inputText.length === 0 ? undefined : parse(inputText));
+    },
+
+    // The program's return value as JSON text (`undefined` becomes `null`).
+    success(value) {
+      const text = stringify(value);
+      if (text === undefined) return "null";
+      // JSON.stringify escapes lone surrogates (`"\ud800"`), which are not Unicode: make them U+FFFD.
+      return call(indexOf, text, "\\ud") === -1 ? text : call(replace, text, loneSurrogate, "$1\\ufffd");
+    },
+
+    // A thrown value or a rejected promise as the JSON text of an isobox error.
+    failure(value, compiling) {
+      if (compiling && value instanceof SyntaxErrorCtor) {
+        const found = call(match, StringCtor(value.stack), firstPosition);
+        return stringify({
+          kind: "syntax",
+          message: StringCtor(value.message),
+          line: found ? Math.max(1, found[1] - 1) : 0,
+          column: found ? +found[2] : 0,
+        });
+      }
+      // QuickJS's own errors for exhausted resources.
+      if (value instanceof RangeErrorCtor && value.message === "Maximum call stack size exceeded") {
+        return stringify({ kind: "stack_overflow" });
+      }
+      if (InternalErrorCtor && value instanceof InternalErrorCtor && value.message === "out of memory") {
+        return stringify({ kind: "memory" });
+      }
+      const thrown = describeThrown(value);
+      return stringify({ kind: "exception", name: thrown.name, message: thrown.message, stack: thrown.stack });
+    },
+  };
+});

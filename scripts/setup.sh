@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building isobox needs on Debian 12 (idempotent: installs only what is missing), then builds the guest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(clang-16 llvm-16 libclang-16-dev wasi-libc)
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+  rustup target add wasm32-wasip1
+fi
+
+scripts/build-guest.sh

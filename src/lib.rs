@@ -1,0 +1,19 @@
+//! isobox runs untrusted, AI-generated JavaScript in a fresh sandbox for every request, reaching only what it was
+//! granted.
+//!
+//! This crate gathers the pieces an embedder needs: the backend-neutral API of [`isobox_core`] and the WebAssembly
+//! backend of [`isobox_wasm`].
+//!
+//! ```no_run
+//! use isobox::{Backend, Request, WasmBackend, WasmConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let backend = WasmBackend::new(WasmConfig::default())?;
+//! let request = Request::new("const xs = await Promise.all([1, 2, 3].map(async x => x * x)); return xs;");
+//! let outcome = backend.run(&request).await;
+//! println!("{}", serde_json::to_string(&outcome)?);
+//! # Ok(()) }
+//! ```
+
+pub use isobox_core::*;
+pub use isobox_wasm::{WasmBackend, WasmConfig};
