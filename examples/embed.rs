@@ -19,15 +19,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "for (;;) {}",
         "return input.nope.deeper",
     ];
-    let limits = Limits {
-        timeout: Duration::from_millis(200),
-        ..Limits::default()
-    };
+    let limits = Limits { timeout: Duration::from_millis(200), ..Limits::default() };
     let tasks = programs.map(|code| {
         let backend = Arc::clone(&backend);
-        let request = Request::new(code)
-            .with_input(json!([1, 2, 3]))
-            .with_limits(limits.clone());
+        let request = Request::new(code).with_input(json!([1, 2, 3])).with_limits(limits.clone());
         tokio::spawn(async move { backend.run(&request).await })
     });
     for (code, task) in programs.iter().zip(tasks) {

@@ -1,8 +1,8 @@
 //! isobox runs untrusted, AI-generated JavaScript in a fresh sandbox for every request, reaching only what it was
 //! granted.
 //!
-//! This crate gathers the pieces an embedder needs: the backend-neutral API of [`isobox_core`] and the WebAssembly
-//! backend of [`isobox_wasm`].
+//! This crate gathers the pieces an embedder needs: the backend-neutral API of [`isobox_core`], the WebAssembly
+//! backend of [`isobox_wasm`], capabilities declared in WIT ([`capabilities`]) and the built-in ones ([`builtins`]).
 //!
 //! ```no_run
 //! use isobox::{Backend, Request, WasmBackend, WasmConfig};
@@ -15,5 +15,8 @@
 //! # Ok(()) }
 //! ```
 
+pub use isobox_builtins as builtins;
+pub use isobox_capabilities as capabilities;
+pub use isobox_capabilities::{CallContext, CallError, Capabilities, Capability};
 pub use isobox_core::*;
 pub use isobox_wasm::{WasmBackend, WasmConfig};

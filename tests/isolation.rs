@@ -17,20 +17,13 @@ async fn globals_and_prototypes_do_not_leak_between_requests() {
          return 'polluted'",
     )
     .await;
-    assert_eq!(
-        polluted,
-        json!("polluted"),
-        "the result is serialised with the original JSON.stringify"
-    );
+    assert_eq!(polluted, json!("polluted"), "the result is serialised with the original JSON.stringify");
 
     let clean = value(
         "return [typeof secret, ({}).injected, [1, 2].map(x => x * 2), JSON.stringify({a: 1}), typeof console.log]",
     )
     .await;
-    assert_eq!(
-        clean,
-        json!(["undefined", null, [2, 4], "{\"a\":1}", "function"])
-    );
+    assert_eq!(clean, json!(["undefined", null, [2, 4], "{\"a\":1}", "function"]));
 }
 
 #[tokio::test]
@@ -39,21 +32,12 @@ async fn memory_does_not_carry_over() {
     let big = run("const keep = new Uint8Array(32 << 20); keep.fill(1); return keep.length").await;
     assert!(big.metrics.memory_bytes > 32 << 20);
     let small = run("return 1").await;
-    assert!(
-        small.metrics.memory_bytes < 8 << 20,
-        "{}",
-        small.metrics.memory_bytes
-    );
+    assert!(small.metrics.memory_bytes < 8 << 20, "{}", small.metrics.memory_bytes);
 }
 
 #[tokio::test]
 async fn the_host_stays_usable_after_every_limit() {
-    let tight = Limits {
-        memory_bytes: 16 << 20,
-        output_bytes: 1000,
-        fuel: Some(5_000_000),
-        ..short_timeout()
-    };
+    let tight = Limits { memory_bytes: 16 << 20, output_bytes: 1000, fuel: Some(5_000_000), ..short_timeout() };
     let hostile = [
         "for (;;) {}",
         "let s = 'x'; for (;;) s += s",

@@ -42,13 +42,10 @@ async fn top_level_await_and_promise_chains_run_to_completion() {
 
 #[tokio::test]
 async fn input_is_passed_as_json() {
-    let request = Request::new("return { doubled: input.n * 2, name: input.name }")
-        .with_input(json!({"n": 21, "name": "ada"}));
+    let request =
+        Request::new("return { doubled: input.n * 2, name: input.name }").with_input(json!({"n": 21, "name": "ada"}));
     let outcome = backend().run(&request).await;
-    assert_eq!(
-        outcome.result.unwrap(),
-        json!({"doubled": 42, "name": "ada"})
-    );
+    assert_eq!(outcome.result.unwrap(), json!({"doubled": 42, "name": "ada"}));
 }
 
 #[tokio::test]
@@ -67,13 +64,8 @@ async fn console_lines_are_captured_with_their_level() {
         (Level::Error, "e"),
         (Level::Debug, "d"),
     ];
-    let want: Vec<LogLine> = want
-        .into_iter()
-        .map(|(level, message)| LogLine {
-            level,
-            message: message.into(),
-        })
-        .collect();
+    let want: Vec<LogLine> =
+        want.into_iter().map(|(level, message)| LogLine { level, message: message.into() }).collect();
     assert_eq!(outcome.logs, want);
 }
 
@@ -96,10 +88,8 @@ async fn logs_are_kept_when_the_program_fails() {
 #[tokio::test]
 async fn unicode_round_trips_through_code_input_result_and_logs() {
     let text = "héllo wörld — 日本語 — 🦀 — 𝔘𝔫𝔦𝔠𝔬𝔡𝔢";
-    let request = Request::new(
-        "const s = '🦀 ' + input; console.log(s); return { s, length: [...s].length }",
-    )
-    .with_input(json!(text));
+    let request = Request::new("const s = '🦀 ' + input; console.log(s); return { s, length: [...s].length }")
+        .with_input(json!(text));
     let outcome = backend().run(&request).await;
     let result = outcome.result.unwrap();
     assert_eq!(result["s"], format!("🦀 {text}"));
@@ -116,10 +106,7 @@ async fn lone_surrogates_do_not_break_the_outcome() {
 
 #[tokio::test]
 async fn a_result_just_under_the_output_limit_is_returned() {
-    let limits = Limits {
-        output_bytes: 100_000,
-        ..Limits::default()
-    };
+    let limits = Limits { output_bytes: 100_000, ..Limits::default() };
     // 99,998 characters plus two quotes: exactly at the limit.
     let outcome = run_with("return 'x'.repeat(99998)", limits.clone()).await;
     assert_eq!(outcome.result.unwrap().as_str().unwrap().len(), 99_998);
@@ -133,10 +120,7 @@ async fn metrics_describe_the_run() {
     let outcome = run("console.log('12345'); return [1,2,3]").await;
     let metrics = &outcome.metrics;
     assert_eq!(metrics.backend, "wasm");
-    assert!(
-        metrics.total_us >= metrics.start_us + metrics.run_us,
-        "{metrics:?}"
-    );
+    assert!(metrics.total_us >= metrics.start_us + metrics.run_us, "{metrics:?}");
     assert!(metrics.memory_bytes >= 1 << 20, "{metrics:?}");
     assert_eq!(metrics.output_bytes, 5 + "[1,2,3]".len() as u64);
     assert_eq!(metrics.fuel_used, None);
@@ -173,20 +157,11 @@ async fn the_language_is_modern_javascript() {
 
 #[tokio::test]
 async fn nothing_outside_the_sandbox_is_reachable() {
-    let result = value(
-        "return [typeof require, typeof process, typeof fetch, typeof Deno, typeof std, typeof os, typeof Javy]",
-    )
-    .await;
+    let result =
+        value("return [typeof require, typeof process, typeof fetch, typeof Deno, typeof std, typeof os, typeof Javy]")
+            .await;
     assert_eq!(
         result,
-        json!([
-            "undefined",
-            "undefined",
-            "undefined",
-            "undefined",
-            "undefined",
-            "undefined",
-            "undefined"
-        ])
+        json!(["undefined", "undefined", "undefined", "undefined", "undefined", "undefined", "undefined"])
     );
 }

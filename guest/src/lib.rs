@@ -7,6 +7,9 @@
 //!
 //! Host imports (module `isobox`):
 //! - `log(level, ptr, len)`: one console line (levels: 0 log, 1 info, 2 warn, 3 error, 4 debug).
+//! - `call(capability, function, ptr, len) -> status << 32 | length`: calls a granted capability's function with the
+//!   JSON text of its argument array; the host keeps the reply (status 0: the JSON value, 1: the JSON of an error to
+//!   throw) until `take(ptr)` copies it into guest memory.
 
 use std::cell::{OnceCell, RefCell};
 use std::slice;
@@ -25,6 +28,10 @@ import_namespace!("isobox-guest-v1");
 unsafe extern "C" {
     #[link_name = "log"]
     fn host_log(level: u32, ptr: *const u8, len: usize);
+    #[link_name = "call"]
+    fn host_call(capability: u32, function: u32, ptr: *const u8, len: usize) -> u64;
+    #[link_name = "take"]
+    fn host_take(ptr: *mut u8);
 }
 
 /// The program is wrapped as the body of an async function. The wrapper has a line of its own, so that the prelude
@@ -64,7 +71,7 @@ fn modify_runtime(runtime: Runtime) -> Runtime {
             .eval_with_options(PRELUDE, script_options("isobox:prelude"))
             .expect("the isobox prelude evaluates");
         let hooks: Object = factory
-            .call((Func::from(console_line), FILE_NAME))
+            .call((Func::from(console_line), Func::from(call_capability), FILE_NAME))
             .expect("the isobox prelude initialises");
         Persistent::save(&ctx, hooks)
     });
@@ -90,6 +97,20 @@ fn console_line<'js>(ctx: Ctx<'js>, level: u32, text: JsString<'js>) {
     unsafe { host_log(level, text.as_ptr(), text.len()) };
 }
 
+/// Calls a capability; the reply is its status digit (`0` value, `1` error) followed by its JSON text.
+fn call_capability<'js>(ctx: Ctx<'js>, capability: u32, function: u32, args: JsString<'js>) -> String {
+    let args = lossy(&ctx, &args);
+    // SAFETY: the host reads `args` during the call, then writes exactly `len` bytes of its reply at `reply`.
+    let packed = unsafe { host_call(capability, function, args.as_ptr(), args.len()) };
+    let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
+    let mut reply = vec![0u8; len];
+    unsafe { host_take(reply.as_mut_ptr()) };
+    let mut text = String::with_capacity(len + 1);
+    text.push(if status == 0 { '0' } else { '1' });
+    text.push_str(&String::from_utf8_lossy(&reply));
+    text
+}
+
 /// A JavaScript string as UTF-8, with lone surrogates replaced.
 fn lossy<'js>(ctx: &Ctx<'js>, text: &JsString<'js>) -> String {
     match text.to_string() {
@@ -104,8 +125,8 @@ pub extern "C" fn initialize_runtime() {
     javy_plugin_api::initialize_runtime(config, modify_runtime).expect("the Javy runtime initialises");
 }
 
-/// Runs one program. `code` is UTF-8 source; `input` is JSON text or empty for none; `stack_bytes` bounds the
-/// JavaScript stack. Returns a pointer to `[status, payload pointer, payload length]`: on `STATUS_OK` the payload is the
+/// Runs one program. `code` is UTF-8 source; `input` is JSON text or empty for none; `grants` is the JSON manifest of
+/// granted capabilities (`[[global, [method, …]], …]`) or empty; `stack_bytes` bounds the JavaScript stack. Returns a pointer to `[status, payload pointer, payload length]`: on `STATUS_OK` the payload is the
 /// JSON text of the result, on `STATUS_ERROR` the JSON text of an error object with a `kind`.
 ///
 /// # Safety
@@ -116,12 +137,15 @@ pub unsafe extern "C" fn isobox_run(
     code_len: usize,
     input_ptr: *const u8,
     input_len: usize,
+    grants_ptr: *const u8,
+    grants_len: usize,
     stack_bytes: usize,
 ) -> *const u32 {
     let code = String::from_utf8_lossy(unsafe { slice::from_raw_parts(code_ptr, code_len) });
     let input = String::from_utf8_lossy(unsafe { slice::from_raw_parts(input_ptr, input_len) });
+    let grants = String::from_utf8_lossy(unsafe { slice::from_raw_parts(grants_ptr, grants_len) });
     let (status, payload) = GUEST.with(|guest| match guest.get() {
-        Some(guest) => run(guest, &code, &input, stack_bytes),
+        Some(guest) => run(guest, &code, &input, &grants, stack_bytes),
         None => (STATUS_ERROR, internal("the guest was not initialised")),
     });
     OUTCOME.with(|outcome| {
@@ -134,7 +158,7 @@ pub unsafe extern "C" fn isobox_run(
     })
 }
 
-fn run(guest: &Guest, code: &str, input: &str, stack_bytes: usize) -> (u32, String) {
+fn run(guest: &Guest, code: &str, input: &str, grants: &str, stack_bytes: usize) -> (u32, String) {
     let runtime = guest.context.runtime();
     // `Context::with` below re-reads the stack top, so the limit counts from this call.
     runtime.set_max_stack_size(stack_bytes);
@@ -149,7 +173,7 @@ fn run(guest: &Guest, code: &str, input: &str, stack_bytes: usize) -> (u32, Stri
             Err(error) => return failure(&ctx, &hooks, error, true),
         };
         let start: Function = hooks.get("start").expect("prelude hook `start`");
-        let promise: Promise = match start.call((program, input)) {
+        let promise: Promise = match start.call((program, input, grants)) {
             Ok(promise) => promise,
             Err(error) => return failure(&ctx, &hooks, error, false),
         };

@@ -3,7 +3,7 @@
 //
 // Everything it uses is captured here, before any agent code runs, so a program that replaces `JSON.stringify` or
 // `Array.prototype.map` cannot change how its outcome is reported.
-(function (hostLog, fileName) {
+(function (hostLog, hostCall, fileName) {
   "use strict";
   const stringify = JSON.stringify;
   const parse = JSON.parse;
@@ -14,6 +14,11 @@
   const StringCtor = String;
   const getPrototypeOf = Object.getPrototypeOf;
   const isArray = Array.isArray;
+  const defineProperty = Object.defineProperty;
+  const freeze = Object.freeze;
+  const TypeErrorCtor = TypeError;
+  const charCodeAt = String.prototype.charCodeAt;
+  const slice = String.prototype.slice;
   const objectToString = Object.prototype.toString;
   const call = Function.prototype.call.bind(Function.prototype.call);
   const replace = String.prototype.replace;
@@ -131,9 +136,38 @@
     return { name: typeof value === "object" && value !== null ? "Object" : typeof value, message: text };
   }
 
+  // One host call: the reply is a status digit (0 value, 1 error) and JSON text.
+  function invoke(capability, method, args) {
+    const reply = hostCall(capability, method, stringify(args));
+    const value = parse(call(slice, reply, 1));
+    if (call(charCodeAt, reply, 0) === 48) return value;
+    const error = value.name === "TypeError" ? new TypeErrorCtor(value.message) : new ErrorCtor(value.message);
+    if ("data" in value) error.data = value.data;
+    throw error;
+  }
+
+  // Each granted capability becomes a frozen global object whose methods return promises.
+  function grant(manifestText) {
+    const manifest = parse(manifestText);
+    for (let capability = 0; capability < manifest.length; capability++) {
+      const [global, methods] = manifest[capability];
+      const api = {};
+      for (let method = 0; method < methods.length; method++) {
+        const name = methods[method];
+        api[name] = {
+          async [name](...args) {
+            return invoke(capability, method, args);
+          },
+        }[name];
+      }
+      defineProperty(globalThis, global, { value: freeze(api), writable: false, configurable: false, enumerable: false });
+    }
+  }
+
   return {
-    // Calls the compiled program with its input; returns the program's promise.
-    start(program, inputText) {
+    // Installs the granted capabilities, then calls the compiled program with its input; returns its promise.
+    start(program, inputText, manifestText) {
+      if (manifestText.length !== 0) grant(manifestText);
       return program(inputText.length === 0 ? undefined : parse(inputText));
     },
 

@@ -1,5 +1,6 @@
 //! `isobox`: run JavaScript in a fresh sandbox from the command line.
 
+mod capabilities;
 mod report;
 mod run;
 
@@ -8,11 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "isobox",
-    version,
-    about = "Run untrusted JavaScript in a fresh sandbox per request"
-)]
+#[command(name = "isobox", version, about = "Run untrusted JavaScript in a fresh sandbox per request")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,6 +19,10 @@ struct Cli {
 enum Command {
     /// Run a program (the body of an async function; `return` its result) in a fresh sandbox.
     Run(run::RunArgs),
+    /// Print the TypeScript declarations of capabilities: the API to prompt a model with.
+    Types(capabilities::TypesArgs),
+    /// List the capabilities a program can be granted.
+    Caps,
 }
 
 fn main() -> ExitCode {
@@ -29,5 +30,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     match cli.command {
         Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Types(args) => capabilities::types(args),
+        Command::Caps => capabilities::list(),
     }
 }

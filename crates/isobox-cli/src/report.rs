@@ -3,10 +3,7 @@
 use isobox_core::{Outcome, SandboxError};
 
 pub fn json(outcome: &Outcome) {
-    println!(
-        "{}",
-        serde_json::to_string(outcome).expect("outcomes serialise")
-    );
+    println!("{}", serde_json::to_string(outcome).expect("outcomes serialise"));
 }
 
 pub fn human(outcome: &Outcome) {
@@ -14,16 +11,10 @@ pub fn human(outcome: &Outcome) {
         eprintln!("[{}] {}", line.level.as_str(), line.message);
     }
     match &outcome.result {
-        Ok(value) => println!(
-            "{}",
-            serde_json::to_string_pretty(value).expect("values serialise")
-        ),
+        Ok(value) => println!("{}", serde_json::to_string_pretty(value).expect("values serialise")),
         Err(error) => {
             eprintln!("error[{}]: {error}", error.kind());
-            if let SandboxError::Exception {
-                stack: Some(stack), ..
-            } = error
-            {
+            if let SandboxError::Exception { stack: Some(stack), .. } = error {
                 eprintln!("{}", stack.trim_end());
             }
         }

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use isobox_core::{Backend, Limits, Request};
 use isobox_wasm::{WasmBackend, WasmConfig};
 
-use crate::report;
+use crate::{capabilities, report};
 
 /// Exit codes: the program succeeded, the program failed, the command was used wrongly.
 pub const EXIT_OK: u8 = 0;
@@ -36,6 +36,15 @@ pub struct RunArgs {
     /// Limit on result plus console output, in KiB.
     #[arg(long, default_value_t = Limits::DEFAULT_OUTPUT_BYTES >> 10)]
     output_kb: u64,
+    /// Capabilities the program may call (see `isobox caps`), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    grant: Vec<String>,
+    /// The tenant whose state capabilities such as `kv` use.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Limit on capability calls.
+    #[arg(long, default_value_t = Limits::DEFAULT_HOST_CALLS)]
+    host_calls: u32,
     /// JSON value passed to the program as `input`.
     #[arg(long)]
     input: Option<String>,
@@ -59,13 +68,17 @@ pub async fn run(args: RunArgs) -> ExitCode {
         }
     };
     let backend: Box<dyn Backend> = match args.backend {
-        BackendKind::Wasm => match WasmBackend::new(WasmConfig::default()) {
-            Ok(backend) => Box::new(backend),
-            Err(error) => {
-                eprintln!("isobox: the wasm backend failed to start: {error:#}");
-                return ExitCode::from(EXIT_FAILED);
+        BackendKind::Wasm => {
+            match capabilities::registry(&request.grants).map_err(|error| error.to_string()).and_then(|capabilities| {
+                WasmBackend::new(WasmConfig { capabilities, ..WasmConfig::default() }).map_err(|e| format!("{e:#}"))
+            }) {
+                Ok(backend) => Box::new(backend),
+                Err(error) => {
+                    eprintln!("isobox: the wasm backend failed to start: {error}");
+                    return ExitCode::from(EXIT_FAILED);
+                }
             }
-        },
+        }
     };
     let outcome = backend.run(&request).await;
     if args.json {
@@ -73,28 +86,19 @@ pub async fn run(args: RunArgs) -> ExitCode {
     } else {
         report::human(&outcome);
     }
-    ExitCode::from(if outcome.is_ok() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    })
+    ExitCode::from(if outcome.is_ok() { EXIT_OK } else { EXIT_FAILED })
 }
 
 fn request(args: &RunArgs) -> Result<Request, String> {
     let code = if args.file.as_os_str() == "-" {
         let mut code = String::new();
-        std::io::stdin()
-            .read_to_string(&mut code)
-            .map_err(|error| format!("reading standard input: {error}"))?;
+        std::io::stdin().read_to_string(&mut code).map_err(|error| format!("reading standard input: {error}"))?;
         code
     } else {
-        std::fs::read_to_string(&args.file)
-            .map_err(|error| format!("reading {}: {error}", args.file.display()))?
+        std::fs::read_to_string(&args.file).map_err(|error| format!("reading {}: {error}", args.file.display()))?
     };
     let input = match &args.input {
-        Some(text) => Some(
-            serde_json::from_str(text).map_err(|error| format!("--input is not JSON: {error}"))?,
-        ),
+        Some(text) => Some(serde_json::from_str(text).map_err(|error| format!("--input is not JSON: {error}"))?),
         None => None,
     };
     let limits = Limits {
@@ -103,10 +107,8 @@ fn request(args: &RunArgs) -> Result<Request, String> {
         memory_bytes: args.memory_mb << 20,
         stack_bytes: args.stack_kb << 10,
         output_bytes: args.output_kb << 10,
+        host_calls: args.host_calls,
+        host_call_bytes: Limits::DEFAULT_HOST_CALL_BYTES,
     };
-    Ok(Request {
-        code,
-        input,
-        limits,
-    })
+    Ok(Request { code, input, limits, grants: args.grant.clone(), tenant: args.tenant.clone() })
 }

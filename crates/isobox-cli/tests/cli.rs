@@ -13,12 +13,7 @@ fn isobox(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("isobox starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -29,11 +24,7 @@ fn run_json(code: &str, extra: &[&str]) -> (i32, Value) {
     args.push("-");
     let output = isobox(&args, code);
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(
-        stdout.lines().count(),
-        1,
-        "exactly one line of JSON: {stdout}"
-    );
+    assert_eq!(stdout.lines().count(), 1, "exactly one line of JSON: {stdout}");
     let json: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
     (output.status.code().unwrap(), json)
 }
@@ -44,19 +35,14 @@ fn assert_contract(json: &Value) {
     keys.sort();
     assert_eq!(keys, ["error", "logs", "metrics", "ok", "result"]);
     for metric in ["start_us", "run_us", "total_us"] {
-        assert!(
-            json["metrics"][metric].is_u64(),
-            "metrics.{metric} in {json}"
-        );
+        assert!(json["metrics"][metric].is_u64(), "metrics.{metric} in {json}");
     }
 }
 
 #[test]
 fn success_prints_the_contract_and_exits_zero() {
-    let (code, json) = run_json(
-        "console.warn('note'); return { sum: input.a + input.b }",
-        &["--input", r#"{"a": 1, "b": 2}"#],
-    );
+    let (code, json) =
+        run_json("console.warn('note'); return { sum: input.a + input.b }", &["--input", r#"{"a": 1, "b": 2}"#]);
     assert_eq!(code, 0);
     assert_contract(&json);
     assert_eq!(json["ok"], true);
@@ -71,17 +57,9 @@ fn every_error_kind_follows_the_contract_and_exits_one() {
         ("return 1 +", &[], "syntax"),
         ("throw new Error('boom')", &[], "exception"),
         ("for (;;) {}", &["--timeout-ms", "200"], "timeout"),
-        (
-            "const a = []; for (;;) a.push(new Array(1e5).fill(1))",
-            &["--memory-mb", "16"],
-            "memory",
-        ),
+        ("const a = []; for (;;) a.push(new Array(1e5).fill(1))", &["--memory-mb", "16"], "memory"),
         ("function f() { f() } f()", &[], "stack_overflow"),
-        (
-            "return 'x'.repeat(4096)",
-            &["--output-kb", "1"],
-            "output_limit",
-        ),
+        ("return 'x'.repeat(4096)", &["--output-kb", "1"], "output_limit"),
     ];
     for (program, flags, kind) in cases {
         let (code, json) = run_json(program, flags);
@@ -90,12 +68,7 @@ fn every_error_kind_follows_the_contract_and_exits_one() {
         assert_eq!(json["ok"], false);
         assert_eq!(json["result"], Value::Null);
         assert_eq!(json["error"]["kind"], kind, "{program}: {json}");
-        assert!(
-            json["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "{json}"
-        );
+        assert!(json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{json}");
     }
 }
 
@@ -120,15 +93,9 @@ fn human_output_shows_result_logs_and_costs() {
     assert_eq!(output.status.code(), Some(0));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(
-        serde_json::from_str::<Value>(&stdout).unwrap(),
-        json!([1, 2])
-    );
+    assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap(), json!([1, 2]));
     assert!(stderr.contains("[log] hello"), "{stderr}");
-    assert!(
-        stderr.contains("start") && stderr.contains("µs"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("start") && stderr.contains("µs"), "{stderr}");
 }
 
 #[test]
@@ -136,48 +103,66 @@ fn human_output_explains_a_failure() {
     let output = isobox(&["run", "-"], "throw new TypeError('nope')");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        stderr.contains("error[exception]: uncaught TypeError: nope"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("error[exception]: uncaught TypeError: nope"), "{stderr}");
 }
 
 #[test]
 fn usage_errors_exit_two() {
-    for args in [
-        &["run", "--input", "{not json", "-"][..],
-        &["run", "/no/such/file.js"],
-        &["run"],
-        &["frobnicate"],
-    ] {
+    for args in [&["run", "--input", "{not json", "-"][..], &["run", "/no/such/file.js"], &["run"], &["frobnicate"]] {
         let output = isobox(args, "");
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
     }
 }
 
 #[test]
-fn reads_the_program_from_a_file() {
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
-    let input = std::fs::read_to_string(format!("{examples}/orders.json")).unwrap();
-    let output = isobox(
-        &[
-            "run",
-            "--json",
-            &format!("{examples}/agent.js"),
-            "--input",
-            &input,
-        ],
-        "",
-    );
-    assert_eq!(output.status.code(), Some(0));
+fn runs_the_example_agent_with_a_granted_capability() {
+    let agent = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/agent.js");
+    let output = isobox(&["run", "--json", "--grant", "shop", agent], "");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(
-        json["result"]["top3"][0],
-        json!({"customer": "grace", "total": 388.99})
-    );
+    let top = json["result"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    assert!(top[0]["spent"].as_f64() >= top[1]["spent"].as_f64());
+    assert!(json["logs"][0]["message"].as_str().unwrap().contains("delivered orders"));
+
+    let ungranted = isobox(&["run", "--json", agent], "");
+    let json: Value = serde_json::from_slice(&ungranted.stdout).unwrap();
+    assert_eq!(json["error"]["name"], "ReferenceError", "{json}");
+}
+
+#[test]
+fn caps_lists_and_types_declares_the_capabilities() {
+    let caps = String::from_utf8(isobox(&["caps"], "").stdout).unwrap();
+    assert!(caps.contains("kv") && caps.contains("shop") && caps.contains("listOrders"), "{caps}");
+
+    let types = isobox(&["types", "--grant", "shop"], "");
+    assert_eq!(types.status.code(), Some(0));
+    let types = String::from_utf8(types.stdout).unwrap();
+    assert!(types.contains("declare const shop: {"), "{types}");
+    assert!(types.contains("listOrders(filter: OrderFilter): Promise<Order[]>;"), "{types}");
+    assert!(!types.contains("declare const kv"), "{types}");
+
+    let unknown = isobox(&["types", "--grant", "nope"], "");
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn kv_state_survives_between_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |code: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_isobox"))
+            .args(["run", "--json", "--grant", "kv", "--tenant", "cli-test", "-"])
+            .env("ISOBOX_DATA_DIR", data.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(code.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    assert_eq!(run("return await kv.increment('runs', 1)")["result"], 1);
+    assert_eq!(run("return await kv.increment('runs', 1)")["result"], 2);
 }

@@ -8,11 +8,7 @@ use serde::{Deserialize, Serialize};
 pub enum SandboxError {
     /// The program does not parse. `line` and `column` are 1-based positions in the program as given.
     #[error("syntax error at {line}:{column}: {message}")]
-    Syntax {
-        message: String,
-        line: u32,
-        column: u32,
-    },
+    Syntax { message: String, line: u32, column: u32 },
 
     /// The program threw, or its promise rejected, and nothing caught it.
     #[error("uncaught {name}: {message}")]
@@ -39,6 +35,11 @@ pub enum SandboxError {
     #[error("{message}")]
     OutputLimit { message: String, limit_bytes: u64 },
 
+    /// The program asked for a capability it cannot have, or went past a capability limit (host calls, argument or
+    /// result size).
+    #[error("{message}")]
+    Capability { message: String },
+
     /// Something went wrong in isobox itself, not in the program.
     #[error("internal error: {message}")]
     Internal { message: String },
@@ -62,15 +63,14 @@ impl SandboxError {
             Self::Memory { .. } => "memory",
             Self::StackOverflow { .. } => "stack_overflow",
             Self::OutputLimit { .. } => "output_limit",
+            Self::Capability { .. } => "capability",
             Self::Internal { .. } => "internal",
         }
     }
 
     /// A failure of isobox rather than of the program.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::Internal {
-            message: message.into(),
-        }
+        Self::Internal { message: message.into() }
     }
 }
 
@@ -80,16 +80,9 @@ mod tests {
 
     #[test]
     fn serialises_with_a_kind_tag() {
-        let error = SandboxError::Syntax {
-            message: "unexpected token".into(),
-            line: 3,
-            column: 7,
-        };
+        let error = SandboxError::Syntax { message: "unexpected token".into(), line: 3, column: 7 };
         let json = serde_json::to_value(&error).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"kind": "syntax", "message": "unexpected token", "line": 3, "column": 7})
-        );
+        assert_eq!(json, serde_json::json!({"kind": "syntax", "message": "unexpected token", "line": 3, "column": 7}));
         assert_eq!(error.kind(), "syntax");
         let back: SandboxError = serde_json::from_value(json).unwrap();
         assert_eq!(back, error);
@@ -98,26 +91,12 @@ mod tests {
     #[test]
     fn kind_matches_the_serialised_tag() {
         let errors = [
-            SandboxError::Exception {
-                name: "Error".into(),
-                message: "x".into(),
-                stack: None,
-            },
-            SandboxError::Timeout {
-                message: "x".into(),
-                budget: Budget::Fuel,
-            },
-            SandboxError::Memory {
-                message: "x".into(),
-                limit_bytes: 1,
-            },
-            SandboxError::StackOverflow {
-                message: "x".into(),
-            },
-            SandboxError::OutputLimit {
-                message: "x".into(),
-                limit_bytes: 1,
-            },
+            SandboxError::Exception { name: "Error".into(), message: "x".into(), stack: None },
+            SandboxError::Timeout { message: "x".into(), budget: Budget::Fuel },
+            SandboxError::Memory { message: "x".into(), limit_bytes: 1 },
+            SandboxError::StackOverflow { message: "x".into() },
+            SandboxError::OutputLimit { message: "x".into(), limit_bytes: 1 },
+            SandboxError::Capability { message: "x".into() },
             SandboxError::internal("x"),
         ];
         for error in errors {

@@ -14,6 +14,10 @@ pub struct Limits {
     pub stack_bytes: u32,
     /// The program's result and console output together.
     pub output_bytes: u64,
+    /// Calls to capabilities.
+    pub host_calls: u32,
+    /// The JSON size of each host call's arguments, and of each result.
+    pub host_call_bytes: u64,
 }
 
 impl Limits {
@@ -21,6 +25,8 @@ impl Limits {
     pub const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
     pub const DEFAULT_STACK_BYTES: u32 = 512 << 10;
     pub const DEFAULT_OUTPUT_BYTES: u64 = 1 << 20;
+    pub const DEFAULT_HOST_CALLS: u32 = 1000;
+    pub const DEFAULT_HOST_CALL_BYTES: u64 = 1 << 20;
 }
 
 impl Default for Limits {
@@ -31,6 +37,8 @@ impl Default for Limits {
             memory_bytes: Self::DEFAULT_MEMORY_BYTES,
             stack_bytes: Self::DEFAULT_STACK_BYTES,
             output_bytes: Self::DEFAULT_OUTPUT_BYTES,
+            host_calls: Self::DEFAULT_HOST_CALLS,
+            host_call_bytes: Self::DEFAULT_HOST_CALL_BYTES,
         }
     }
 }

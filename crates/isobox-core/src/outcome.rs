@@ -106,41 +106,27 @@ mod tests {
     fn success_follows_the_contract() {
         let outcome = Outcome {
             result: Ok(json!({"a": 1})),
-            logs: vec![LogLine {
-                level: Level::Warn,
-                message: "careful".into(),
-            }],
-            metrics: Metrics {
-                backend: "wasm".into(),
-                ..Metrics::default()
-            },
+            logs: vec![LogLine { level: Level::Warn, message: "careful".into() }],
+            metrics: Metrics { backend: "wasm".into(), ..Metrics::default() },
         };
         let json = serde_json::to_value(&outcome).unwrap();
         assert_eq!(json["ok"], true);
         assert_eq!(json["result"], json!({"a": 1}));
         assert_eq!(json["error"], Value::Null);
-        assert_eq!(
-            json["logs"],
-            json!([{"level": "warn", "message": "careful"}])
-        );
+        assert_eq!(json["logs"], json!([{"level": "warn", "message": "careful"}]));
         assert_eq!(json["metrics"]["backend"], "wasm");
     }
 
     #[test]
     fn failure_follows_the_contract() {
         let outcome = Outcome {
-            result: Err(SandboxError::StackOverflow {
-                message: "too deep".into(),
-            }),
+            result: Err(SandboxError::StackOverflow { message: "too deep".into() }),
             logs: vec![],
             metrics: Metrics::default(),
         };
         let json = serde_json::to_value(&outcome).unwrap();
         assert_eq!(json["ok"], false);
         assert_eq!(json["result"], Value::Null);
-        assert_eq!(
-            json["error"],
-            json!({"kind": "stack_overflow", "message": "too deep"})
-        );
+        assert_eq!(json["error"], json!({"kind": "stack_overflow", "message": "too deep"}));
     }
 }

@@ -11,20 +11,33 @@ pub struct Request {
     pub input: Option<Value>,
     /// What the program may consume.
     pub limits: Limits,
+    /// The capabilities the program may call, by name; no others exist in its sandbox.
+    pub grants: Vec<String>,
+    /// Whose request this is: capabilities that keep state (such as `kv`) keep tenants apart. `None` is `"default"`.
+    pub tenant: Option<String>,
 }
 
 impl Request {
     /// A request with no input and the default limits.
     pub fn new(code: impl Into<String>) -> Self {
-        Self {
-            code: code.into(),
-            ..Self::default()
-        }
+        Self { code: code.into(), ..Self::default() }
     }
 
     /// Sets the program's `input`.
     pub fn with_input(mut self, input: Value) -> Self {
         self.input = Some(input);
+        self
+    }
+
+    /// Grants capabilities by name.
+    pub fn with_grants(mut self, grants: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.grants = grants.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the tenant.
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
         self
     }
 

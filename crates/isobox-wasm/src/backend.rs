@@ -1,12 +1,10 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
+use isobox_capabilities::Capabilities;
 use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError};
 use tokio::sync::Semaphore;
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig,
-    Result,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, Result};
 
 use crate::WasmConfig;
 use crate::sandbox::{self, SandboxState};
@@ -17,6 +15,7 @@ use crate::sandbox::{self, SandboxState};
 /// life of the process.
 pub struct WasmBackend {
     pre: InstancePre<SandboxState>,
+    capabilities: Capabilities,
     slots: Semaphore,
     max_memory_bytes: u64,
 }
@@ -42,6 +41,7 @@ impl WasmBackend {
         crate::epoch::start_ticker(&engine, config.tick);
         Ok(Self {
             pre,
+            capabilities: config.capabilities,
             slots: Semaphore::new(config.max_sandboxes as usize),
             max_memory_bytes: config.max_memory_bytes,
         })
@@ -101,27 +101,15 @@ impl Backend for WasmBackend {
             fuel_used: run.fuel_used,
             output_bytes: run.output_bytes,
         };
-        if let Err(error) = self.check_limits(request) {
-            let metrics = Metrics {
-                backend: self.name().into(),
-                ..Metrics::default()
-            };
-            return Outcome {
-                result: Err(error),
-                logs: Vec::new(),
-                metrics,
-            };
-        }
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .expect("the slot semaphore is never closed");
-        let run = sandbox::run(&self.pre, request).await;
-        Outcome {
-            metrics: metrics(&run),
-            result: run.result,
-            logs: run.logs,
-        }
+        let host_calls = match self.check_limits(request).and_then(|()| self.capabilities.host_calls(request)) {
+            Ok(host_calls) => host_calls,
+            Err(error) => {
+                let metrics = Metrics { backend: self.name().into(), ..Metrics::default() };
+                return Outcome { result: Err(error), logs: Vec::new(), metrics };
+            }
+        };
+        let _slot = self.slots.acquire().await.expect("the slot semaphore is never closed");
+        let run = sandbox::run(&self.pre, request, host_calls).await;
+        Outcome { metrics: metrics(&run), result: run.result, logs: run.logs }
     }
 }

@@ -1,10 +1,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use isobox_capabilities::Capabilities;
+
 /// How a [`WasmBackend`](crate::WasmBackend) is set up. Per-request limits live in
 /// [`Limits`](isobox_core::Limits); these are the bounds of the whole backend.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WasmConfig {
+    /// What requests may be granted.
+    pub capabilities: Capabilities,
     /// Sandboxes that may run at once; further requests wait for a free one. Each is a pooled, pre-reserved slot.
     pub max_sandboxes: u32,
     /// The largest memory limit a request may ask for (the size of each pooled memory slot).
@@ -19,6 +23,7 @@ pub struct WasmConfig {
 impl Default for WasmConfig {
     fn default() -> Self {
         Self {
+            capabilities: Capabilities::new(),
             max_sandboxes: 1000,
             max_memory_bytes: 256 << 20,
             cache_dir: Some(default_cache_dir()),

@@ -56,10 +56,7 @@ fn artifact_path(engine: &Engine, cache_dir: &Path) -> PathBuf {
     RAW_GUEST.hash(&mut hasher);
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let digest = hasher.0.finalize();
-    let name: String = digest[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let name: String = digest[..16].iter().map(|byte| format!("{byte:02x}")).collect();
     cache_dir.join(format!("guest-{name}.cwasm"))
 }
 
@@ -67,13 +64,8 @@ fn store_artifact(module: &Module, path: &Path) -> Result<()> {
     let dir = path.parent().expect("artifact paths have a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     // Written aside and renamed, so that concurrent processes never load a half-written artifact.
-    let partial = dir.join(format!(
-        ".{}.{}.partial",
-        std::process::id(),
-        path.file_name().unwrap().display()
-    ));
-    std::fs::write(&partial, module.serialize()?)
-        .with_context(|| format!("writing {}", partial.display()))?;
+    let partial = dir.join(format!(".{}.{}.partial", std::process::id(), path.file_name().unwrap().display()));
+    std::fs::write(&partial, module.serialize()?).with_context(|| format!("writing {}", partial.display()))?;
     std::fs::rename(&partial, path).with_context(|| format!("renaming into {}", path.display()))?;
     Ok(())
 }
@@ -97,21 +89,16 @@ async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
     let engine = Engine::new(&Config::new())?;
     let mut linker = Linker::<InitState>::new(&engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)?;
-    // Nothing logs while the runtime initialises; the import only has to exist.
+    // Nothing logs or calls the host while the runtime initialises; the imports only have to exist.
     linker.func_wrap("isobox", "log", |_: u32, _: u32, _: u32| {})?;
-    let mut store = Store::new(
-        &engine,
-        InitState {
-            wasi: WasiCtxBuilder::new().build_p1(),
-        },
-    );
+    linker.func_wrap("isobox", "call", |_: u32, _: u32, _: u32, _: u32| 0u64)?;
+    linker.func_wrap("isobox", "take", |_: u32| {})?;
+    let mut store = Store::new(&engine, InitState { wasi: WasiCtxBuilder::new().build_p1() });
     let mut wizer = wasmtime_wizer::Wizer::new();
     // javy-codegen requires a plugin to keep exporting its initialisation function.
     wizer.init_func(INIT_FUNC).keep_init_func(true);
     wizer
-        .run(&mut store, raw, async |store, module| {
-            linker.instantiate_async(store, module).await
-        })
+        .run(&mut store, raw, async |store, module| linker.instantiate_async(store, module).await)
         .await
         .context("pre-initialising the guest")
 }

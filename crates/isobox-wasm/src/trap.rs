@@ -24,6 +24,18 @@ impl std::fmt::Display for LimitHit {
 
 impl std::error::Error for LimitHit {}
 
+/// The request must end with this error (a capability limit, for one).
+#[derive(Debug)]
+pub(crate) struct Aborted(pub SandboxError);
+
+impl std::fmt::Display for Aborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Aborted {}
+
 /// Maps an error from calling into the guest to the program's error.
 pub(crate) fn classify(error: &wasmtime::Error, limits: &Limits) -> SandboxError {
     if let Some(limit) = error.downcast_ref::<LimitHit>() {
@@ -33,12 +45,12 @@ pub(crate) fn classify(error: &wasmtime::Error, limits: &Limits) -> SandboxError
             LimitHit::Output => output_limit(limits),
         };
     }
+    if let Some(Aborted(error)) = error.downcast_ref::<Aborted>() {
+        return error.clone();
+    }
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => SandboxError::Timeout {
-            message: format!(
-                "the program used its budget of {} instructions",
-                limits.fuel.unwrap_or_default()
-            ),
+            message: format!("the program used its budget of {} instructions", limits.fuel.unwrap_or_default()),
             budget: Budget::Fuel,
         },
         Some(Trap::StackOverflow) => stack_overflow(),
@@ -50,36 +62,25 @@ pub(crate) fn classify(error: &wasmtime::Error, limits: &Limits) -> SandboxError
 
 pub(crate) fn timeout_wall_clock(limits: &Limits) -> SandboxError {
     SandboxError::Timeout {
-        message: format!(
-            "the program ran past its {} ms deadline",
-            limits.timeout.as_millis()
-        ),
+        message: format!("the program ran past its {} ms deadline", limits.timeout.as_millis()),
         budget: Budget::WallClock,
     }
 }
 
 pub(crate) fn memory(limits: &Limits) -> SandboxError {
     SandboxError::Memory {
-        message: format!(
-            "the program exceeded its memory limit of {} bytes",
-            limits.memory_bytes
-        ),
+        message: format!("the program exceeded its memory limit of {} bytes", limits.memory_bytes),
         limit_bytes: limits.memory_bytes,
     }
 }
 
 pub(crate) fn output_limit(limits: &Limits) -> SandboxError {
     SandboxError::OutputLimit {
-        message: format!(
-            "the program's result and logs exceeded {} bytes",
-            limits.output_bytes
-        ),
+        message: format!("the program's result and logs exceeded {} bytes", limits.output_bytes),
         limit_bytes: limits.output_bytes,
     }
 }
 
 pub(crate) fn stack_overflow() -> SandboxError {
-    SandboxError::StackOverflow {
-        message: "maximum call stack size exceeded".into(),
-    }
+    SandboxError::StackOverflow { message: "maximum call stack size exceeded".into() }
 }

@@ -1,0 +1,104 @@
+//! A capability: a WIT interface and the Rust functions that implement it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::wit::{self, Interface, WitError};
+
+/// What a host function knows about the request that called it.
+#[derive(Clone, Debug)]
+pub struct CallContext {
+    /// The request's tenant (`Request::tenant`, else `"default"`): capabilities with state keep tenants apart.
+    pub tenant: Arc<str>,
+}
+
+/// A host function's failure. It reaches the sandbox as a thrown `Error` with this message; `data` (for a WIT
+/// `result<T, E>` function, the `E`) becomes the error's `data` property.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallError {
+    pub message: String,
+    pub data: Option<Value>,
+}
+
+impl CallError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), data: None }
+    }
+
+    /// The `err` case of a WIT `result<T, E>`: `data` is checked against `E`.
+    pub fn with_data(message: impl Into<String>, data: impl Serialize) -> Self {
+        Self { message: message.into(), data: Some(serde_json::to_value(data).unwrap_or(Value::Null)) }
+    }
+}
+
+pub(crate) type HostFuture = Pin<Box<dyn Future<Output = Result<Value, CallError>> + Send>>;
+pub(crate) type Handler = Arc<dyn Fn(CallContext, Value) -> HostFuture + Send + Sync>;
+
+/// A WIT interface with its implementation, ready to register in [`Capabilities`](crate::Capabilities).
+///
+/// ```
+/// use isobox_capabilities::{CallError, Capability};
+///
+/// let greeter = Capability::from_wit(
+///     "greeter.wit",
+///     "package demo:greeter; interface greeter { /// Says hello.\n hello: func(name: string) -> string; }",
+///     "greeter",
+/// )?
+/// .func("hello", |_ctx, (name,): (String,)| async move { Ok::<_, CallError>(format!("hello, {name}")) });
+/// # Ok::<(), isobox_capabilities::WitError>(())
+/// ```
+#[derive(Clone)]
+pub struct Capability {
+    pub(crate) interface: Interface,
+    pub(crate) handlers: HashMap<String, Handler>,
+}
+
+impl Capability {
+    pub fn new(interface: Interface) -> Self {
+        Self { interface, handlers: HashMap::new() }
+    }
+
+    /// The interface named `interface` in a WIT package given as text.
+    pub fn from_wit(source_name: &str, source: &str, interface: &str) -> Result<Self, WitError> {
+        wit::parse_str(source_name, source)?
+            .into_iter()
+            .find(|candidate| candidate.name == interface)
+            .map(Self::new)
+            .ok_or_else(|| WitError::NoSuchInterface(interface.to_string()))
+    }
+
+    pub fn interface(&self) -> &Interface {
+        &self.interface
+    }
+
+    /// Implements the WIT function `name` (its WIT name, such as `list-orders`). The arguments arrive, already checked
+    /// against the WIT types, deserialised as a tuple (`(String, u32)`; `()` for none); records use the camelCase
+    /// field names of the sandbox. The returned value is checked against the WIT result type.
+    pub fn func<A, R, F, Fut>(mut self, name: &str, function: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        R: Serialize + 'static,
+        F: Fn(CallContext, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, CallError>> + Send + 'static,
+    {
+        let function = Arc::new(function);
+        let handler: Handler = Arc::new(move |context, args: Value| {
+            let function = Arc::clone(&function);
+            Box::pin(async move {
+                let args: A = serde_json::from_value(args)
+                    .map_err(|error| CallError::new(format!("arguments do not fit the host function: {error}")))?;
+                let result = function(context, args).await?;
+                serde_json::to_value(result)
+                    .map_err(|error| CallError::new(format!("the result does not serialise: {error}")))
+            })
+        });
+        self.handlers.insert(name.to_string(), handler);
+        self
+    }
+}

@@ -1,0 +1,23 @@
+//! Capabilities: the typed host APIs a sandboxed program may call, declared in WIT.
+//!
+//! One WIT declaration drives everything: the sandbox's JavaScript globals (interface `my-shop` becomes the global
+//! `myShop`, function `list-orders` its method `listOrders`, returning a Promise), the checks every argument passes
+//! before host code sees it, and the TypeScript declarations an LLM is prompted with. A request reaches only the
+//! capabilities it was granted; the others do not exist in its sandbox.
+//!
+//! The JavaScript encoding of each WIT type is documented in [`types`].
+
+mod capability;
+mod dispatch;
+mod names;
+mod registry;
+pub mod types;
+mod typescript;
+mod wit;
+
+pub use capability::{CallContext, CallError, Capability};
+pub use dispatch::{CallOutcome, HostCalls, PendingCall};
+pub use names::{camel_case, pascal_case};
+pub use registry::{Capabilities, RegistryError};
+pub use typescript::{declarations, signature, type_expr};
+pub use wit::{Function, Interface, Param, WitError, parse_path, parse_str};

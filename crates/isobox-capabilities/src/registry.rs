@@ -1,0 +1,126 @@
+//! The capabilities a host offers; each request is granted a subset by name.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use isobox_core::{Request, SandboxError};
+
+use crate::dispatch::HostCalls;
+use crate::{Capability, Interface};
+
+/// Every capability a backend can grant. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Capabilities {
+    by_name: BTreeMap<String, Arc<Capability>>,
+}
+
+/// A capability that cannot be registered.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistryError {
+    #[error("a capability named `{0}` is already registered")]
+    Duplicate(String),
+    #[error("a capability with the global `{global}` is already registered (`{existing}`)")]
+    DuplicateGlobal { global: String, existing: String },
+    #[error("`{capability}` has no implementation for `{function}`")]
+    Unimplemented { capability: String, function: String },
+    #[error("`{capability}` implements `{function}`, which its WIT does not declare")]
+    Undeclared { capability: String, function: String },
+}
+
+impl Capabilities {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a capability, under its WIT interface name. Every declared function must be implemented.
+    pub fn register(&mut self, capability: Capability) -> Result<&mut Self, RegistryError> {
+        let interface = &capability.interface;
+        let name = interface.name.clone();
+        if self.by_name.contains_key(&name) {
+            return Err(RegistryError::Duplicate(name));
+        }
+        if let Some(existing) = self.by_name.values().find(|other| other.interface.global == interface.global) {
+            return Err(RegistryError::DuplicateGlobal {
+                global: interface.global.clone(),
+                existing: existing.interface.name.clone(),
+            });
+        }
+        if let Some(function) = interface.functions.iter().find(|f| !capability.handlers.contains_key(&f.name)) {
+            return Err(RegistryError::Unimplemented { capability: name, function: function.name.clone() });
+        }
+        if let Some(function) = capability.handlers.keys().find(|h| !interface.functions.iter().any(|f| &f.name == *h))
+        {
+            return Err(RegistryError::Undeclared { capability: name, function: function.clone() });
+        }
+        self.by_name.insert(name, Arc::new(capability));
+        Ok(self)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Interface> {
+        self.by_name.get(name).map(|capability| &capability.interface)
+    }
+
+    /// The registered capabilities' interfaces, by name.
+    pub fn interfaces(&self) -> impl Iterator<Item = &Interface> {
+        self.by_name.values().map(|capability| &capability.interface)
+    }
+
+    /// TypeScript declarations for the named capabilities, in the order given.
+    pub fn typescript(&self, grants: &[impl AsRef<str>]) -> Result<String, SandboxError> {
+        let interfaces = grants
+            .iter()
+            .map(|grant| self.lookup(grant.as_ref()).map(|c| &c.interface))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::typescript::declarations(interfaces))
+    }
+
+    /// The host side of one request: its granted capabilities and its limits. An unknown grant is a `capability`
+    /// error.
+    pub fn host_calls(&self, request: &Request) -> Result<HostCalls, SandboxError> {
+        let granted = request.grants.iter().map(|grant| self.lookup(grant).cloned()).collect::<Result<Vec<_>, _>>()?;
+        Ok(HostCalls::new(granted, request))
+    }
+
+    fn lookup(&self, name: &str) -> Result<&Arc<Capability>, SandboxError> {
+        self.by_name.get(name).ok_or_else(|| SandboxError::Capability {
+            message: format!(
+                "unknown capability `{name}` (registered: {})",
+                self.by_name.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CallError;
+
+    const WIT: &str = "package t:t; interface greeter { hello: func(name: string) -> string; bye: func(); }";
+
+    fn greeter() -> Capability {
+        Capability::from_wit("t.wit", WIT, "greeter").unwrap()
+    }
+
+    #[test]
+    fn every_declared_function_must_be_implemented_and_nothing_else() {
+        let half = greeter().func("hello", |_, (name,): (String,)| async move { Ok::<_, CallError>(name) });
+        let error = Capabilities::new().register(half.clone()).err();
+        assert_eq!(error, Some(RegistryError::Unimplemented { capability: "greeter".into(), function: "bye".into() }));
+
+        let extra = half
+            .clone()
+            .func("bye", |_, ()| async { Ok::<_, CallError>(()) })
+            .func("oops", |_, ()| async { Ok::<_, CallError>(()) });
+        let error = Capabilities::new().register(extra).err();
+        assert_eq!(error, Some(RegistryError::Undeclared { capability: "greeter".into(), function: "oops".into() }));
+
+        let full = half.func("bye", |_, ()| async { Ok::<_, CallError>(()) });
+        let mut capabilities = Capabilities::new();
+        capabilities.register(full.clone()).unwrap();
+        assert_eq!(capabilities.register(full).err(), Some(RegistryError::Duplicate("greeter".into())));
+        assert_eq!(capabilities.interfaces().count(), 1);
+        assert!(capabilities.typescript(&["greeter"]).unwrap().contains("hello(name: string): Promise<string>;"));
+        assert_eq!(capabilities.typescript(&["nope"]).unwrap_err().kind(), "capability");
+    }
+}

@@ -1,0 +1,275 @@
+//! The value types a capability's functions take and return, as JavaScript sees them, and the check every value from
+//! a sandbox passes before host code sees it.
+//!
+//! The mapping from WIT (also the mapping of the generated TypeScript):
+//!
+//! | WIT | JavaScript / JSON |
+//! |---|---|
+//! | `bool` | boolean |
+//! | `u8` … `u32`, `s8` … `s32` | integral number in range |
+//! | `u64`, `s64` | integral number within ±(2^53 − 1), so that JavaScript holds it exactly |
+//! | `f32`, `f64` | number |
+//! | `char` | string of one code point |
+//! | `string` | string |
+//! | `list<T>` | array |
+//! | `option<T>` | `T` or `null` |
+//! | `result<T, E>` (as a return type) | the call resolves to `T`, or rejects with an `Error` carrying `E` as `data` |
+//! | `result<T, E>` (elsewhere) | `{ ok: T }` or `{ err: E }` |
+//! | `tuple<A, B>` | `[A, B]` |
+//! | `record` | object; field `kebab-name` becomes `kebabName` |
+//! | `variant` | `{ tag: "case-name", val?: T }` |
+//! | `enum` | the case name as a string |
+//! | `flags` | array of the set flag names |
+
+use serde_json::Value;
+
+/// A WIT value type, resolved (aliases followed) and named for JavaScript.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueType {
+    Bool,
+    Integer { min: i64, max: i64, wit: &'static str },
+    Float { wit: &'static str },
+    Char,
+    String,
+    List(Box<ValueType>),
+    Option(Box<ValueType>),
+    Result { ok: Option<Box<ValueType>>, err: Option<Box<ValueType>> },
+    Tuple(Vec<ValueType>),
+    Record(Named<Vec<Field>>),
+    Variant(Named<Vec<Case>>),
+    Enum(Named<Vec<String>>),
+    Flags(Named<Vec<String>>),
+}
+
+/// A type declared with a name in WIT: records, variants, enums and flags.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Named<T> {
+    /// The TypeScript name (`order-status` becomes `OrderStatus`).
+    pub name: String,
+    pub docs: Option<String>,
+    pub body: T,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    /// The JavaScript property name.
+    pub name: String,
+    pub docs: Option<String>,
+    pub ty: ValueType,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case {
+    /// The case name, as in WIT.
+    pub name: String,
+    pub docs: Option<String>,
+    pub ty: Option<ValueType>,
+}
+
+/// The largest integer JavaScript numbers hold exactly.
+pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+/// Why a value does not match its type: where in the value, and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// A path into the value such as `.items[2].sku`; empty for the value itself.
+    pub path: String,
+    pub expected: String,
+    pub found: &'static str,
+}
+
+impl ValueType {
+    /// Checks that `value` is a valid JSON encoding of this type.
+    pub fn check(&self, value: &Value) -> Result<(), Mismatch> {
+        self.check_at(value, &mut String::new())
+    }
+
+    fn check_at(&self, value: &Value, path: &mut String) -> Result<(), Mismatch> {
+        let mismatch =
+            |path: &String| Mismatch { path: path.clone(), expected: self.describe(), found: kind_of(value) };
+        match (self, value) {
+            (Self::Bool, Value::Bool(_))
+            | (Self::String, Value::String(_))
+            | (Self::Float { .. }, Value::Number(_)) => Ok(()),
+            (Self::Integer { min, max, .. }, Value::Number(number)) => {
+                let fits = match (number.as_i64(), number.as_u64(), number.as_f64()) {
+                    (Some(n), _, _) => n >= *min && n <= *max,
+                    (None, Some(n), _) => i64::try_from(n).is_ok_and(|n| n <= *max),
+                    (None, None, Some(f)) => f.fract() == 0.0 && f >= *min as f64 && f <= *max as f64,
+                    _ => false,
+                };
+                if fits { Ok(()) } else { Err(mismatch(path)) }
+            }
+            (Self::Char, Value::String(text)) if text.chars().count() == 1 => Ok(()),
+            (Self::List(item), Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, value)| nested(path, &format!("[{i}]"), |path| item.check_at(value, path))),
+            (Self::Option(_), Value::Null) => Ok(()),
+            (Self::Option(inner), _) => inner.check_at(value, path),
+            (Self::Result { ok, err }, Value::Object(object)) if object.len() == 1 => {
+                let (key, inner) = object.iter().next().unwrap();
+                let ty = match key.as_str() {
+                    "ok" => ok,
+                    "err" => err,
+                    _ => return Err(mismatch(path)),
+                };
+                match ty {
+                    Some(ty) => nested(path, &format!(".{key}"), |path| ty.check_at(inner, path)),
+                    None if inner.is_null() => Ok(()),
+                    None => Err(mismatch(path)),
+                }
+            }
+            (Self::Tuple(types), Value::Array(items)) if types.len() == items.len() => types
+                .iter()
+                .zip(items)
+                .enumerate()
+                .try_for_each(|(i, (ty, value))| nested(path, &format!("[{i}]"), |path| ty.check_at(value, path))),
+            (Self::Record(record), Value::Object(object)) => {
+                if let Some(extra) = object.keys().find(|key| !record.body.iter().any(|field| &field.name == *key)) {
+                    return Err(Mismatch {
+                        path: format!("{path}.{extra}"),
+                        expected: format!("no such field in {}", record.name),
+                        found: kind_of(&object[extra]),
+                    });
+                }
+                record.body.iter().try_for_each(|field| {
+                    let value = object.get(&field.name).unwrap_or(&Value::Null);
+                    nested(path, &format!(".{}", field.name), |path| field.ty.check_at(value, path))
+                })
+            }
+            (Self::Variant(variant), Value::Object(object)) => {
+                let case = object
+                    .get("tag")
+                    .and_then(Value::as_str)
+                    .and_then(|tag| variant.body.iter().find(|case| case.name == tag))
+                    .ok_or_else(|| mismatch(path))?;
+                let allowed = |key: &String| key == "tag" || (key == "val" && case.ty.is_some());
+                if !object.keys().all(allowed) {
+                    return Err(mismatch(path));
+                }
+                match &case.ty {
+                    Some(ty) => {
+                        nested(path, ".val", |path| ty.check_at(object.get("val").unwrap_or(&Value::Null), path))
+                    }
+                    None => Ok(()),
+                }
+            }
+            (Self::Enum(cases), Value::String(name)) if cases.body.contains(name) => Ok(()),
+            (Self::Flags(flags), Value::Array(names))
+                if names
+                    .iter()
+                    .all(|name| name.as_str().is_some_and(|name| flags.body.iter().any(|flag| flag == name))) =>
+            {
+                Ok(())
+            }
+            _ => Err(mismatch(path)),
+        }
+    }
+
+    /// A short description for error messages, in TypeScript terms.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Integer { wit, .. } => format!("integer ({wit})"),
+            Self::Char => "string of one character (char)".into(),
+            _ => crate::typescript::type_expr(self),
+        }
+    }
+}
+
+fn nested<T>(path: &mut String, step: &str, check: impl FnOnce(&mut String) -> T) -> T {
+    let len = path.len();
+    path.push_str(step);
+    let result = check(path);
+    path.truncate(len);
+    result
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn named<T>(name: &str, body: T) -> Named<T> {
+        Named { name: name.into(), docs: None, body }
+    }
+
+    fn u8() -> ValueType {
+        ValueType::Integer { min: 0, max: 255, wit: "u8" }
+    }
+
+    #[test]
+    fn integers_are_checked_against_their_range() {
+        assert!(u8().check(&json!(255)).is_ok());
+        assert!(u8().check(&json!(256)).is_err());
+        assert!(u8().check(&json!(-1)).is_err());
+        assert!(u8().check(&json!(1.5)).is_err());
+        assert!(u8().check(&json!(2.0)).is_ok());
+        assert!(u8().check(&json!("1")).is_err());
+    }
+
+    #[test]
+    fn records_name_the_failing_field() {
+        let ty = ValueType::Record(named(
+            "Item",
+            vec![
+                Field { name: "sku".into(), docs: None, ty: ValueType::String },
+                Field { name: "quantity".into(), docs: None, ty: u8() },
+            ],
+        ));
+        assert!(ty.check(&json!({"sku": "a", "quantity": 2})).is_ok());
+        let list = ValueType::List(Box::new(ty));
+        let error = list.check(&json!([{"sku": "a", "quantity": 2}, {"sku": 1, "quantity": 2}])).unwrap_err();
+        assert_eq!(error.path, "[1].sku");
+        assert_eq!(error.expected, "string");
+        assert_eq!(error.found, "number");
+        let error = list.check(&json!([{"sku": "a", "quantity": 2, "extra": true}])).unwrap_err();
+        assert_eq!(error.path, "[0].extra");
+    }
+
+    #[test]
+    fn options_variants_enums_flags_results_tuples() {
+        let option = ValueType::Option(Box::new(ValueType::String));
+        assert!(
+            option.check(&json!(null)).is_ok() && option.check(&json!("x")).is_ok() && option.check(&json!(1)).is_err()
+        );
+
+        let variant = ValueType::Variant(named(
+            "Shape",
+            vec![
+                Case { name: "circle".into(), docs: None, ty: Some(ValueType::Float { wit: "f64" }) },
+                Case { name: "dot".into(), docs: None, ty: None },
+            ],
+        ));
+        assert!(variant.check(&json!({"tag": "circle", "val": 2.5})).is_ok());
+        assert!(variant.check(&json!({"tag": "dot"})).is_ok());
+        assert!(variant.check(&json!({"tag": "dot", "val": 1})).is_err());
+        assert!(variant.check(&json!({"tag": "square"})).is_err());
+
+        let enumeration = ValueType::Enum(named("Color", vec!["red".into(), "dark-blue".into()]));
+        assert!(enumeration.check(&json!("dark-blue")).is_ok() && enumeration.check(&json!("green")).is_err());
+
+        let flags = ValueType::Flags(named("Perms", vec!["read".into(), "write".into()]));
+        assert!(flags.check(&json!(["read"])).is_ok() && flags.check(&json!(["exec"])).is_err());
+
+        let result = ValueType::Result { ok: Some(Box::new(u8())), err: None };
+        assert!(result.check(&json!({"ok": 1})).is_ok() && result.check(&json!({"err": null})).is_ok());
+        assert!(result.check(&json!({"ok": 1, "err": null})).is_err());
+
+        let tuple = ValueType::Tuple(vec![ValueType::String, ValueType::Bool]);
+        assert!(tuple.check(&json!(["a", true])).is_ok() && tuple.check(&json!(["a"])).is_err());
+
+        assert!(ValueType::Char.check(&json!("🦀")).is_ok() && ValueType::Char.check(&json!("ab")).is_err());
+    }
+}

@@ -1,0 +1,179 @@
+//! TypeScript declarations for granted capabilities: the API an LLM is prompted with. Compact on purpose: every byte
+//! is context the model pays for.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::types::{Named, ValueType};
+use crate::wit::{Function, Interface};
+
+/// Declarations for `interfaces`: one `declare const` per capability, then the named types they use.
+pub fn declarations<'a>(interfaces: impl IntoIterator<Item = &'a Interface>) -> String {
+    let mut out = String::new();
+    let mut named = BTreeMap::new();
+    for interface in interfaces {
+        doc_comment(&mut out, "", interface.docs.as_deref());
+        writeln!(out, "declare const {}: {{", interface.global).unwrap();
+        for function in &interface.functions {
+            doc_comment(&mut out, "  ", function.docs.as_deref());
+            writeln!(out, "  {};", signature(function)).unwrap();
+            for ty in function.params.iter().map(|param| &param.ty).chain(&function.result) {
+                collect_named(ty, &mut named);
+            }
+        }
+        out.push_str("};\n");
+    }
+    for declaration in named.values() {
+        out.push_str(declaration);
+    }
+    out
+}
+
+/// `listOrders(customer: number, status: Status | null): Promise<Order[]>`
+pub fn signature(function: &Function) -> String {
+    let required = function.required_params();
+    let params: Vec<String> = function
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, param)| format!("{}{}: {}", param.name, if i < required { "" } else { "?" }, type_expr(&param.ty)))
+        .collect();
+    let result = match &function.result {
+        None | Some(ValueType::Result { ok: None, .. }) => "void".to_string(),
+        Some(ValueType::Result { ok: Some(ok), .. }) => type_expr(ok),
+        Some(ty) => type_expr(ty),
+    };
+    format!("{}({}): Promise<{result}>", function.method, params.join(", "))
+}
+
+/// A type as it appears inline: named types by their name.
+pub fn type_expr(ty: &ValueType) -> String {
+    match ty {
+        ValueType::Bool => "boolean".into(),
+        ValueType::Integer { .. } | ValueType::Float { .. } => "number".into(),
+        ValueType::Char | ValueType::String => "string".into(),
+        ValueType::List(item) => match item.as_ref() {
+            ValueType::Option(_) | ValueType::Result { .. } => format!("({})[]", type_expr(item)),
+            item => format!("{}[]", type_expr(item)),
+        },
+        ValueType::Option(inner) => format!("{} | null", type_expr(inner)),
+        ValueType::Result { ok, err } => {
+            let side = |ty: &Option<Box<ValueType>>| ty.as_deref().map_or("null".to_string(), type_expr);
+            format!("{{ ok: {} }} | {{ err: {} }}", side(ok), side(err))
+        }
+        ValueType::Tuple(types) => format!("[{}]", types.iter().map(type_expr).collect::<Vec<_>>().join(", ")),
+        ValueType::Record(Named { name, .. })
+        | ValueType::Variant(Named { name, .. })
+        | ValueType::Enum(Named { name, .. })
+        | ValueType::Flags(Named { name, .. }) => name.clone(),
+    }
+}
+
+fn collect_named(ty: &ValueType, named: &mut BTreeMap<String, String>) {
+    let mut declare = |name: &str, docs: Option<&str>, body: String| {
+        let mut out = String::new();
+        doc_comment(&mut out, "", docs);
+        writeln!(out, "type {name} = {body};").unwrap();
+        named.entry(name.to_string()).or_insert(out);
+    };
+    match ty {
+        ValueType::List(inner) | ValueType::Option(inner) => collect_named(inner, named),
+        ValueType::Result { ok, err } => ok.iter().chain(err).for_each(|ty| collect_named(ty, named)),
+        ValueType::Tuple(types) => types.iter().for_each(|ty| collect_named(ty, named)),
+        ValueType::Record(record) => {
+            let fields: Vec<String> = record
+                .body
+                .iter()
+                .map(|field| {
+                    let docs =
+                        field.docs.as_deref().map(|docs| format!("/** {} */ ", one_line(docs))).unwrap_or_default();
+                    // An `option` field may be left out, as the host reads a missing field as null.
+                    let optional = if matches!(field.ty, ValueType::Option(_)) { "?" } else { "" };
+                    format!("{docs}{}{optional}: {}", field.name, type_expr(&field.ty))
+                })
+                .collect();
+            declare(&record.name, record.docs.as_deref(), format!("{{ {} }}", fields.join("; ")));
+            record.body.iter().for_each(|field| collect_named(&field.ty, named));
+        }
+        ValueType::Variant(variant) => {
+            let cases: Vec<String> = variant
+                .body
+                .iter()
+                .map(|case| match &case.ty {
+                    Some(ty) => format!("{{ tag: \"{}\"; val: {} }}", case.name, type_expr(ty)),
+                    None => format!("{{ tag: \"{}\" }}", case.name),
+                })
+                .collect();
+            declare(&variant.name, variant.docs.as_deref(), cases.join(" | "));
+            variant.body.iter().filter_map(|case| case.ty.as_ref()).for_each(|ty| collect_named(ty, named));
+        }
+        ValueType::Enum(cases) => {
+            let body = cases.body.iter().map(|case| format!("\"{case}\"")).collect::<Vec<_>>().join(" | ");
+            declare(&cases.name, cases.docs.as_deref(), body);
+        }
+        ValueType::Flags(flags) => {
+            let body = flags.body.iter().map(|flag| format!("\"{flag}\"")).collect::<Vec<_>>().join(" | ");
+            declare(&flags.name, flags.docs.as_deref(), format!("({body})[]"));
+        }
+        ValueType::Bool | ValueType::Integer { .. } | ValueType::Float { .. } | ValueType::Char | ValueType::String => {
+        }
+    }
+}
+
+fn doc_comment(out: &mut String, indent: &str, docs: Option<&str>) {
+    let Some(docs) = docs else { return };
+    if !docs.contains('\n') {
+        writeln!(out, "{indent}/** {docs} */").unwrap();
+        return;
+    }
+    writeln!(out, "{indent}/**").unwrap();
+    for line in docs.lines() {
+        writeln!(out, "{indent} * {}", line.trim_end()).unwrap();
+    }
+    writeln!(out, "{indent} */").unwrap();
+}
+
+fn one_line(docs: &str) -> String {
+    docs.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_globals_methods_docs_and_named_types() {
+        let interfaces = crate::wit::parse_str(
+            "t.wit",
+            r#"
+            package t:t;
+            /// Things.
+            interface things {
+                /// A thing.
+                record thing { id: u64, /// Its label.
+                    label: option<string>, kind: kind, perms: perms, shape: shape, pair: tuple<string, bool> }
+                enum kind { small, large }
+                flags perms { read, write }
+                variant shape { dot, circle(f64) }
+                /// Gets things.
+                get-things: func(ids: list<u32>) -> result<list<thing>, string>;
+                forget: func(who: option<string>);
+            }
+            "#,
+        )
+        .unwrap();
+        let expected = r#"/** Things. */
+declare const things: {
+  /** Gets things. */
+  getThings(ids: number[]): Promise<Thing[]>;
+  forget(who?: string | null): Promise<void>;
+};
+type Kind = "small" | "large";
+type Perms = ("read" | "write")[];
+type Shape = { tag: "dot" } | { tag: "circle"; val: number };
+/** A thing. */
+type Thing = { id: number; /** Its label. */ label?: string | null; kind: Kind; perms: Perms; shape: Shape; pair: [string, boolean] };
+"#;
+        assert_eq!(declarations(&interfaces), expected);
+    }
+}

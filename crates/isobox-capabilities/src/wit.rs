@@ -1,0 +1,251 @@
+//! Capabilities declared in WIT: each `interface` becomes one capability, its functions the methods of one global
+//! object in the sandbox.
+
+use std::path::Path;
+
+use wit_parser::{Docs, FunctionKind, Resolve, Type, TypeDefKind, TypeId};
+
+use crate::names::{camel_case, pascal_case};
+use crate::types::{Case, Field, Named, ValueType};
+
+/// A capability's shape: a WIT interface, named for JavaScript.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Interface {
+    /// The WIT interface name, which is also the grant name (`shop`).
+    pub name: String,
+    /// The global object in the sandbox (`my-shop` becomes `myShop`).
+    pub global: String,
+    pub docs: Option<String>,
+    pub functions: Vec<Function>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    /// The WIT name (`list-orders`).
+    pub name: String,
+    /// The method name in the sandbox (`listOrders`).
+    pub method: String,
+    pub docs: Option<String>,
+    pub params: Vec<Param>,
+    pub result: Option<ValueType>,
+}
+
+impl Function {
+    /// How many leading parameters a call must pass: trailing `option` parameters may be left out, as in
+    /// JavaScript, and read as null.
+    pub fn required_params(&self) -> usize {
+        self.params.iter().rposition(|param| !matches!(param.ty, ValueType::Option(_))).map_or(0, |i| i + 1)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    /// The JavaScript name (`customer-id` becomes `customerId`).
+    pub name: String,
+    pub ty: ValueType,
+}
+
+/// WIT that isobox cannot offer to a sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum WitError {
+    #[error("{0:#}")]
+    Parse(anyhow::Error),
+    #[error("{interface}.{function}: {reason}")]
+    Unsupported { interface: String, function: String, reason: String },
+    #[error("no interface named `{0}`")]
+    NoSuchInterface(String),
+}
+
+/// Every interface of a WIT package, given as source text (`source_name` appears in parse errors).
+pub fn parse_str(source_name: &str, source: &str) -> Result<Vec<Interface>, WitError> {
+    let mut resolve = Resolve::new();
+    let package = resolve.push_str(source_name, source).map_err(WitError::Parse)?;
+    interfaces(&resolve, package)
+}
+
+/// Every interface of a WIT file or package directory.
+pub fn parse_path(path: &Path) -> Result<Vec<Interface>, WitError> {
+    let mut resolve = Resolve::new();
+    let (package, _) = resolve.push_path(path).map_err(WitError::Parse)?;
+    interfaces(&resolve, package)
+}
+
+fn interfaces(resolve: &Resolve, package: wit_parser::PackageId) -> Result<Vec<Interface>, WitError> {
+    resolve.packages[package]
+        .interfaces
+        .iter()
+        .map(|(name, &id)| {
+            let interface = &resolve.interfaces[id];
+            let functions = interface
+                .functions
+                .values()
+                .map(|function| {
+                    let unsupported = |reason: String| WitError::Unsupported {
+                        interface: name.clone(),
+                        function: function.name.clone(),
+                        reason,
+                    };
+                    if !matches!(function.kind, FunctionKind::Freestanding) {
+                        return Err(unsupported("only plain (non-async, non-resource) functions are supported".into()));
+                    }
+                    let params = function
+                        .params
+                        .iter()
+                        .map(|(param, ty)| Ok(Param { name: camel_case(param), ty: convert(resolve, *ty)? }))
+                        .collect::<Result<_, String>>()
+                        .map_err(unsupported)?;
+                    let result = function.result.map(|ty| convert(resolve, ty)).transpose().map_err(unsupported)?;
+                    Ok(Function {
+                        name: function.name.clone(),
+                        method: camel_case(&function.name),
+                        docs: docs(&function.docs),
+                        params,
+                        result,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Interface { name: name.clone(), global: camel_case(name), docs: docs(&interface.docs), functions })
+        })
+        .collect()
+}
+
+fn docs(docs: &Docs) -> Option<String> {
+    docs.contents.as_ref().map(|text| text.trim().to_string()).filter(|text| !text.is_empty())
+}
+
+fn convert(resolve: &Resolve, ty: Type) -> Result<ValueType, String> {
+    let integer = |min: i64, max: i64, wit| ValueType::Integer { min, max, wit };
+    use crate::types::MAX_SAFE_INTEGER as SAFE;
+    Ok(match ty {
+        Type::Bool => ValueType::Bool,
+        Type::U8 => integer(0, u8::MAX.into(), "u8"),
+        Type::U16 => integer(0, u16::MAX.into(), "u16"),
+        Type::U32 => integer(0, u32::MAX.into(), "u32"),
+        Type::U64 => integer(0, SAFE, "u64"),
+        Type::S8 => integer(i8::MIN.into(), i8::MAX.into(), "s8"),
+        Type::S16 => integer(i16::MIN.into(), i16::MAX.into(), "s16"),
+        Type::S32 => integer(i32::MIN.into(), i32::MAX.into(), "s32"),
+        Type::S64 => integer(-SAFE, SAFE, "s64"),
+        Type::F32 => ValueType::Float { wit: "f32" },
+        Type::F64 => ValueType::Float { wit: "f64" },
+        Type::Char => ValueType::Char,
+        Type::String => ValueType::String,
+        Type::ErrorContext => return Err("error-context is not supported".into()),
+        Type::Id(id) => convert_def(resolve, id)?,
+    })
+}
+
+fn convert_def(resolve: &Resolve, id: TypeId) -> Result<ValueType, String> {
+    let def = &resolve.types[id];
+    let boxed = |ty| convert(resolve, ty).map(Box::new);
+    Ok(match &def.kind {
+        TypeDefKind::Type(ty) => convert(resolve, *ty)?,
+        TypeDefKind::List(ty) => ValueType::List(boxed(*ty)?),
+        TypeDefKind::Option(ty) => ValueType::Option(boxed(*ty)?),
+        TypeDefKind::Result(result) => {
+            ValueType::Result { ok: result.ok.map(boxed).transpose()?, err: result.err.map(boxed).transpose()? }
+        }
+        TypeDefKind::Tuple(tuple) => {
+            ValueType::Tuple(tuple.types.iter().map(|ty| convert(resolve, *ty)).collect::<Result<_, _>>()?)
+        }
+        TypeDefKind::Record(record) => ValueType::Record(named(
+            def,
+            record
+                .fields
+                .iter()
+                .map(|field| {
+                    Ok(Field {
+                        name: camel_case(&field.name),
+                        docs: docs(&field.docs),
+                        ty: convert(resolve, field.ty)?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+        )),
+        TypeDefKind::Variant(variant) => ValueType::Variant(named(
+            def,
+            variant
+                .cases
+                .iter()
+                .map(|case| {
+                    Ok(Case {
+                        name: case.name.clone(),
+                        docs: docs(&case.docs),
+                        ty: case.ty.map(|ty| convert(resolve, ty)).transpose()?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+        )),
+        TypeDefKind::Enum(enumeration) => {
+            ValueType::Enum(named(def, enumeration.cases.iter().map(|case| case.name.clone()).collect()))
+        }
+        TypeDefKind::Flags(flags) => {
+            ValueType::Flags(named(def, flags.flags.iter().map(|flag| flag.name.clone()).collect()))
+        }
+        other => return Err(format!("{} types are not supported", kind_name(other))),
+    })
+}
+
+fn named<T>(def: &wit_parser::TypeDef, body: T) -> Named<T> {
+    Named { name: pascal_case(def.name.as_deref().unwrap_or("anonymous")), docs: docs(&def.docs), body }
+}
+
+fn kind_name(kind: &TypeDefKind) -> &'static str {
+    match kind {
+        TypeDefKind::Resource | TypeDefKind::Handle(_) => "resource",
+        TypeDefKind::Map(..) => "map",
+        TypeDefKind::FixedSizeList(..) => "fixed-size list",
+        TypeDefKind::Future(_) => "future",
+        TypeDefKind::Stream(_) => "stream",
+        _ => "these",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOP: &str = r#"
+        package demo:shop;
+
+        /// Orders and customers.
+        interface my-shop {
+            /// A customer.
+            record customer { customer-id: u32, name: string, tags: list<string> }
+            enum status { open, shipped }
+            type id = u32;
+
+            /// Finds a customer.
+            find-customer: func(customer-id: id) -> option<customer>;
+            set-status: func(order: u64, status: status) -> result<_, string>;
+        }
+    "#;
+
+    #[test]
+    fn interfaces_functions_and_types_are_named_for_javascript() {
+        let interfaces = parse_str("shop.wit", SHOP).unwrap();
+        assert_eq!(interfaces.len(), 1);
+        let shop = &interfaces[0];
+        assert_eq!((shop.name.as_str(), shop.global.as_str()), ("my-shop", "myShop"));
+        assert_eq!(shop.docs.as_deref(), Some("Orders and customers."));
+        let find = &shop.functions[0];
+        assert_eq!((find.name.as_str(), find.method.as_str()), ("find-customer", "findCustomer"));
+        assert_eq!(find.params[0].name, "customerId");
+        assert_eq!(find.params[0].ty, ValueType::Integer { min: 0, max: u32::MAX.into(), wit: "u32" });
+        let Some(ValueType::Option(customer)) = &find.result else { panic!("{:?}", find.result) };
+        let ValueType::Record(record) = customer.as_ref() else { panic!("{customer:?}") };
+        assert_eq!(record.name, "Customer");
+        assert_eq!(record.docs.as_deref(), Some("A customer."));
+        let fields: Vec<_> = record.body.iter().map(|field| field.name.as_str()).collect();
+        assert_eq!(fields, ["customerId", "name", "tags"]);
+    }
+
+    #[test]
+    fn unsupported_wit_is_refused_with_a_reason() {
+        let error =
+            parse_str("r.wit", "package a:b; interface r { resource file; open: func() -> file; }").unwrap_err();
+        assert!(error.to_string().contains("r.open: resource types are not supported"), "{error}");
+        let error = parse_str("bad.wit", "package a:b; interface r { f: func(x: nope); }").unwrap_err();
+        assert!(matches!(error, WitError::Parse(_)), "{error}");
+    }
+}

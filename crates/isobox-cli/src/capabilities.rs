@@ -1,0 +1,63 @@
+//! The built-in capabilities as the CLI offers them: `isobox caps`, `isobox types`, and the registry `run` grants from.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use isobox_builtins::{kv, shop};
+use isobox_capabilities::{Capabilities, Interface};
+
+use crate::run::{EXIT_OK, EXIT_USAGE};
+
+#[derive(Args)]
+pub struct TypesArgs {
+    /// Capabilities to declare, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    grant: Vec<String>,
+}
+
+/// The built-in capabilities. The key-value store is opened only when granted: its database admits one process.
+pub fn registry(grants: &[String]) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
+    let mut capabilities = Capabilities::new();
+    capabilities.register(shop::capability())?;
+    if grants.iter().any(|grant| grant == "kv") {
+        let path = kv::default_path();
+        let store = kv::KvStore::open(&path).map_err(|error| format!("opening {}: {error}", path.display()))?;
+        capabilities.register(store.capability())?;
+    }
+    Ok(capabilities)
+}
+
+/// The interfaces of every built-in capability, without opening anything.
+fn interfaces() -> Vec<Interface> {
+    vec![kv::interface(), shop::capability().interface().clone()]
+}
+
+pub fn list() -> ExitCode {
+    for interface in interfaces() {
+        let summary = interface.docs.as_deref().and_then(|docs| docs.split(". ").next()).unwrap_or("");
+        let methods: Vec<&str> = interface.functions.iter().map(|f| f.method.as_str()).collect();
+        println!("{:8} {summary}", interface.name);
+        println!("{:8} global `{}`: {}", "", interface.global, methods.join(", "));
+    }
+    ExitCode::from(EXIT_OK)
+}
+
+pub fn types(args: TypesArgs) -> ExitCode {
+    let all = interfaces();
+    let mut chosen = Vec::new();
+    for grant in &args.grant {
+        match all.iter().find(|interface| &interface.name == grant) {
+            Some(interface) => chosen.push(interface),
+            None => {
+                let known: Vec<&str> = all.iter().map(|interface| interface.name.as_str()).collect();
+                eprintln!("isobox: unknown capability `{grant}` (known: {})", known.join(", "));
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    if args.grant.is_empty() {
+        chosen = all.iter().collect();
+    }
+    print!("{}", isobox_capabilities::declarations(chosen));
+    ExitCode::from(EXIT_OK)
+}

@@ -1,0 +1,75 @@
+//! The generated TypeScript declarations, checked with the real `tsc` against sample agent programs: good programs
+//! type-check, wrong ones do not.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use isobox::Capabilities;
+use isobox::builtins::{kv::KvStore, shop};
+
+/// `tsc` from `tests/ts` (installed by `scripts/setup.sh`), or `$ISOBOX_TSC`.
+fn tsc() -> PathBuf {
+    let path = std::env::var_os("ISOBOX_TSC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ts/node_modules/.bin/tsc"));
+    assert!(path.exists(), "{} is missing: run scripts/setup.sh (it installs TypeScript with npm)", path.display());
+    path
+}
+
+fn declarations(dir: &Path) -> String {
+    let mut capabilities = Capabilities::new();
+    capabilities.register(shop::capability()).unwrap();
+    capabilities.register(KvStore::open(&dir.join("kv.redb")).unwrap().capability()).unwrap();
+    capabilities.typescript(&["shop", "kv"]).unwrap()
+}
+
+/// Type-checks every sample program (each the body of an async function, in a module of its own) next to the
+/// declarations, in one run of tsc; returns its diagnostics.
+fn check_all(programs: &[PathBuf]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("isobox.d.ts"), declarations(dir.path())).unwrap();
+    let mut files = vec!["isobox.d.ts".to_string()];
+    for program in programs {
+        let body = std::fs::read_to_string(program).unwrap();
+        let wrapped = format!("export {{}};\nasync function agent(input: unknown) {{\n{body}\n}}\nvoid agent;\n");
+        let name = program.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::write(dir.path().join(&name), wrapped).unwrap();
+        files.push(name);
+    }
+    let output = Command::new(tsc())
+        .current_dir(dir.path())
+        .args(["--noEmit", "--strict", "--target", "es2022", "--lib", "es2022,dom", "--module", "esnext"])
+        .args(&files)
+        .output()
+        .expect("tsc runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn good_programs_type_check_and_wrong_ones_do_not() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ts/programs");
+    let mut programs: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().path()).collect();
+    programs.sort();
+    let diagnostics = check_all(&programs);
+    let lines_of =
+        |name: &str| diagnostics.lines().filter(|line| line.starts_with(name)).collect::<Vec<_>>().join("\n");
+
+    let good: Vec<_> = programs.iter().filter(|path| !path.to_string_lossy().ends_with(".bad.ts")).collect();
+    assert!(good.len() >= 2);
+    for program in good {
+        let name = program.file_name().unwrap().to_string_lossy();
+        assert_eq!(lines_of(&name), "", "{name} should type-check");
+    }
+    assert_eq!(lines_of("isobox.d.ts"), "", "the declarations themselves should type-check");
+
+    let expectations = [
+        ("wrong-argument.bad.ts", "Argument of type 'string' is not assignable to parameter of type 'number'"),
+        ("wrong-field.bad.ts", "Property 'amount' does not exist on type 'Order'"),
+        ("wrong-field.bad.ts", "Type '\"lost\"' is not assignable to type 'OrderStatus"),
+        ("undeclared.bad.ts", "Cannot find name 'http'"),
+    ];
+    for (name, expected) in expectations {
+        let found = lines_of(name);
+        assert!(found.contains(expected), "{name}: expected `{expected}` in:\n{diagnostics}");
+    }
+}
