@@ -41,6 +41,8 @@ impl std::fmt::Display for Unavailable {
 impl std::error::Error for Unavailable {}
 
 impl V8Backend {
+    /// Starts V8 (the first time in the process; this builds the startup snapshot every sandbox starts from) and the
+    /// backend's watchdog thread. Fails when this build has no V8 (libnode was not found when it was compiled).
     pub fn new(config: V8Config) -> Result<Self, Unavailable> {
         crate::engine::initialize().map_err(Unavailable)?;
         let watchdog = Watchdog::start()
@@ -95,6 +97,8 @@ impl V8Backend {
                 .name("isobox-v8-sandbox".into())
                 .stack_size(THREAD_STACK_BYTES)
                 .spawn(move || {
+                    // Should the run panic, the request hears of it at once rather than at its deadline.
+                    let _abandon = AbandonOnExit(&stop);
                     sandbox::run(&request, &stop, |run| stop.deliver(run));
                     drop(watch);
                     drop(slot);
@@ -115,6 +119,15 @@ impl V8Backend {
                 SandboxError::internal("the sandbox thread ended without an outcome")
             })
         })
+    }
+}
+
+/// Abandons the request when the sandbox's thread is done, delivered or not (abandoning after delivery does nothing).
+struct AbandonOnExit<'a>(&'a Stop);
+
+impl Drop for AbandonOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.abandon();
     }
 }
 
