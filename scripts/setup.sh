@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building isobox needs on Debian 12 (idempotent: installs only what is missing), then builds the guest.
+# Installs what building isobox needs on Debian 12 (idempotent: installs only what is missing): the wasm guest's
+# toolchain, V8 for the V8 backend, TypeScript for the declaration tests; then builds the guest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +27,5 @@ if [ ! -x tests/ts/node_modules/.bin/tsc ]; then
   npm ci --prefix tests/ts --no-audit --no-fund --loglevel=error
 fi
 
+scripts/setup-v8.sh
 scripts/build-guest.sh
