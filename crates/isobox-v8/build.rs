@@ -11,11 +11,7 @@ const INCLUDE_DIR: &str = "usr/include/node";
 
 fn main() {
     println!("cargo:rerun-if-env-changed=ISOBOX_LIBNODE_PREFIX");
-    for file in [
-        "shim/isobox_v8.h",
-        "shim/isobox_v8.cc",
-        "shim/unavailable.c",
-    ] {
+    for file in ["shim/isobox_v8.h", "shim/isobox_v8.cc", "shim/unavailable.c"] {
         println!("cargo:rerun-if-changed={file}");
     }
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -27,14 +23,8 @@ fn main() {
     let library_dir = prefix.join(LIBRARY_DIR);
     let include_dir = prefix.join(INCLUDE_DIR);
     // Rebuild once setup-v8.sh has unpacked the library.
-    println!(
-        "cargo:rerun-if-changed={}",
-        library_dir.join("libnode.so").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        include_dir.join("v8.h").display()
-    );
+    println!("cargo:rerun-if-changed={}", library_dir.join("libnode.so").display());
+    println!("cargo:rerun-if-changed={}", include_dir.join("v8.h").display());
 
     if library_dir.join("libnode.so").exists() && include_dir.join("v8.h").is_file() {
         build_binding(&library_dir, &include_dir);

@@ -1,5 +1,6 @@
 //! `isobox`: run JavaScript in a fresh sandbox from the command line.
 
+mod bench;
 mod capabilities;
 mod report;
 mod run;
@@ -23,6 +24,8 @@ enum Command {
     Types(capabilities::TypesArgs),
     /// List the capabilities a program can be granted.
     Caps,
+    /// Compare the backends on the same workloads, interleaved in one run.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,5 +35,6 @@ fn main() -> ExitCode {
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Types(args) => capabilities::types(args),
         Command::Caps => capabilities::list(),
+        Command::Bench(args) => runtime.block_on(bench::bench(args)),
     }
 }

@@ -14,10 +14,7 @@ const LIVE: u32 = 40;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let backend = V8Backend::new(V8Config {
-        max_sandboxes: LIVE,
-        ..V8Config::default()
-    })?;
+    let backend = V8Backend::new(V8Config { max_sandboxes: LIVE, ..V8Config::default() })?;
     let request = Request::new("return 1 + 1");
     backend.run(&request).await; // V8's first isolate pays for process-wide setup
 
@@ -41,18 +38,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..2000 {
         backend.run(&request).await;
     }
-    println!(
-        "resident memory after {} more requests: {} KiB -> {} KiB",
-        2000,
-        before,
-        rss_kib()
-    );
+    println!("resident memory after {} more requests: {} KiB -> {} KiB", 2000, before, rss_kib());
 
     let idle = rss_kib();
-    let busy = Limits {
-        timeout: Duration::from_millis(1500),
-        ..Limits::default()
-    };
+    let busy = Limits { timeout: Duration::from_millis(1500), ..Limits::default() };
     let backend: &'static V8Backend = Box::leak(Box::new(backend));
     let tasks: Vec<_> = (0..LIVE)
         .map(|_| {

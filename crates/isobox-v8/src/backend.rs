@@ -45,8 +45,8 @@ impl V8Backend {
     /// backend's watchdog thread. Fails when this build has no V8 (libnode was not found when it was compiled).
     pub fn new(config: V8Config) -> Result<Self, Unavailable> {
         crate::engine::initialize().map_err(Unavailable)?;
-        let watchdog = Watchdog::start()
-            .map_err(|error| Unavailable(format!("the watchdog thread did not start: {error}")))?;
+        let watchdog =
+            Watchdog::start().map_err(|error| Unavailable(format!("the watchdog thread did not start: {error}")))?;
         Ok(Self {
             slots: Arc::new(Semaphore::new(config.max_sandboxes as usize)),
             watchdog,
@@ -79,35 +79,25 @@ impl V8Backend {
 
     /// Runs `request` on a new thread, holding a slot until the thread has disposed of its sandbox.
     async fn run_on_thread(&self, request: &Request) -> Result<Run, SandboxError> {
-        let slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the slot semaphore is never closed");
+        let slot = self.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed");
         let (deliver, delivered) = oneshot::channel();
         let stop = Arc::new(Stop::new(deliver));
-        let watch = self
-            .watchdog
-            .watch(Instant::now() + request.limits.timeout, stop.clone());
+        let watch = self.watchdog.watch(Instant::now() + request.limits.timeout, stop.clone());
         let thread = {
             let request = request.clone();
             let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("isobox-v8-sandbox".into())
-                .stack_size(THREAD_STACK_BYTES)
-                .spawn(move || {
+            std::thread::Builder::new().name("isobox-v8-sandbox".into()).stack_size(THREAD_STACK_BYTES).spawn(
+                move || {
                     // Should the run panic, the request hears of it at once rather than at its deadline.
                     let _abandon = AbandonOnExit(&stop);
                     sandbox::run(&request, &stop, |run| stop.deliver(run));
                     drop(watch);
                     drop(slot);
-                })
+                },
+            )
         };
         if let Err(error) = thread {
-            return Err(SandboxError::internal(format!(
-                "the sandbox thread did not start: {error}"
-            )));
+            return Err(SandboxError::internal(format!("the sandbox thread did not start: {error}")));
         }
         // If this future is dropped before the outcome arrives, the program is stopped rather than left running.
         let cancel = CancelOnDrop(Some(stop.clone()));
@@ -115,9 +105,8 @@ impl V8Backend {
         cancel.disarm();
         // Without an outcome, the watchdog abandoned a program V8 could not stop in time.
         run.map_err(|_| {
-            stop.error(&request.limits).unwrap_or_else(|| {
-                SandboxError::internal("the sandbox thread ended without an outcome")
-            })
+            stop.error(&request.limits)
+                .unwrap_or_else(|| SandboxError::internal("the sandbox thread ended without an outcome"))
         })
     }
 }
@@ -177,11 +166,7 @@ impl Backend for V8Backend {
             Err(error) => Outcome {
                 result: Err(error),
                 logs: Vec::new(),
-                metrics: Metrics {
-                    backend: self.name().into(),
-                    total_us,
-                    ..Metrics::default()
-                },
+                metrics: Metrics { backend: self.name().into(), total_us, ..Metrics::default() },
             },
         }
     }

@@ -11,9 +11,6 @@ pub struct V8Config {
 
 impl Default for V8Config {
     fn default() -> Self {
-        Self {
-            max_sandboxes: 64,
-            max_memory_bytes: 256 << 20,
-        }
+        Self { max_sandboxes: 64, max_memory_bytes: 256 << 20 }
     }
 }

@@ -64,20 +64,13 @@ pub(crate) fn initialize() -> Result<(), String> {
         .get_or_init(|| {
             // SAFETY: the sources are valid for the call; the binding copies them.
             let error = unsafe {
-                isobox_v8_initialize(
-                    PRELUDE.as_ptr().cast(),
-                    PRELUDE.len(),
-                    GLOBALS.as_ptr().cast(),
-                    GLOBALS.len(),
-                )
+                isobox_v8_initialize(PRELUDE.as_ptr().cast(), PRELUDE.len(), GLOBALS.as_ptr().cast(), GLOBALS.len())
             };
             if error.is_null() {
                 Ok(())
             } else {
                 // SAFETY: the binding returns a static, NUL-terminated message.
-                Err(unsafe { CStr::from_ptr(error) }
-                    .to_string_lossy()
-                    .into_owned())
+                Err(unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned())
             }
         })
         .clone()
@@ -92,12 +85,7 @@ pub(crate) trait Host {
     fn out_of_memory(&self);
 }
 
-extern "C" fn log_trampoline<H: Host>(
-    data: *mut c_void,
-    level: u32,
-    text: *const u8,
-    len: usize,
-) -> bool {
+extern "C" fn log_trampoline<H: Host>(data: *mut c_void, level: u32, text: *const u8, len: usize) -> bool {
     // SAFETY: `data` is the `&H` given to `Sandbox::new`, which outlives the sandbox; the binding passes `len`
     // readable bytes at `text` for the duration of the call.
     let (host, text) = unsafe { (&*data.cast::<H>(), std::slice::from_raw_parts(text, len)) };
@@ -141,10 +129,7 @@ impl<'host> Sandbox<'host> {
         };
         // SAFETY: the binding copies `raw_host`; `host` outlives the sandbox (`'host`).
         let raw = unsafe { isobox_v8_sandbox_new(&raw_host, memory_bytes) };
-        NonNull::new(raw).map(|raw| Self {
-            raw,
-            _host: PhantomData,
-        })
+        NonNull::new(raw).map(|raw| Self { raw, _host: PhantomData })
     }
 
     /// Compiles `code` as the body of an async function and calls it with `input` (JSON text, empty for none). The
@@ -152,14 +137,7 @@ impl<'host> Sandbox<'host> {
     pub(crate) fn start(&self, code: &str, input: &str, stack_bytes: u32) -> Step {
         // SAFETY: the sandbox is alive and on its thread; the strings are valid for the call.
         let status = unsafe {
-            isobox_v8_start(
-                self.raw.as_ptr(),
-                code.as_ptr(),
-                code.len(),
-                input.as_ptr(),
-                input.len(),
-                stack_bytes,
-            )
+            isobox_v8_start(self.raw.as_ptr(), code.as_ptr(), code.len(), input.as_ptr(), input.len(), stack_bytes)
         };
         self.step(status)
     }

@@ -5,46 +5,34 @@ use serde::Deserialize;
 
 pub(crate) fn timeout_wall_clock(limits: &Limits) -> SandboxError {
     SandboxError::Timeout {
-        message: format!(
-            "the program ran past its {} ms deadline",
-            limits.timeout.as_millis()
-        ),
+        message: format!("the program ran past its {} ms deadline", limits.timeout.as_millis()),
         budget: Budget::WallClock,
     }
 }
 
 pub(crate) fn memory(limits: &Limits) -> SandboxError {
     SandboxError::Memory {
-        message: format!(
-            "the program exceeded its memory limit of {} bytes",
-            limits.memory_bytes
-        ),
+        message: format!("the program exceeded its memory limit of {} bytes", limits.memory_bytes),
         limit_bytes: limits.memory_bytes,
     }
 }
 
 pub(crate) fn output_limit(limits: &Limits) -> SandboxError {
     SandboxError::OutputLimit {
-        message: format!(
-            "the program's result and logs exceeded {} bytes",
-            limits.output_bytes
-        ),
+        message: format!("the program's result and logs exceeded {} bytes", limits.output_bytes),
         limit_bytes: limits.output_bytes,
     }
 }
 
 pub(crate) fn stack_overflow() -> SandboxError {
-    SandboxError::StackOverflow {
-        message: "maximum call stack size exceeded".into(),
-    }
+    SandboxError::StackOverflow { message: "maximum call stack size exceeded".into() }
 }
 
 /// The wasm guest's message for a promise nothing can settle any more.
 pub(crate) fn never_settled() -> SandboxError {
     SandboxError::Exception {
         name: "Error".into(),
-        message: "the program's promise never settled: it awaited something that cannot complete"
-            .into(),
+        message: "the program's promise never settled: it awaited something that cannot complete".into(),
         stack: None,
     }
 }
@@ -53,49 +41,21 @@ pub(crate) fn never_settled() -> SandboxError {
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Described {
-    Syntax {
-        message: String,
-        line: u32,
-        column: u32,
-    },
-    Exception {
-        name: String,
-        message: String,
-        stack: Option<String>,
-    },
+    Syntax { message: String, line: u32, column: u32 },
+    Exception { name: String, message: String, stack: Option<String> },
     StackOverflow,
     Memory,
-    Internal {
-        message: String,
-    },
+    Internal { message: String },
 }
 
 /// The program's error from the JSON text the prelude wrote.
 pub(crate) fn described(text: &str, limits: &Limits) -> SandboxError {
     match serde_json::from_str::<Described>(text) {
-        Ok(Described::Syntax {
-            message,
-            line,
-            column,
-        }) => SandboxError::Syntax {
-            message,
-            line,
-            column,
-        },
-        Ok(Described::Exception {
-            name,
-            message,
-            stack,
-        }) => SandboxError::Exception {
-            name,
-            message,
-            stack,
-        },
+        Ok(Described::Syntax { message, line, column }) => SandboxError::Syntax { message, line, column },
+        Ok(Described::Exception { name, message, stack }) => SandboxError::Exception { name, message, stack },
         Ok(Described::StackOverflow) => stack_overflow(),
         Ok(Described::Memory) => memory(limits),
         Ok(Described::Internal { message }) => SandboxError::internal(message),
-        Err(error) => {
-            SandboxError::internal(format!("the prelude reported a malformed error: {error}"))
-        }
+        Err(error) => SandboxError::internal(format!("the prelude reported a malformed error: {error}")),
     }
 }

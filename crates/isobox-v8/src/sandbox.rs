@@ -47,10 +47,7 @@ impl engine::Host for Console<'_> {
             4 => Level::Debug,
             _ => Level::Log,
         };
-        self.logs.borrow_mut().push(LogLine {
-            level,
-            message: String::from_utf8_lossy(text).into_owned(),
-        });
+        self.logs.borrow_mut().push(LogLine { level, message: String::from_utf8_lossy(text).into_owned() });
         true
     }
 
@@ -64,12 +61,8 @@ impl engine::Host for Console<'_> {
 /// the disposal.
 pub(crate) fn run(request: &Request, stop: &Stop, deliver: impl FnOnce(Run)) {
     let limits = &request.limits;
-    let console = Console {
-        stop,
-        output_limit: limits.output_bytes,
-        output_used: Cell::new(0),
-        logs: RefCell::new(Vec::new()),
-    };
+    let console =
+        Console { stop, output_limit: limits.output_bytes, output_used: Cell::new(0), logs: RefCell::new(Vec::new()) };
     let started = Instant::now();
     let sandbox = Sandbox::new(&console, limits.memory_bytes);
     let start_us = micros(started);
@@ -81,9 +74,7 @@ pub(crate) fn run(request: &Request, stop: &Stop, deliver: impl FnOnce(Run)) {
             (result, sandbox.memory_bytes())
         }
         None => (
-            Err(stop
-                .error(limits)
-                .unwrap_or_else(|| SandboxError::internal("V8 could not set up a fresh sandbox"))),
+            Err(stop.error(limits).unwrap_or_else(|| SandboxError::internal("V8 could not set up a fresh sandbox"))),
             0,
         ),
     };
@@ -106,12 +97,7 @@ pub(crate) fn run(request: &Request, stop: &Stop, deliver: impl FnOnce(Run)) {
 /// (which awaits the Rust future under the same deadline). Here the thread then waits for the next answer, resolves
 /// or rejects that promise, and runs the jobs again; only with no call outstanding is the promise unsettleable. The
 /// watchdog and cancellation already stop a sandbox whichever of the two it is doing.
-fn drive(
-    sandbox: &Sandbox<'_>,
-    request: &Request,
-    console: &Console<'_>,
-    stop: &Stop,
-) -> Result<Value, SandboxError> {
+fn drive(sandbox: &Sandbox<'_>, request: &Request, console: &Console<'_>, stop: &Stop) -> Result<Value, SandboxError> {
     let limits = &request.limits;
     let input = match &request.input {
         Some(input) => serde_json::to_string(input)
@@ -149,9 +135,8 @@ fn result(text: &str, console: &Console<'_>, limits: &Limits) -> Result<Value, S
         return Err(errors::output_limit(limits));
     }
     console.output_used.set(used);
-    serde_json::from_str(text).map_err(|error| {
-        SandboxError::internal(format!("the prelude returned malformed JSON: {error}"))
-    })
+    serde_json::from_str(text)
+        .map_err(|error| SandboxError::internal(format!("the prelude returned malformed JSON: {error}")))
 }
 
 fn micros(since: Instant) -> u64 {

@@ -32,11 +32,7 @@ pub(crate) struct Stop {
 impl Stop {
     /// A stop for a sandbox whose outcome goes to `delivery`.
     pub(crate) fn new(delivery: oneshot::Sender<Run>) -> Self {
-        Self {
-            reason: AtomicU8::new(0),
-            sandbox: Mutex::new(None),
-            delivery: Mutex::new(Some(delivery)),
-        }
+        Self { reason: AtomicU8::new(0), sandbox: Mutex::new(None), delivery: Mutex::new(Some(delivery)) }
     }
 
     /// Sends the sandbox's outcome to the request, unless the request was abandoned.
@@ -54,11 +50,7 @@ impl Stop {
 
     /// Stops the program for `reason`, unless it was already stopped for another.
     pub(crate) fn stop(&self, reason: Reason) {
-        if self
-            .reason
-            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
+        if self.reason.compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
             self.terminate();
         }
     }
@@ -102,9 +94,7 @@ impl Stop {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Detaches a sandbox from its [`Stop`] when dropped.

@@ -45,9 +45,7 @@ struct State {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -55,9 +53,7 @@ impl Watchdog {
     pub(crate) fn start() -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
         let watched = shared.clone();
-        std::thread::Builder::new()
-            .name("isobox-v8-watchdog".into())
-            .spawn(move || watch(&watched))?;
+        std::thread::Builder::new().name("isobox-v8-watchdog".into()).spawn(move || watch(&watched))?;
         Ok(Self { shared })
     }
 
@@ -70,10 +66,7 @@ impl Watchdog {
         state.due.insert(key, (stop, Phase::Terminate));
         drop(state);
         self.shared.wake.notify_one();
-        Watch {
-            shared: self.shared.clone(),
-            key,
-        }
+        Watch { shared: self.shared.clone(), key }
     }
 }
 
@@ -110,9 +103,7 @@ fn watch(shared: &Shared) {
             }
             let ((deadline, number), (stop, phase)) = entry.remove_entry();
             if phase == Phase::Terminate {
-                state
-                    .due
-                    .insert((deadline + GRACE, number), (stop.clone(), Phase::Abandon));
+                state.due.insert((deadline + GRACE, number), (stop.clone(), Phase::Abandon));
             }
             expired.push((stop, phase));
         }
@@ -129,16 +120,9 @@ fn watch(shared: &Shared) {
         }
         state = match state.due.keys().next() {
             Some(&(due, _)) => {
-                shared
-                    .wake
-                    .wait_timeout(state, due - now)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .0
+                shared.wake.wait_timeout(state, due - now).unwrap_or_else(|poisoned| poisoned.into_inner()).0
             }
-            None => shared
-                .wake
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            None => shared.wake.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner()),
         };
     }
 }

@@ -15,10 +15,7 @@ async fn returns_json_values() {
         json!({"a": [1, "two", null, true], "b": {"c": 1.5}})
     );
     assert_eq!(value("return 'text'").await, json!("text"));
-    assert_eq!(
-        value("return [NaN, Infinity, -0]").await,
-        json!([null, null, 0])
-    );
+    assert_eq!(value("return [NaN, Infinity, -0]").await, json!([null, null, 0]));
 }
 
 #[tokio::test]
@@ -46,10 +43,7 @@ async fn top_level_await_and_promise_chains_run_to_completion() {
 
 #[tokio::test]
 async fn queue_microtask_behaves_as_in_the_wasm_backend() {
-    assert_eq!(
-        value("queueMicrotask(() => { throw new Error('ignored') }); await null; return 1").await,
-        json!(1)
-    );
+    assert_eq!(value("queueMicrotask(() => { throw new Error('ignored') }); await null; return 1").await, json!(1));
     let error = error("queueMicrotask(1)").await;
     assert_eq!(error.kind(), "exception", "{error:?}");
 }
@@ -63,13 +57,10 @@ async fn jobs_left_once_the_promise_settles_do_not_run() {
 
 #[tokio::test]
 async fn input_is_passed_as_json() {
-    let request = Request::new("return { doubled: input.n * 2, name: input.name }")
-        .with_input(json!({"n": 21, "name": "ada"}));
+    let request =
+        Request::new("return { doubled: input.n * 2, name: input.name }").with_input(json!({"n": 21, "name": "ada"}));
     let outcome = backend().run(&request).await;
-    assert_eq!(
-        outcome.result.unwrap(),
-        json!({"doubled": 42, "name": "ada"})
-    );
+    assert_eq!(outcome.result.unwrap(), json!({"doubled": 42, "name": "ada"}));
 }
 
 #[tokio::test]
@@ -88,13 +79,8 @@ async fn console_lines_are_captured_with_their_level() {
         (Level::Error, "e"),
         (Level::Debug, "d"),
     ];
-    let want: Vec<LogLine> = want
-        .into_iter()
-        .map(|(level, message)| LogLine {
-            level,
-            message: message.into(),
-        })
-        .collect();
+    let want: Vec<LogLine> =
+        want.into_iter().map(|(level, message)| LogLine { level, message: message.into() }).collect();
     assert_eq!(outcome.logs, want);
 }
 
@@ -130,10 +116,8 @@ async fn logs_are_kept_when_the_program_times_out() {
 #[tokio::test]
 async fn unicode_round_trips_through_code_input_result_and_logs() {
     let text = "héllo wörld — 日本語 — 🦀 — 𝔘𝔫𝔦𝔠𝔬𝔡𝔢";
-    let request = Request::new(
-        "const s = '🦀 ' + input; console.log(s); return { s, length: [...s].length }",
-    )
-    .with_input(json!(text));
+    let request = Request::new("const s = '🦀 ' + input; console.log(s); return { s, length: [...s].length }")
+        .with_input(json!(text));
     let outcome = backend().run(&request).await;
     let result = outcome.result.unwrap();
     assert_eq!(result["s"], format!("🦀 {text}"));
@@ -150,10 +134,7 @@ async fn lone_surrogates_do_not_break_the_outcome() {
 
 #[tokio::test]
 async fn a_result_just_under_the_output_limit_is_returned() {
-    let limits = Limits {
-        output_bytes: 100_000,
-        ..Limits::default()
-    };
+    let limits = Limits { output_bytes: 100_000, ..Limits::default() };
     // 99,998 characters plus two quotes: exactly at the limit.
     let outcome = run_with("return 'x'.repeat(99998)", limits.clone()).await;
     assert_eq!(outcome.result.unwrap().as_str().unwrap().len(), 99_998);
@@ -169,10 +150,7 @@ async fn metrics_describe_the_run() {
     assert_eq!(metrics.backend, "v8");
     assert_eq!(backend().name(), "v8");
     assert!(metrics.start_us > 0, "{metrics:?}");
-    assert!(
-        metrics.total_us >= metrics.start_us + metrics.run_us,
-        "{metrics:?}"
-    );
+    assert!(metrics.total_us >= metrics.start_us + metrics.run_us, "{metrics:?}");
     // A fresh context's heap is about 1 MiB.
     assert!(metrics.memory_bytes >= 256 << 10, "{metrics:?}");
     assert_eq!(metrics.output_bytes, 5 + "[1,2,3]".len() as u64);
@@ -243,11 +221,7 @@ async fn text_encoding_matches_the_wasm_backend() {
 #[tokio::test]
 async fn text_decoding_refuses_what_the_wasm_backend_refuses() {
     let cases = [
-        (
-            "new TextDecoder('latin1')",
-            "RangeError",
-            "The encoding label provided must be utf-8",
-        ),
+        ("new TextDecoder('latin1')", "RangeError", "The encoding label provided must be utf-8"),
         (
             "new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array([0xff]))",
             "TypeError",
@@ -263,22 +237,12 @@ async fn text_decoding_refuses_what_the_wasm_backend_refuses() {
             "TypeError",
             "The provided value is not of type '(ArrayBuffer or ArrayBufferView)'",
         ),
-        (
-            "new TextEncoder().encodeInto('a', new Uint8Array(1))",
-            "Error",
-            "encodeInto is not supported",
-        ),
+        ("new TextEncoder().encodeInto('a', new Uint8Array(1))", "Error", "encodeInto is not supported"),
     ];
     for (code, want_name, want_message) in cases {
         let error = error(code).await;
-        let isobox_core::SandboxError::Exception { name, message, .. } = &error else {
-            panic!("`{code}`: {error:?}")
-        };
-        assert_eq!(
-            (name.as_str(), message.as_str()),
-            (want_name, want_message),
-            "`{code}`"
-        );
+        let isobox_core::SandboxError::Exception { name, message, .. } = &error else { panic!("`{code}`: {error:?}") };
+        assert_eq!((name.as_str(), message.as_str()), (want_name, want_message), "`{code}`");
     }
     // Valid input passes the fatal check.
     assert_eq!(

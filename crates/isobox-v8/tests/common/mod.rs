@@ -48,8 +48,5 @@ pub async fn error_with(code: &str, limits: Limits) -> SandboxError {
 }
 
 pub fn short_timeout() -> Limits {
-    Limits {
-        timeout: Duration::from_millis(300),
-        ..Limits::default()
-    }
+    Limits { timeout: Duration::from_millis(300), ..Limits::default() }
 }
