@@ -47,8 +47,10 @@ fn build_binding(library_dir: &Path, include_dir: &Path) {
         .compile("isobox_v8");
     println!("cargo:rustc-link-search=native={}", library_dir.display());
     println!("cargo:rustc-link-lib=dylib=node");
-    // Binaries find libnode where it was unpacked, without LD_LIBRARY_PATH.
+    // Binaries find libnode where it was unpacked, without LD_LIBRARY_PATH: this crate's own, and (through
+    // DEP_NODE_RPATH) those of crates that depend on it.
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", library_dir.display());
+    println!("cargo:rpath={}", library_dir.display());
 }
 
 fn build_stand_in(prefix: &Path) {

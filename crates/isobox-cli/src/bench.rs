@@ -9,8 +9,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use isobox_bench::{BenchCapability, Options};
 use isobox_core::Backend;
-use isobox_wasm::{WasmBackend, WasmConfig};
 
+use crate::backends::{self, BackendChoice};
 use crate::run::{EXIT_FAILED, EXIT_OK};
 
 #[derive(Args)]
@@ -32,14 +32,18 @@ pub struct BenchArgs {
 pub async fn bench(args: BenchArgs) -> ExitCode {
     let bench = BenchCapability::new();
     let capabilities = isobox_bench::capabilities(&bench);
-    let wasm = match WasmBackend::new(WasmConfig { capabilities, ..WasmConfig::default() }) {
-        Ok(backend) => backend,
-        Err(error) => {
-            eprintln!("isobox: the wasm backend failed to start: {error:#}");
-            return ExitCode::from(EXIT_FAILED);
+    let mut backends: Vec<(String, Arc<dyn Backend>)> = Vec::new();
+    for kind in BackendChoice::Both.kinds() {
+        match backends::start(kind, &capabilities) {
+            Ok(backend) => backends.push((kind.to_string(), backend)),
+            // A machine without V8 still benchmarks the wasm backend.
+            Err(error) if *kind != "wasm" => eprintln!("isobox: leaving out {kind}: {error}"),
+            Err(error) => {
+                eprintln!("isobox: {error}");
+                return ExitCode::from(EXIT_FAILED);
+            }
         }
-    };
-    let backends: Vec<(String, Arc<dyn Backend>)> = vec![("wasm".into(), Arc::new(wasm))];
+    }
 
     let progress = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{spinner} {msg:14} [{bar:40}] {pos}/{len} {elapsed}")

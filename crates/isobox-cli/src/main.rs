@@ -1,5 +1,6 @@
 //! `isobox`: run JavaScript in a fresh sandbox from the command line.
 
+mod backends;
 mod bench;
 mod capabilities;
 mod report;

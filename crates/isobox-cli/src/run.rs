@@ -3,10 +3,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
-use isobox_core::{Backend, Limits, Request};
-use isobox_wasm::{WasmBackend, WasmConfig};
+use clap::Args;
+use isobox_core::{Limits, Request};
 
+use crate::backends::{self, BackendChoice};
 use crate::{capabilities, report};
 
 /// Exit codes: the program succeeded, the program failed, the command was used wrongly.
@@ -18,9 +18,9 @@ pub const EXIT_USAGE: u8 = 2;
 pub struct RunArgs {
     /// The program: a file, or `-` for standard input.
     file: PathBuf,
-    /// The sandbox engine.
-    #[arg(long, value_enum, default_value_t = BackendKind::Wasm)]
-    backend: BackendKind,
+    /// The sandbox engine; `both` runs the program on each and shows the outcomes side by side.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Wasm)]
+    backend: BackendChoice,
     /// Wall-clock limit for the whole request, in milliseconds.
     #[arg(long, default_value_t = Limits::DEFAULT_TIMEOUT.as_millis() as u64)]
     timeout_ms: u64,
@@ -48,15 +48,10 @@ pub struct RunArgs {
     /// JSON value passed to the program as `input`.
     #[arg(long)]
     input: Option<String>,
-    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "metrics"}.
+    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "metrics"} (with `--backend both`, one such
+    /// object per backend, keyed by its name).
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BackendKind {
-    /// QuickJS compiled to WebAssembly, a fresh wasmtime instance per request.
-    Wasm,
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
@@ -67,26 +62,30 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let backend: Box<dyn Backend> = match args.backend {
-        BackendKind::Wasm => {
-            match capabilities::registry(&request.grants).map_err(|error| error.to_string()).and_then(|capabilities| {
-                WasmBackend::new(WasmConfig { capabilities, ..WasmConfig::default() }).map_err(|e| format!("{e:#}"))
-            }) {
-                Ok(backend) => Box::new(backend),
-                Err(error) => {
-                    eprintln!("isobox: the wasm backend failed to start: {error}");
-                    return ExitCode::from(EXIT_FAILED);
-                }
-            }
+    let capabilities = match capabilities::registry(&request.grants) {
+        Ok(capabilities) => capabilities,
+        Err(error) => {
+            eprintln!("isobox: {error}");
+            return ExitCode::from(EXIT_FAILED);
         }
     };
-    let outcome = backend.run(&request).await;
-    if args.json {
-        report::json(&outcome);
-    } else {
-        report::human(&outcome);
+    let mut outcomes = Vec::new();
+    for &kind in args.backend.kinds() {
+        match backends::start(kind, &capabilities) {
+            Ok(backend) => outcomes.push((kind, backend.run(&request).await)),
+            Err(error) => {
+                eprintln!("isobox: {error}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+        }
     }
-    ExitCode::from(if outcome.is_ok() { EXIT_OK } else { EXIT_FAILED })
+    match (args.json, outcomes.as_slice()) {
+        (true, [(_, outcome)]) => report::json(outcome),
+        (true, _) => report::json_by_backend(&outcomes),
+        (false, [(_, outcome)]) => report::human(outcome),
+        (false, _) => report::side_by_side(&outcomes),
+    }
+    ExitCode::from(if outcomes.iter().all(|(_, outcome)| outcome.is_ok()) { EXIT_OK } else { EXIT_FAILED })
 }
 
 fn request(args: &RunArgs) -> Result<Request, String> {

@@ -166,3 +166,32 @@ fn kv_state_survives_between_runs() {
     assert_eq!(run("return await kv.increment('runs', 1)")["result"], 1);
     assert_eq!(run("return await kv.increment('runs', 1)")["result"], 2);
 }
+
+#[test]
+fn the_v8_backend_honours_the_same_contract() {
+    let (code, json) = run_json("console.info('v8 here'); return { sum: 1 + 2 }", &["--backend", "v8"]);
+    assert_eq!(code, 0, "{json}");
+    assert_contract(&json);
+    assert_eq!(json["result"], json!({"sum": 3}));
+    assert_eq!(json["logs"], json!([{"level": "info", "message": "v8 here"}]));
+    assert_eq!(json["metrics"]["backend"], "v8");
+
+    let (code, json) = run_json("throw new RangeError('nope')", &["--backend", "v8"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["error"]["kind"], "exception");
+    assert_eq!(json["error"]["name"], "RangeError");
+}
+
+#[test]
+fn both_backends_side_by_side() {
+    let (code, json) = run_json("return [1, 'two', { three: 3 }]", &["--backend", "both"]);
+    assert_eq!(code, 0, "{json}");
+    for backend in ["wasm", "v8"] {
+        assert_contract(&json[backend]);
+        assert_eq!(json[backend]["result"], json!([1, "two", {"three": 3}]), "{backend}");
+        assert_eq!(json[backend]["metrics"]["backend"], backend);
+    }
+    let output = isobox(&["run", "--backend", "both", "-"], "return 42");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("v8 vs wasm: same outcome"), "{stderr}");
+}
