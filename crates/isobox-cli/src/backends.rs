@@ -35,7 +35,7 @@ pub fn start(kind: &str, capabilities: &Capabilities) -> Result<Arc<dyn Backend>
         "wasm" => WasmBackend::new(WasmConfig { capabilities: capabilities.clone(), ..WasmConfig::default() })
             .map(|backend| Arc::new(backend) as Arc<dyn Backend>)
             .map_err(|error| format!("the wasm backend failed to start: {error:#}")),
-        "v8" => V8Backend::new(V8Config::default())
+        "v8" => V8Backend::new(V8Config { capabilities: capabilities.clone(), ..V8Config::default() })
             .map(|backend| Arc::new(backend) as Arc<dyn Backend>)
             .map_err(|error| format!("the v8 backend failed to start: {error}")),
         other => Err(format!("unknown backend `{other}`")),

@@ -3,7 +3,8 @@
 // Written against V8 10.2 as shipped in Debian 12's libnode108 (plain ABI: no pointer compression, no V8 sandbox).
 // Limits are enforced here only as far as the engine must take part: the heap limit and the ArrayBuffer budget report
 // to the host, which decides to stop the program; the stack limit is set at the start of each program. Termination
-// itself (deadline, output, memory) always comes from the host through `isobox_v8_terminate`.
+// itself (deadline, output, memory, capability limits) always comes from the host through `isobox_v8_terminate`, or
+// from a host call the host answers with "stop".
 
 #include "isobox_v8.h"
 
@@ -197,6 +198,39 @@ void HostLog(const v8::FunctionCallbackInfo<v8::Value> &info) {
   sandbox->host.log(sandbox->host.data, level, reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
 }
 
+// The prelude's `hostCall(capability, method, argsJson)`: one capability call, made synchronously. The host blocks this
+// thread until the call is done (the program waits, as QuickJS waits in the wasm guest) and answers with the reply
+// text the prelude decodes, or tells the binding to end the program (a capability limit or the deadline was hit).
+void HostCall(const v8::FunctionCallbackInfo<v8::Value> &info) {
+  isobox_v8_sandbox *sandbox = SandboxOf(info);
+  v8::Isolate *isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  uint32_t capability, function;
+  v8::Local<v8::String> args;
+  if (!info[0]->Uint32Value(context).To(&capability) || !info[1]->Uint32Value(context).To(&function) ||
+      !info[2]->ToString(context).ToLocal(&args)) {
+    return;
+  }
+  std::string bytes = Utf8(isolate, args);
+  const uint8_t *reply = nullptr;
+  size_t reply_len = 0;
+  if (!sandbox->host.call(sandbox->host.data, capability, function, reinterpret_cast<const uint8_t *>(bytes.data()),
+                          bytes.size(), &reply, &reply_len)) {
+    // Already asked for by the host when it stopped the program; asked again, since nothing must run after this.
+    isolate->TerminateExecution();
+    return;
+  }
+  v8::Local<v8::String> text;
+  if (reply_len > INT_MAX || !v8::String::NewFromUtf8(isolate, reinterpret_cast<const char *>(reply),
+                                                      v8::NewStringType::kNormal, static_cast<int>(reply_len))
+                                 .ToLocal(&text)) {
+    // Past V8's longest string (a result limit set that high); the program can catch this as any failed call.
+    isolate->ThrowException(v8::Exception::Error(Text(isolate, "the host call's result is too large for V8")));
+    return;
+  }
+  info.GetReturnValue().Set(text);
+}
+
 // Marks the program's promise as settled and ends the current job run, so that jobs still queued behind it do not
 // run (as in the wasm guest, which stops running jobs once the promise settles).
 void Settled(const v8::FunctionCallbackInfo<v8::Value> &info) {
@@ -347,16 +381,16 @@ v8::MaybeLocal<v8::Object> Prepare(v8::Local<v8::Context> context, const std::st
   if (globals.As<v8::Function>()->Call(context, v8::Undefined(isolate), 3, natives).IsEmpty()) return {};
 
   v8::Local<v8::Value> prelude;
-  v8::Local<v8::Function> host_log;
+  v8::Local<v8::Function> host_log, host_call;
   if (!RunScript(context, prelude_source, kPreludeName).ToLocal(&prelude) || !prelude->IsFunction() ||
-      !Native(context, HostLog).ToLocal(&host_log)) {
+      !Native(context, HostLog).ToLocal(&host_log) || !Native(context, HostCall).ToLocal(&host_call)) {
     return {};
   }
   // V8 starts `error.stack` with the error's "Name: message" text; the prelude keeps frames only.
   v8::Local<v8::Object> options = v8::Object::New(isolate);
   if (options->Set(context, Text(isolate, "stackHeader"), v8::True(isolate)).IsNothing()) return {};
-  // Capabilities are not offered through this binding yet: no `hostCall`.
-  v8::Local<v8::Value> arguments[] = {host_log, v8::Undefined(isolate), Text(isolate, kFileName), options};
+  // The prelude keeps both natives to itself: programs reach `hostCall` only through the granted capabilities' methods.
+  v8::Local<v8::Value> arguments[] = {host_log, host_call, Text(isolate, kFileName), options};
   v8::Local<v8::Value> hooks;
   if (!prelude.As<v8::Function>()->Call(context, v8::Undefined(isolate), 4, arguments).ToLocal(&hooks) ||
       !hooks->IsObject()) {
@@ -368,6 +402,7 @@ v8::MaybeLocal<v8::Object> Prepare(v8::Local<v8::Context> context, const std::st
 // Every native function in the snapshot, so that V8 can serialise and restore them.
 const intptr_t kExternalReferences[] = {
     reinterpret_cast<intptr_t>(HostLog),
+    reinterpret_cast<intptr_t>(HostCall),
     reinterpret_cast<intptr_t>(Utf8Length),
     reinterpret_cast<intptr_t>(EncodeUtf8),
     reinterpret_cast<intptr_t>(DecodeUtf8),
@@ -464,19 +499,22 @@ int PromiseStatus(isobox_v8_sandbox *sandbox) {
 }
 
 int Start(isobox_v8_sandbox *sandbox, v8::Local<v8::Context> context, const uint8_t *code, size_t code_len,
-          const uint8_t *input, size_t input_len) {
+          const uint8_t *input, size_t input_len, const uint8_t *manifest, size_t manifest_len) {
   v8::Isolate *isolate = sandbox->isolate;
   v8::TryCatch try_catch(isolate);
   std::string source;
   source.reserve(sizeof kSourcePrefix + code_len + sizeof kSourceSuffix);
   source.append(kSourcePrefix).append(reinterpret_cast<const char *>(code), code_len).append(kSourceSuffix);
-  v8::Local<v8::String> source_text, input_text;
-  if (source.size() > INT_MAX || input_len > INT_MAX ||
+  v8::Local<v8::String> source_text, input_text, manifest_text;
+  if (source.size() > INT_MAX || input_len > INT_MAX || manifest_len > INT_MAX ||
       !v8::String::NewFromUtf8(isolate, source.data(), v8::NewStringType::kNormal, static_cast<int>(source.size()))
            .ToLocal(&source_text) ||
       !v8::String::NewFromUtf8(isolate, reinterpret_cast<const char *>(input), v8::NewStringType::kNormal,
                                static_cast<int>(input_len))
-           .ToLocal(&input_text)) {
+           .ToLocal(&input_text) ||
+      !v8::String::NewFromUtf8(isolate, reinterpret_cast<const char *>(manifest), v8::NewStringType::kNormal,
+                               static_cast<int>(manifest_len))
+           .ToLocal(&manifest_text)) {
     if (try_catch.HasTerminated()) return ISOBOX_V8_TERMINATED;
     return Internal(sandbox, "the program or its input is too large for V8");
   }
@@ -497,7 +535,7 @@ int Start(isobox_v8_sandbox *sandbox, v8::Local<v8::Context> context, const uint
   v8::Local<v8::Value> program, result;
   v8::Local<v8::Value> arguments[3];
   arguments[1] = input_text;
-  arguments[2] = v8::String::Empty(isolate);  // the manifest of granted capabilities: none
+  arguments[2] = manifest_text;
   if (!script->Run(context).ToLocal(&program)) return Thrown(sandbox, context, try_catch);
   arguments[0] = program;
   if (!sandbox->start.Get(isolate)->Call(context, v8::Undefined(isolate), 3, arguments).ToLocal(&result)) {
@@ -626,12 +664,12 @@ isobox_v8_sandbox *isobox_v8_sandbox_new(const isobox_v8_host *host, uint64_t me
 }
 
 int isobox_v8_start(isobox_v8_sandbox *sandbox, const uint8_t *code, size_t code_len, const uint8_t *input,
-                    size_t input_len, uint32_t stack_bytes) {
+                    size_t input_len, const uint8_t *manifest, size_t manifest_len, uint32_t stack_bytes) {
   Enter enter(sandbox);
   // The limit counts from here; the caller's thread has room for it and for V8's own frames beyond it.
   auto here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   sandbox->isolate->SetStackLimit(here - stack_bytes - kCompileStackBytes);
-  int status = Start(sandbox, enter.context(), code, code_len, input, input_len);
+  int status = Start(sandbox, enter.context(), code, code_len, input, input_len, manifest, manifest_len);
   ReportRefusal(sandbox);
   return status;
 }

@@ -16,7 +16,7 @@ extern "C" {
 
 typedef struct isobox_v8_sandbox isobox_v8_sandbox;
 
-// What the engine reports to the host while a program runs. Both callbacks run on the sandbox's thread.
+// What the engine reports to the host while a program runs. Every callback runs on the sandbox's thread.
 typedef struct {
   void *data;
   // One console line (levels: 0 log, 1 info, 2 warn, 3 error, 4 debug), UTF-8 with lone surrogates replaced.
@@ -24,6 +24,13 @@ typedef struct {
   bool (*log)(void *data, uint32_t level, const uint8_t *text, size_t len);
   // The program went past its memory limit: the host stops it.
   void (*out_of_memory)(void *data);
+  // A capability call: function `function` of granted capability `capability` (indices in the manifest given to
+  // `isobox_v8_start`), with `args` the JSON text of its argument array (UTF-8, lone surrogates replaced). The host may
+  // block the sandbox's thread until the call is done. Returns true with the reply in `*reply` and `*reply_len` (a
+  // status digit, `0` value or `1` error, then JSON text; valid until the next call), or false when the program must
+  // end: the host is then stopping it (a capability limit, its deadline), and the binding terminates it.
+  bool (*call)(void *data, uint32_t capability, uint32_t function, const uint8_t *args, size_t args_len,
+               const uint8_t **reply, size_t *reply_len);
 } isobox_v8_host;
 
 // Statuses of a sandbox step.
@@ -52,11 +59,12 @@ const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const 
 isobox_v8_sandbox *isobox_v8_sandbox_new(const isobox_v8_host *host, uint64_t memory_bytes);
 
 // Compiles `code` as the body of an async function in `agent.js`, and calls it with `input` (JSON text, or empty for
-// `undefined`). The JavaScript stack may grow `stack_bytes` below the caller's stack position, plus the 40 KiB V8
-// keeps for compiling. Returns PENDING,
-// SETTLED, ERROR (a syntax error or a synchronous throw) or TERMINATED.
+// `undefined`), once the capabilities of `manifest` are installed (JSON text `[[global, [method, ...]], ...]`, or
+// empty for none; their calls reach the host's `call`). The JavaScript stack may grow `stack_bytes` below the
+// caller's stack position, plus the 40 KiB V8 keeps for compiling. Returns PENDING, SETTLED, ERROR (a syntax error or
+// a synchronous throw) or TERMINATED.
 int isobox_v8_start(isobox_v8_sandbox *sandbox, const uint8_t *code, size_t code_len, const uint8_t *input,
-                    size_t input_len, uint32_t stack_bytes);
+                    size_t input_len, const uint8_t *manifest, size_t manifest_len, uint32_t stack_bytes);
 
 // Runs queued jobs (promise reactions, engine tasks) until none is left or the program's promise settles. Returns
 // PENDING (nothing left to run and the promise still pending), SETTLED or TERMINATED.

@@ -16,8 +16,9 @@ isobox_v8_sandbox *isobox_v8_sandbox_new(const isobox_v8_host *host, uint64_t me
 }
 
 int isobox_v8_start(isobox_v8_sandbox *sandbox, const uint8_t *code, size_t code_len, const uint8_t *input,
-                    size_t input_len, uint32_t stack_bytes) {
-  (void)sandbox, (void)code, (void)code_len, (void)input, (void)input_len, (void)stack_bytes;
+                    size_t input_len, const uint8_t *manifest, size_t manifest_len, uint32_t stack_bytes) {
+  (void)sandbox, (void)code, (void)code_len, (void)input, (void)input_len, (void)manifest, (void)manifest_len,
+      (void)stack_bytes;
   abort();
 }
 

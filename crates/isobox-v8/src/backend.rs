@@ -2,11 +2,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use isobox_capabilities::{Capabilities, HostCalls};
 use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::V8Config;
-use crate::sandbox::{self, Run};
+use crate::sandbox::{self, Calls, Run};
 use crate::stop::{Reason, Stop};
 use crate::watchdog::Watchdog;
 
@@ -16,6 +17,7 @@ use crate::watchdog::Watchdog;
 /// process. V8 cannot count instructions, so requests with a fuel budget are refused (an `internal` error): use the
 /// wall-clock timeout, or the wasm backend for deterministic budgets.
 pub struct V8Backend {
+    capabilities: Capabilities,
     slots: Arc<Semaphore>,
     watchdog: Watchdog,
     max_memory_bytes: u64,
@@ -48,6 +50,7 @@ impl V8Backend {
         let watchdog =
             Watchdog::start().map_err(|error| Unavailable(format!("the watchdog thread did not start: {error}")))?;
         Ok(Self {
+            capabilities: config.capabilities,
             slots: Arc::new(Semaphore::new(config.max_sandboxes as usize)),
             watchdog,
             max_memory_bytes: config.max_memory_bytes,
@@ -77,12 +80,16 @@ impl V8Backend {
         Ok(())
     }
 
-    /// Runs `request` on a new thread, holding a slot until the thread has disposed of its sandbox.
-    async fn run_on_thread(&self, request: &Request) -> Result<Run, SandboxError> {
+    /// Runs `request` on a new thread with its granted capabilities, holding a slot until the thread has disposed of
+    /// its sandbox.
+    async fn run_on_thread(&self, request: &Request, host_calls: HostCalls) -> Result<Run, SandboxError> {
         let slot = self.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed");
         let (deliver, delivered) = oneshot::channel();
         let stop = Arc::new(Stop::new(deliver));
-        let watch = self.watchdog.watch(Instant::now() + request.limits.timeout, stop.clone());
+        let deadline = Instant::now() + request.limits.timeout;
+        let watch = self.watchdog.watch(deadline, stop.clone());
+        // Host functions run on the request's runtime, driven from the sandbox's thread.
+        let calls = Calls { host_calls, runtime: tokio::runtime::Handle::try_current().ok(), deadline };
         let thread = {
             let request = request.clone();
             let stop = stop.clone();
@@ -90,7 +97,7 @@ impl V8Backend {
                 move || {
                     // Should the run panic, the request hears of it at once rather than at its deadline.
                     let _abandon = AbandonOnExit(&stop);
-                    sandbox::run(&request, &stop, |run| stop.deliver(run));
+                    sandbox::run(&request, &stop, calls, |run| stop.deliver(run));
                     drop(watch);
                     drop(slot);
                 },
@@ -144,8 +151,9 @@ impl Backend for V8Backend {
 
     async fn run(&self, request: &Request) -> Outcome {
         let received = Instant::now();
-        let run = match self.check_limits(request) {
-            Ok(()) => self.run_on_thread(request).await,
+        // An unknown grant is refused before any sandbox starts, as the wasm backend does.
+        let run = match self.check_limits(request).and_then(|()| self.capabilities.host_calls(request)) {
+            Ok(host_calls) => self.run_on_thread(request, host_calls).await,
             Err(error) => Err(error),
         };
         let total_us = received.elapsed().as_micros() as u64;

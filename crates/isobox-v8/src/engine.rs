@@ -2,10 +2,12 @@
 //!
 //! Only this module knows the engine is reached through C; the rest of the crate sees a [`Sandbox`] whose steps
 //! (`start`, `run_jobs`, `settle`) return a [`Step`], and a [`Host`] the engine reports console lines and memory
-//! exhaustion to.
+//! exhaustion to, and hands capability calls to.
 
+use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
@@ -24,6 +26,7 @@ struct RawHost {
     data: *mut c_void,
     log: extern "C" fn(*mut c_void, u32, *const u8, usize) -> bool,
     out_of_memory: extern "C" fn(*mut c_void),
+    call: extern "C" fn(*mut c_void, u32, u32, *const u8, usize, *mut *const u8, *mut usize) -> bool,
 }
 
 const STATUS_OK: c_int = 0;
@@ -46,6 +49,8 @@ unsafe extern "C" {
         code_len: usize,
         input: *const u8,
         input_len: usize,
+        manifest: *const u8,
+        manifest_len: usize,
         stack_bytes: u32,
     ) -> c_int;
     fn isobox_v8_run_jobs(sandbox: *mut RawSandbox) -> c_int;
@@ -83,6 +88,20 @@ pub(crate) trait Host {
     fn log(&self, level: u32, text: &[u8]) -> bool;
     /// The program went past its memory limit: stop it.
     fn out_of_memory(&self);
+    /// A capability call: function `function` of granted capability `capability`, with `args` the JSON text of its
+    /// argument array. May block the thread until the call is done.
+    fn call(&self, capability: u32, function: u32, args: &[u8]) -> Reply;
+}
+
+/// The host's answer to a capability call.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// The call's value, as JSON text: the program's promise resolves to it.
+    Return(String),
+    /// The error the program's promise rejects with, as JSON text (`{name, message, data?}`).
+    Throw(String),
+    /// The program must end: the host has stopped it, and knows why.
+    Stop,
 }
 
 extern "C" fn log_trampoline<H: Host>(data: *mut c_void, level: u32, text: *const u8, len: usize) -> bool {
@@ -95,6 +114,45 @@ extern "C" fn log_trampoline<H: Host>(data: *mut c_void, level: u32, text: *cons
 extern "C" fn out_of_memory_trampoline<H: Host>(data: *mut c_void) {
     // SAFETY: as in `log_trampoline`.
     unsafe { &*data.cast::<H>() }.out_of_memory()
+}
+
+thread_local! {
+    /// The reply to the last capability call made on this thread (each sandbox has a thread of its own), until the
+    /// binding has copied it into the program's heap.
+    static REPLY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+extern "C" fn call_trampoline<H: Host>(
+    data: *mut c_void,
+    capability: u32,
+    function: u32,
+    args: *const u8,
+    args_len: usize,
+    reply: *mut *const u8,
+    reply_len: *mut usize,
+) -> bool {
+    // SAFETY: as in `log_trampoline`.
+    let (host, args) = unsafe { (&*data.cast::<H>(), std::slice::from_raw_parts(args, args_len)) };
+    // A panic must not unwind into V8 (the host catches its functions' own; this is the last guard): the program
+    // then ends, and the host, not knowing why, reports an internal error.
+    let answer = catch_unwind(AssertUnwindSafe(|| host.call(capability, function, args))).unwrap_or(Reply::Stop);
+    let (status, text) = match answer {
+        Reply::Return(text) => (b'0', text),
+        Reply::Throw(text) => (b'1', text),
+        Reply::Stop => return false,
+    };
+    REPLY.with_borrow_mut(|buffer| {
+        buffer.clear();
+        buffer.push(status);
+        buffer.extend_from_slice(text.as_bytes());
+        // SAFETY: the binding passes valid out-pointers; the buffer is left alone until the next call on this thread,
+        // and the binding copies the reply before that.
+        unsafe {
+            *reply = buffer.as_ptr();
+            *reply_len = buffer.len();
+        }
+    });
+    true
 }
 
 /// Where a sandbox stands after a step.
@@ -126,18 +184,29 @@ impl<'host> Sandbox<'host> {
             data: (host as *const H).cast_mut().cast(),
             log: log_trampoline::<H>,
             out_of_memory: out_of_memory_trampoline::<H>,
+            call: call_trampoline::<H>,
         };
         // SAFETY: the binding copies `raw_host`; `host` outlives the sandbox (`'host`).
         let raw = unsafe { isobox_v8_sandbox_new(&raw_host, memory_bytes) };
         NonNull::new(raw).map(|raw| Self { raw, _host: PhantomData })
     }
 
-    /// Compiles `code` as the body of an async function and calls it with `input` (JSON text, empty for none). The
-    /// JavaScript stack may grow `stack_bytes` below the current stack position.
-    pub(crate) fn start(&self, code: &str, input: &str, stack_bytes: u32) -> Step {
+    /// Installs the capabilities of `manifest` (as `HostCalls::manifest` writes it, empty for none), compiles `code`
+    /// as the body of an async function and calls it with `input` (JSON text, empty for none). The JavaScript stack
+    /// may grow `stack_bytes` below the current stack position.
+    pub(crate) fn start(&self, code: &str, input: &str, manifest: &str, stack_bytes: u32) -> Step {
         // SAFETY: the sandbox is alive and on its thread; the strings are valid for the call.
         let status = unsafe {
-            isobox_v8_start(self.raw.as_ptr(), code.as_ptr(), code.len(), input.as_ptr(), input.len(), stack_bytes)
+            isobox_v8_start(
+                self.raw.as_ptr(),
+                code.as_ptr(),
+                code.len(),
+                input.as_ptr(),
+                input.len(),
+                manifest.as_ptr(),
+                manifest.len(),
+                stack_bytes,
+            )
         };
         self.step(status)
     }

@@ -5,6 +5,12 @@
 //! isobox's prelude was evaluated (the same prelude as the wasm backend, so console formatting, error descriptions and
 //! result serialisation match). The async side only waits: tokio is never blocked by a running program.
 //!
+//! Capabilities are those of the wasm backend, through the same backend-neutral dispatcher (`isobox-capabilities`):
+//! [`V8Config::capabilities`] lists what requests may be granted, the prelude installs a global per granted capability,
+//! and a call blocks the sandbox's thread while the host function runs on the request's tokio runtime (its timers and
+//! blocking pool as on any task), under the request's deadline. A capability limit or the deadline reached during a
+//! call ends the program with the same error as on the wasm backend.
+//!
 //! Limits: a watchdog thread terminates programs at their wall-clock deadline; the V8 heap limit and a counting
 //! ArrayBuffer allocator enforce the memory limit (each bounds its own part, so heap and ArrayBuffer contents together
 //! may reach twice the limit); the isolate's stack limit is set from the request; console output and the result share

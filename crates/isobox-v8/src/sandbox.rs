@@ -1,12 +1,18 @@
-//! One request in one fresh isolate, on the sandbox's own thread: the console and output budget, and the run loop.
+//! One request in one fresh isolate, on the sandbox's own thread: the console and output budget, capability calls,
+//! and the run loop.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use isobox_capabilities::{CallOutcome, HostCalls, PendingCall};
 use isobox_core::{Level, Limits, LogLine, Request, SandboxError};
 use serde_json::Value;
+use tokio::runtime::Handle;
 
-use crate::engine::{self, Sandbox, Step};
+use crate::engine::{self, Reply, Sandbox, Step};
 use crate::errors;
 use crate::stop::{Reason, Stop};
 
@@ -20,12 +26,71 @@ pub(crate) struct Run {
     pub output_bytes: u64,
 }
 
-/// The host side of one sandbox: console lines and the output budget they share with the result.
+/// The host side of one sandbox: console lines and the output budget they share with the result, and the request's
+/// capability calls.
 struct Console<'a> {
     stop: &'a Stop,
     output_limit: u64,
     output_used: Cell<u64>,
     logs: RefCell<Vec<LogLine>>,
+    host_calls: RefCell<HostCalls>,
+    runtime: Option<Handle>,
+    deadline: Instant,
+}
+
+/// What a sandbox needs to make its program's capability calls.
+pub(crate) struct Calls {
+    /// The request's granted capabilities and what it has left to spend on them.
+    pub host_calls: HostCalls,
+    /// The runtime the request came from, where host functions run; `None` when it was not made on a tokio runtime.
+    pub runtime: Option<Handle>,
+    /// The request's wall-clock deadline, which host calls are held to as the program is.
+    pub deadline: Instant,
+}
+
+impl Console<'_> {
+    /// Drives a started host call to completion, under the request's deadline, on this thread (the program waits
+    /// meanwhile, as it does in the wasm guest). `None` when the program was stopped meanwhile (the deadline, or the
+    /// request was cancelled): the call is dropped.
+    fn finish(&self, pending: PendingCall) -> Option<CallOutcome> {
+        let Some(runtime) = &self.runtime else {
+            self.stop.fail(SandboxError::internal("host calls need a tokio runtime: run the request on one"));
+            return None;
+        };
+        let mut finishing = std::pin::pin!(pending.finish());
+        // Most host functions answer at once: one poll in the runtime's context, without arming a timer or parking
+        // the thread, answers them. (As `timeout_at` would, the call is polled once even past the deadline.)
+        {
+            let _context = runtime.enter();
+            let mut context = Context::from_waker(Waker::noop());
+            if let Poll::Ready(outcome) = finishing.as_mut().poll(&mut context) {
+                return Some(outcome);
+            }
+        }
+        let stop = self.stop;
+        let deadline = tokio::time::Instant::from_std(self.deadline);
+        // Blocking this thread is what it is for: each sandbox has its own, outside the runtime's workers, so other
+        // requests go on. The runtime's timers and blocking pool serve the host function as on any task.
+        runtime.block_on(async {
+            let stopped = stop.stopped();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
+            if stop.reason().is_some() {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                () = &mut stopped => None,
+                finished = tokio::time::timeout_at(deadline, finishing) => match finished {
+                    Ok(outcome) => Some(outcome),
+                    Err(_) => {
+                        stop.stop(Reason::Deadline);
+                        None
+                    }
+                },
+            }
+        })
+    }
 }
 
 impl engine::Host for Console<'_> {
@@ -54,15 +119,52 @@ impl engine::Host for Console<'_> {
     fn out_of_memory(&self) {
         self.stop.stop(Reason::Memory);
     }
+
+    fn call(&self, capability: u32, function: u32, args: &[u8]) -> Reply {
+        // Once a program is being stopped, it reaches no host function.
+        if self.stop.reason().is_some() {
+            return Reply::Stop;
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            // The borrow ends with `begin`; a call is never made while another is on (the program waits for each).
+            let begun = self.host_calls.borrow_mut().begin(capability, function, args);
+            match begun {
+                Ok(pending) => self.finish(pending),
+                Err(outcome) => Some(outcome),
+            }
+        }));
+        match outcome {
+            Ok(Some(CallOutcome::Return(text))) => Reply::Return(text),
+            Ok(Some(CallOutcome::Throw(text))) => Reply::Throw(text),
+            Ok(Some(CallOutcome::Abort(error))) => {
+                self.stop.fail(error);
+                Reply::Stop
+            }
+            Ok(None) => Reply::Stop,
+            Err(_) => {
+                let message = format!("a host function panicked (capability {capability}, function {function})");
+                self.stop.fail(SandboxError::internal(message));
+                Reply::Stop
+            }
+        }
+    }
 }
 
 /// Runs `request` in a fresh sandbox on the current thread, which must have room for the request's stack limit plus
 /// V8's own frames. `deliver` receives the outcome before the sandbox is disposed of, so the caller does not wait for
 /// the disposal.
-pub(crate) fn run(request: &Request, stop: &Stop, deliver: impl FnOnce(Run)) {
+pub(crate) fn run(request: &Request, stop: &Stop, calls: Calls, deliver: impl FnOnce(Run)) {
     let limits = &request.limits;
-    let console =
-        Console { stop, output_limit: limits.output_bytes, output_used: Cell::new(0), logs: RefCell::new(Vec::new()) };
+    let manifest = calls.host_calls.manifest();
+    let console = Console {
+        stop,
+        output_limit: limits.output_bytes,
+        output_used: Cell::new(0),
+        logs: RefCell::new(Vec::new()),
+        host_calls: RefCell::new(calls.host_calls),
+        runtime: calls.runtime,
+        deadline: calls.deadline,
+    };
     let started = Instant::now();
     let sandbox = Sandbox::new(&console, limits.memory_bytes);
     let start_us = micros(started);
@@ -70,7 +172,7 @@ pub(crate) fn run(request: &Request, stop: &Stop, deliver: impl FnOnce(Run)) {
     let (result, memory_bytes) = match &sandbox {
         Some(sandbox) => {
             let _attached = stop.attach(sandbox);
-            let result = drive(sandbox, request, &console, stop);
+            let result = drive(sandbox, request, &manifest, &console, stop);
             (result, sandbox.memory_bytes())
         }
         None => (
@@ -92,19 +194,23 @@ pub(crate) fn run(request: &Request, stop: &Stop, deliver: impl FnOnce(Run)) {
 
 /// Starts the program, runs its jobs until its promise settles, and reports the outcome.
 ///
-/// Host functions (capabilities) will plug in where the promise is pending and no job is left: a host call made by
-/// the program returns a promise whose resolver the sandbox keeps, and sends the call to the request's async task
-/// (which awaits the Rust future under the same deadline). Here the thread then waits for the next answer, resolves
-/// or rejects that promise, and runs the jobs again; only with no call outstanding is the promise unsettleable. The
-/// watchdog and cancellation already stop a sandbox whichever of the two it is doing.
-fn drive(sandbox: &Sandbox<'_>, request: &Request, console: &Console<'_>, stop: &Stop) -> Result<Value, SandboxError> {
+/// Capability calls happen inside the steps: the prelude calls the host synchronously and wraps the reply in a
+/// settled promise (as in the wasm guest), the thread waiting on the host function meanwhile. A call that ends the
+/// program (a capability limit, the deadline) terminates it, and the step reports that.
+fn drive(
+    sandbox: &Sandbox<'_>,
+    request: &Request,
+    manifest: &str,
+    console: &Console<'_>,
+    stop: &Stop,
+) -> Result<Value, SandboxError> {
     let limits = &request.limits;
     let input = match &request.input {
         Some(input) => serde_json::to_string(input)
             .map_err(|error| SandboxError::internal(format!("the input is not JSON: {error}")))?,
         None => String::new(),
     };
-    let mut step = sandbox.start(&request.code, &input, limits.stack_bytes);
+    let mut step = sandbox.start(&request.code, &input, manifest, limits.stack_bytes);
     loop {
         // A limit ends the program whatever it did since: memory and output are exceeded as soon as they are
         // reported, and a deadline may pass while an outcome is being described.

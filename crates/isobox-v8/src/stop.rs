@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use isobox_core::{Limits, SandboxError};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use crate::engine::{Sandbox, Terminator};
 use crate::errors;
@@ -19,20 +19,32 @@ pub(crate) enum Reason {
     Output = 3,
     /// The caller stopped waiting for the outcome (its future was dropped).
     Cancelled = 4,
+    /// A host call ended the program with an error of its own ([`Stop::fail`]), such as a capability limit.
+    Failed = 5,
 }
 
 /// Shared by a sandbox's thread, the watchdog and the request's task: the first reason to stop wins, and stopping
-/// terminates the sandbox's program if it is running (or as soon as it is attached).
+/// terminates the sandbox's program if it is running (or as soon as it is attached), and wakes a host call it is
+/// waiting on.
 pub(crate) struct Stop {
     reason: AtomicU8,
     sandbox: Mutex<Option<Terminator>>,
     delivery: Mutex<Option<oneshot::Sender<Run>>>,
+    /// The error of [`Reason::Failed`].
+    failure: Mutex<Option<SandboxError>>,
+    stopped: Notify,
 }
 
 impl Stop {
     /// A stop for a sandbox whose outcome goes to `delivery`.
     pub(crate) fn new(delivery: oneshot::Sender<Run>) -> Self {
-        Self { reason: AtomicU8::new(0), sandbox: Mutex::new(None), delivery: Mutex::new(Some(delivery)) }
+        Self {
+            reason: AtomicU8::new(0),
+            sandbox: Mutex::new(None),
+            delivery: Mutex::new(Some(delivery)),
+            failure: Mutex::new(None),
+            stopped: Notify::new(),
+        }
     }
 
     /// Sends the sandbox's outcome to the request, unless the request was abandoned.
@@ -52,7 +64,24 @@ impl Stop {
     pub(crate) fn stop(&self, reason: Reason) {
         if self.reason.compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
             self.terminate();
+            self.stopped.notify_waiters();
         }
+    }
+
+    /// Stops the program, which ends with `error` (unless it was already stopped for another reason).
+    pub(crate) fn fail(&self, error: SandboxError) {
+        let mut failure = lock(&self.failure);
+        if self.reason().is_none() {
+            *failure = Some(error);
+        }
+        drop(failure);
+        self.stop(Reason::Failed);
+    }
+
+    /// Completes once the program is stopped, for whatever reason. Wait on it only after checking
+    /// [`Stop::reason`] with the future enabled (`Notified::enable`), else a stop in between is missed.
+    pub(crate) fn stopped(&self) -> tokio::sync::futures::Notified<'_> {
+        self.stopped.notified()
     }
 
     pub(crate) fn reason(&self) -> Option<Reason> {
@@ -61,6 +90,7 @@ impl Stop {
             2 => Some(Reason::Memory),
             3 => Some(Reason::Output),
             4 => Some(Reason::Cancelled),
+            5 => Some(Reason::Failed),
             _ => None,
         }
     }
@@ -72,6 +102,9 @@ impl Stop {
             Reason::Memory => errors::memory(limits),
             Reason::Output => errors::output_limit(limits),
             Reason::Cancelled => SandboxError::internal("the request was cancelled"),
+            Reason::Failed => {
+                lock(&self.failure).clone().unwrap_or_else(|| SandboxError::internal("a host call ended the program"))
+            }
         })
     }
 
