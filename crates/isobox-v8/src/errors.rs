@@ -1,32 +1,7 @@
 //! The errors isobox reports when a limit ends a program, worded as the wasm backend words them.
 
-use isobox_core::{Budget, Limits, SandboxError};
+use isobox_core::{Limits, SandboxError};
 use serde::Deserialize;
-
-pub(crate) fn timeout_wall_clock(limits: &Limits) -> SandboxError {
-    SandboxError::Timeout {
-        message: format!("the program ran past its {} ms deadline", limits.timeout.as_millis()),
-        budget: Budget::WallClock,
-    }
-}
-
-pub(crate) fn memory(limits: &Limits) -> SandboxError {
-    SandboxError::Memory {
-        message: format!("the program exceeded its memory limit of {} bytes", limits.memory_bytes),
-        limit_bytes: limits.memory_bytes,
-    }
-}
-
-pub(crate) fn output_limit(limits: &Limits) -> SandboxError {
-    SandboxError::OutputLimit {
-        message: format!("the program's result and logs exceeded {} bytes", limits.output_bytes),
-        limit_bytes: limits.output_bytes,
-    }
-}
-
-pub(crate) fn stack_overflow() -> SandboxError {
-    SandboxError::StackOverflow { message: "maximum call stack size exceeded".into() }
-}
 
 /// The wasm guest's message for a promise nothing can settle any more.
 pub(crate) fn never_settled() -> SandboxError {
@@ -53,8 +28,8 @@ pub(crate) fn described(text: &str, limits: &Limits) -> SandboxError {
     match serde_json::from_str::<Described>(text) {
         Ok(Described::Syntax { message, line, column }) => SandboxError::Syntax { message, line, column },
         Ok(Described::Exception { name, message, stack }) => SandboxError::Exception { name, message, stack },
-        Ok(Described::StackOverflow) => stack_overflow(),
-        Ok(Described::Memory) => memory(limits),
+        Ok(Described::StackOverflow) => SandboxError::stack_overflow(),
+        Ok(Described::Memory) => SandboxError::memory_limit(limits),
         Ok(Described::Internal { message }) => SandboxError::internal(message),
         Err(error) => SandboxError::internal(format!("the prelude reported a malformed error: {error}")),
     }

@@ -238,7 +238,7 @@ fn drive(
 fn result(text: &str, console: &Console<'_>, limits: &Limits) -> Result<Value, SandboxError> {
     let used = console.output_used.get() + text.len() as u64;
     if used > limits.output_bytes {
-        return Err(errors::output_limit(limits));
+        return Err(SandboxError::output_limit(limits));
     }
     console.output_used.set(used);
     serde_json::from_str(text)

@@ -7,7 +7,6 @@ use isobox_core::{Limits, SandboxError};
 use tokio::sync::{Notify, oneshot};
 
 use crate::engine::{Sandbox, Terminator};
-use crate::errors;
 use crate::sandbox::Run;
 
 /// Why isobox stopped a program.
@@ -98,9 +97,9 @@ impl Stop {
     /// The program's error when it was stopped.
     pub(crate) fn error(&self, limits: &Limits) -> Option<SandboxError> {
         self.reason().map(|reason| match reason {
-            Reason::Deadline => errors::timeout_wall_clock(limits),
-            Reason::Memory => errors::memory(limits),
-            Reason::Output => errors::output_limit(limits),
+            Reason::Deadline => SandboxError::wall_clock_timeout(limits),
+            Reason::Memory => SandboxError::memory_limit(limits),
+            Reason::Output => SandboxError::output_limit(limits),
             Reason::Cancelled => SandboxError::internal("the request was cancelled"),
             Reason::Failed => {
                 lock(&self.failure).clone().unwrap_or_else(|| SandboxError::internal("a host call ended the program"))
