@@ -14,8 +14,12 @@ const COLORS: [RGBColor; 4] =
 pub fn write_charts(report: &Report, dir: &Path) -> Result<Vec<std::path::PathBuf>, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
-    let mut workloads: Vec<&str> = report.measurements.iter().map(|m| m.workload.as_str()).collect();
-    workloads.dedup();
+    let mut workloads: Vec<&str> = Vec::new();
+    for measurement in &report.measurements {
+        if !workloads.contains(&measurement.workload.as_str()) {
+            workloads.push(&measurement.workload);
+        }
+    }
     for workload in workloads {
         let rows: Vec<_> =
             report.measurements.iter().filter(|m| m.workload == workload && m.summary.is_some()).collect();
@@ -47,4 +51,33 @@ pub fn write_charts(report: &Report, dir: &Path) -> Result<Vec<std::path::PathBu
         written.push(path);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Measurement;
+
+    #[test]
+    fn one_chart_per_workload_even_when_backends_interleave() {
+        let report = Report {
+            isobox_version: "0",
+            cores: 2,
+            quick: true,
+            backends: vec!["wasm".into(), "v8".into()],
+            measurements: vec![
+                Measurement::new("memory-rss", "", "wasm", "KiB", vec![250.0]),
+                Measurement::new("memory-pss", "", "wasm", "KiB", vec![120.0]),
+                Measurement::new("memory-rss", "", "v8", "KiB", vec![900.0]),
+                Measurement::new("memory-pss", "", "v8", "KiB", vec![900.0]),
+            ],
+        };
+        let dir = std::env::temp_dir().join(format!("isobox-charts-{}", std::process::id()));
+        let files = write_charts(&report, &dir).unwrap();
+        let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(names, ["memory-rss.svg", "memory-pss.svg"]);
+        let svg = std::fs::read_to_string(dir.join("memory-rss.svg")).unwrap();
+        assert!(svg.contains("wasm") && svg.contains("v8"), "{svg}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

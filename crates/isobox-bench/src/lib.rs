@@ -13,5 +13,5 @@ pub mod workloads;
 pub use capability::{BenchCapability, capabilities};
 pub use charts::write_charts;
 pub use report::{Measurement, Report};
-pub use runner::{Options, run};
+pub use runner::{MAX_LIVE_SANDBOXES, Options, run};
 pub use stats::Summary;

@@ -1,5 +1,5 @@
-//! Runs every workload on every backend, interleaved: each round gives every backend one turn, so that a slow
-//! moment of the machine falls on all of them alike.
+//! Runs every workload on every backend, interleaved: each round gives every backend one turn (a short block of
+//! requests), so that a slow moment of the machine falls on all of them alike.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -23,8 +23,14 @@ pub struct Options {
     pub isobox: Option<PathBuf>,
 }
 
+/// The most sandboxes the memory workload holds live at once: backends must allow at least this many.
+pub const MAX_LIVE_SANDBOXES: u32 = 200;
+
 struct Plan {
-    rounds: fn(&Workload) -> usize,
+    /// Measured requests per workload and backend.
+    samples: fn(&Workload) -> usize,
+    /// Measured requests in one backend's turn before the next backend's.
+    turn: fn(&Workload) -> usize,
     throughput_slices: usize,
     slice: Duration,
     live_sandboxes: usize,
@@ -35,15 +41,12 @@ impl Plan {
     fn for_options(options: &Options) -> Self {
         if options.quick {
             Plan {
-                rounds: |w| {
-                    if w.name == "cold" {
-                        50
-                    } else if w.name == "hostcalls" {
-                        3
-                    } else {
-                        1
-                    }
+                samples: |w| match w.name {
+                    "cold" => 50,
+                    "hostcalls" => 3,
+                    _ => 1,
                 },
+                turn: |w| if w.name == "cold" { 10 } else { 1 },
                 throughput_slices: 2,
                 slice: Duration::from_millis(250),
                 live_sandboxes: 20,
@@ -51,21 +54,24 @@ impl Plan {
             }
         } else {
             Plan {
-                rounds: |w| {
-                    if w.name == "cold" {
-                        2000
-                    } else if w.name == "hostcalls" {
-                        30
-                    } else {
-                        5
-                    }
+                samples: |w| match w.name {
+                    "cold" => 2000,
+                    "hostcalls" => 30,
+                    _ => 5,
                 },
+                turn: |w| if w.name == "cold" { 50 } else { 1 },
                 throughput_slices: 6,
                 slice: Duration::from_secs(1),
-                live_sandboxes: 200,
+                live_sandboxes: MAX_LIVE_SANDBOXES as usize,
                 startups: 3,
             }
         }
+    }
+
+    /// Requests per backend for a latency workload, rounded up to whole turns.
+    fn turns(&self, workload: &Workload) -> (usize, usize) {
+        let turn = (self.turn)(workload);
+        ((self.samples)(workload).div_ceil(turn), turn)
     }
 }
 
@@ -77,14 +83,15 @@ pub async fn run(
     progress: &ProgressBar,
 ) -> Report {
     let plan = Plan::for_options(options);
-    let latency_steps: usize = workloads::LATENCY.iter().map(|w| (plan.rounds)(w)).sum();
+    let latency_steps: usize = workloads::LATENCY.iter().map(|w| plan.turns(w).0 * plan.turns(w).1).sum();
     let startup_steps = if options.isobox.is_some() { 2 * plan.startups } else { 0 };
     progress.set_length(((latency_steps + plan.throughput_slices + 1 + startup_steps) * backends.len()) as u64);
 
     let mut measurements = Vec::new();
     for workload in workloads::LATENCY {
         progress.set_message(workload.name);
-        measurements.extend(latency(backends, &workload, (plan.rounds)(&workload), progress).await);
+        let (turns, turn) = plan.turns(&workload);
+        measurements.extend(latency(backends, &workload, turns, turn, progress).await);
     }
     progress.set_message("throughput");
     measurements.extend(throughput(backends, plan.throughput_slices, plan.slice, progress).await);
@@ -117,25 +124,31 @@ fn request(code: &str) -> Request {
 async fn latency(
     backends: &[(String, Arc<dyn Backend>)],
     workload: &Workload,
-    rounds: usize,
+    turns: usize,
+    turn: usize,
     progress: &ProgressBar,
 ) -> Vec<Measurement> {
     let request = request(workload.code);
-    let mut samples = vec![Vec::with_capacity(rounds); backends.len()];
+    let mut samples = vec![Vec::with_capacity(turns * turn); backends.len()];
     let mut errors: Vec<Option<String>> = vec![None; backends.len()];
-    for _ in 0..rounds {
+    for _ in 0..turns {
         for (i, (_, backend)) in backends.iter().enumerate() {
-            progress.inc(1);
-            if errors[i].is_some() {
-                continue;
+            // The first request after another backend's turn pays for its leftovers (cold caches, memory it just
+            // freed), so it is run but not counted.
+            for measured in [false].into_iter().chain(std::iter::repeat_n(true, turn)) {
+                if errors[i].is_some() {
+                    break;
+                }
+                let started = Instant::now();
+                let outcome = backend.run(&request).await;
+                let elapsed = started.elapsed().as_secs_f64() * 1e6 / f64::from(workload.per);
+                match outcome.result {
+                    Ok(_) if measured => samples[i].push(elapsed),
+                    Ok(_) => {}
+                    Err(error) => errors[i] = Some(error.to_string()),
+                }
             }
-            let started = Instant::now();
-            let outcome = backend.run(&request).await;
-            let elapsed = started.elapsed().as_secs_f64() * 1e6 / f64::from(workload.per);
-            match outcome.result {
-                Ok(_) => samples[i].push(elapsed),
-                Err(error) => errors[i] = Some(error.to_string()),
-            }
+            progress.inc(turn as u64);
         }
     }
     backends

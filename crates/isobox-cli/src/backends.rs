@@ -29,15 +29,24 @@ impl BackendChoice {
     }
 }
 
-/// Starts the backend named `kind` with `capabilities` to grant.
-pub fn start(kind: &str, capabilities: &Capabilities) -> Result<Arc<dyn Backend>, String> {
+/// Starts the backend named `kind` with `capabilities` to grant; `max_sandboxes` overrides the backend's default
+/// number of sandboxes that may be live at once.
+pub fn start(kind: &str, capabilities: &Capabilities, max_sandboxes: Option<u32>) -> Result<Arc<dyn Backend>, String> {
     match kind {
-        "wasm" => WasmBackend::new(WasmConfig { capabilities: capabilities.clone(), ..WasmConfig::default() })
-            .map(|backend| Arc::new(backend) as Arc<dyn Backend>)
-            .map_err(|error| format!("the wasm backend failed to start: {error:#}")),
-        "v8" => V8Backend::new(V8Config { capabilities: capabilities.clone(), ..V8Config::default() })
-            .map(|backend| Arc::new(backend) as Arc<dyn Backend>)
-            .map_err(|error| format!("the v8 backend failed to start: {error}")),
+        "wasm" => {
+            let defaults = WasmConfig::default();
+            let max_sandboxes = max_sandboxes.unwrap_or(defaults.max_sandboxes);
+            WasmBackend::new(WasmConfig { capabilities: capabilities.clone(), max_sandboxes, ..defaults })
+                .map(|backend| Arc::new(backend) as Arc<dyn Backend>)
+                .map_err(|error| format!("the wasm backend failed to start: {error:#}"))
+        }
+        "v8" => {
+            let defaults = V8Config::default();
+            let max_sandboxes = max_sandboxes.unwrap_or(defaults.max_sandboxes);
+            V8Backend::new(V8Config { capabilities: capabilities.clone(), max_sandboxes, ..defaults })
+                .map(|backend| Arc::new(backend) as Arc<dyn Backend>)
+                .map_err(|error| format!("the v8 backend failed to start: {error}"))
+        }
         other => Err(format!("unknown backend `{other}`")),
     }
 }

@@ -71,7 +71,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     };
     let mut outcomes = Vec::new();
     for &kind in args.backend.kinds() {
-        match backends::start(kind, &capabilities) {
+        match backends::start(kind, &capabilities, None) {
             Ok(backend) => outcomes.push((kind, backend.run(&request).await)),
             Err(error) => {
                 eprintln!("isobox: {error}");
