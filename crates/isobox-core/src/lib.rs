@@ -9,6 +9,7 @@ mod backend;
 mod error;
 mod limits;
 mod outcome;
+mod prelude_error;
 mod request;
 
 pub use backend::Backend;

@@ -224,7 +224,7 @@ fn drive(
             },
             Step::Settled => sandbox.settle(),
             Step::Result(text) => return result(&text, console, limits),
-            Step::Error(text) => return Err(errors::described(&text, limits)),
+            Step::Error(text) => return Err(SandboxError::from_prelude(text.as_bytes(), limits)),
             Step::Terminated => {
                 return Err(stop.error(limits).unwrap_or_else(|| {
                     SandboxError::internal("V8 terminated the program for no reason isobox knows")

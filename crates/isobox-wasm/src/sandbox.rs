@@ -3,8 +3,7 @@
 use std::time::Instant;
 
 use isobox_capabilities::{CallOutcome, HostCalls};
-use isobox_core::{Level, Limits, LogLine, Request, SandboxError};
-use serde::Deserialize;
+use isobox_core::{Level, LogLine, Request, SandboxError};
 use serde_json::Value;
 use wasmtime::{Caller, InstancePre, Linker, Memory, ResourceLimiter, Result, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -241,32 +240,10 @@ async fn call_guest(
     let parsed: Result<Value, _> = if status == STATUS_OK {
         serde_json::from_slice(payload)
     } else {
-        return Err(guest_error(payload, limits));
+        return Err(SandboxError::from_prelude(payload, limits));
     };
     store.data_mut().output_used += u64::from(len);
     parsed.map_err(|error| SandboxError::internal(format!("the guest returned malformed JSON: {error}")))
-}
-
-/// An error the guest reported as data.
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum GuestError {
-    Syntax { message: String, line: u32, column: u32 },
-    Exception { name: String, message: String, stack: Option<String> },
-    StackOverflow,
-    Memory,
-    Internal { message: String },
-}
-
-fn guest_error(payload: &[u8], limits: &Limits) -> SandboxError {
-    match serde_json::from_slice::<GuestError>(payload) {
-        Ok(GuestError::Syntax { message, line, column }) => SandboxError::Syntax { message, line, column },
-        Ok(GuestError::Exception { name, message, stack }) => SandboxError::Exception { name, message, stack },
-        Ok(GuestError::StackOverflow) => SandboxError::stack_overflow(),
-        Ok(GuestError::Memory) => SandboxError::memory_limit(limits),
-        Ok(GuestError::Internal { message }) => SandboxError::internal(message),
-        Err(error) => SandboxError::internal(format!("the guest reported a malformed error: {error}")),
-    }
 }
 
 fn micros(since: Instant) -> u64 {
