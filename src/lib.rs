@@ -2,7 +2,8 @@
 //! granted.
 //!
 //! This crate gathers the pieces an embedder needs: the backend-neutral API of [`isobox_core`], the WebAssembly
-//! backend of [`isobox_wasm`], capabilities declared in WIT ([`capabilities`]) and the built-in ones ([`builtins`]).
+//! backend of [`isobox_wasm`], capabilities declared in WIT ([`capabilities`]) and the built-in ones ([`builtins`]),
+//! and TypeScript programs turned into JavaScript with their positions kept ([`typescript`]).
 //!
 //! ```no_run
 //! use isobox::{Backend, Request, WasmBackend, WasmConfig};
@@ -19,4 +20,5 @@ pub use isobox_builtins as builtins;
 pub use isobox_capabilities as capabilities;
 pub use isobox_capabilities::{CallContext, CallError, Capabilities, Capability};
 pub use isobox_core::*;
+pub use isobox_typescript as typescript;
 pub use isobox_wasm::{WasmBackend, WasmConfig};

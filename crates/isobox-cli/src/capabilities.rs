@@ -28,7 +28,7 @@ pub fn registry(grants: &[String]) -> Result<Capabilities, Box<dyn std::error::E
 }
 
 /// The interfaces of every built-in capability, without opening anything.
-fn interfaces() -> Vec<Interface> {
+pub fn interfaces() -> Vec<Interface> {
     vec![kv::interface(), shop::capability().interface().clone()]
 }
 

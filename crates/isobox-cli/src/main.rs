@@ -1,6 +1,8 @@
 //! `isobox`: run JavaScript in a fresh sandbox from the command line.
 
 mod capabilities;
+mod limits;
+mod mcp;
 mod report;
 mod run;
 
@@ -23,6 +25,8 @@ enum Command {
     Types(capabilities::TypesArgs),
     /// List the capabilities a program can be granted.
     Caps,
+    /// Serve MCP on standard input and output: `search` the granted API, `execute` a program in a fresh sandbox.
+    Mcp(mcp::McpArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,5 +36,6 @@ fn main() -> ExitCode {
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Types(args) => capabilities::types(args),
         Command::Caps => capabilities::list(),
+        Command::Mcp(args) => runtime.block_on(mcp::mcp(args)),
     }
 }

@@ -1,12 +1,12 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use isobox_core::{Backend, Limits, Request};
+use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError};
 use isobox_wasm::{WasmBackend, WasmConfig};
 
+use crate::limits::LimitArgs;
 use crate::{capabilities, report};
 
 /// Exit codes: the program succeeded, the program failed, the command was used wrongly.
@@ -21,46 +21,34 @@ pub struct RunArgs {
     /// The sandbox engine.
     #[arg(long, value_enum, default_value_t = BackendKind::Wasm)]
     backend: BackendKind,
-    /// Wall-clock limit for the whole request, in milliseconds.
-    #[arg(long, default_value_t = Limits::DEFAULT_TIMEOUT.as_millis() as u64)]
-    timeout_ms: u64,
-    /// Memory limit, in MiB.
-    #[arg(long, default_value_t = Limits::DEFAULT_MEMORY_BYTES >> 20)]
-    memory_mb: u64,
-    /// A deterministic instruction budget (wasm fuel); none by default.
-    #[arg(long)]
-    fuel: Option<u64>,
-    /// JavaScript stack limit, in KiB.
-    #[arg(long, default_value_t = Limits::DEFAULT_STACK_BYTES >> 10)]
-    stack_kb: u32,
-    /// Limit on result plus console output, in KiB.
-    #[arg(long, default_value_t = Limits::DEFAULT_OUTPUT_BYTES >> 10)]
-    output_kb: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Capabilities the program may call (see `isobox caps`), comma-separated.
     #[arg(long, value_delimiter = ',')]
     grant: Vec<String>,
     /// The tenant whose state capabilities such as `kv` use.
     #[arg(long)]
     tenant: Option<String>,
-    /// Limit on capability calls.
-    #[arg(long, default_value_t = Limits::DEFAULT_HOST_CALLS)]
-    host_calls: u32,
     /// JSON value passed to the program as `input`.
     #[arg(long)]
     input: Option<String>,
+    /// The program is TypeScript: its types are erased, keeping every line and column (implied by a `.ts` file; a
+    /// program in a markdown code fence is read as TypeScript too).
+    #[arg(long)]
+    typescript: bool,
     /// Print exactly one JSON object: {"ok", "result", "error", "logs", "metrics"}.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum BackendKind {
+pub enum BackendKind {
     /// QuickJS compiled to WebAssembly, a fresh wasmtime instance per request.
     Wasm,
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
-    let request = match request(&args) {
+    let (request, typescript) = match request(&args) {
         Ok(request) => request,
         Err(message) => {
             eprintln!("isobox: {message}");
@@ -80,7 +68,14 @@ pub async fn run(args: RunArgs) -> ExitCode {
             }
         }
     };
-    let outcome = backend.run(&request).await;
+    let outcome = match javascript(request, typescript) {
+        Ok(request) => backend.run(&request).await,
+        Err(error) => Outcome {
+            result: Err(error),
+            logs: Vec::new(),
+            metrics: Metrics { backend: backend.name().to_string(), ..Metrics::default() },
+        },
+    };
     if args.json {
         report::json(&outcome);
     } else {
@@ -89,7 +84,8 @@ pub async fn run(args: RunArgs) -> ExitCode {
     ExitCode::from(if outcome.is_ok() { EXIT_OK } else { EXIT_FAILED })
 }
 
-fn request(args: &RunArgs) -> Result<Request, String> {
+/// The request, and whether its program is TypeScript.
+fn request(args: &RunArgs) -> Result<(Request, bool), String> {
     let code = if args.file.as_os_str() == "-" {
         let mut code = String::new();
         std::io::stdin().read_to_string(&mut code).map_err(|error| format!("reading standard input: {error}"))?;
@@ -101,14 +97,18 @@ fn request(args: &RunArgs) -> Result<Request, String> {
         Some(text) => Some(serde_json::from_str(text).map_err(|error| format!("--input is not JSON: {error}"))?),
         None => None,
     };
-    let limits = Limits {
-        timeout: Duration::from_millis(args.timeout_ms),
-        fuel: args.fuel,
-        memory_bytes: args.memory_mb << 20,
-        stack_bytes: args.stack_kb << 10,
-        output_bytes: args.output_kb << 10,
-        host_calls: args.host_calls,
-        host_call_bytes: Limits::DEFAULT_HOST_CALL_BYTES,
-    };
-    Ok(Request { code, input, limits, grants: args.grant.clone(), tenant: args.tenant.clone() })
+    let typescript = args.typescript
+        || args.file.extension().is_some_and(|extension| extension == "ts" || extension == "mts")
+        || isobox_typescript::is_fenced(&code);
+    let request =
+        Request { code, input, limits: args.limits.limits(), grants: args.grant.clone(), tenant: args.tenant.clone() };
+    Ok((request, typescript))
+}
+
+/// The request as the sandbox runs it: a TypeScript (or fenced) program has its types erased, its positions kept.
+fn javascript(mut request: Request, typescript: bool) -> Result<Request, SandboxError> {
+    if typescript {
+        request.code = isobox_typescript::to_javascript(&request.code)?;
+    }
+    Ok(request)
 }
