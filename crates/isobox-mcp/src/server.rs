@@ -89,16 +89,6 @@ impl McpServer {
         self
     }
 
-    /// The tools as `tools/list` shows them.
-    pub fn tools(&self) -> &[Tool] {
-        &self.shared.tools
-    }
-
-    /// What the `search` tool answers to `query`.
-    pub fn search(&self, query: Option<&str>) -> String {
-        search(&self.shared.interfaces, query)
-    }
-
     /// Serves one MCP session over a byte stream (newline-delimited JSON-RPC), until the client closes it.
     pub async fn serve<R, W>(&self, read: R, write: W) -> Result<(), ServeError>
     where
@@ -139,10 +129,6 @@ impl ServerHandler for Session {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(self.shared.tools.clone()))
-    }
-
-    fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.shared.tools.iter().find(|tool| tool.name == name).cloned()
     }
 
     async fn call_tool(
