@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building isobox needs on Debian 12 (idempotent: installs only what is missing), then builds the guest.
+# Installs what building isobox needs on Debian 12 (idempotent: installs only what is missing): the wasm guest's
+# toolchain, V8 for the V8 backend, TypeScript for the declaration tests; then builds the guest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +29,5 @@ if [ ! -x tests/ts/node_modules/.bin/tsc ] || [ ! -d tests/mcp/node_modules/@mod
   npm ci --prefix tests/mcp --no-audit --no-fund --loglevel=error
 fi
 
+scripts/setup-v8.sh
 scripts/build-guest.sh

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Sets up what is missing, then checks formatting, lints and runs every test (release profile, shared with the CLI).
+# Sets up what is missing, then checks formatting, lints, runs every test (release profile, shared with the CLI) and
+# a quick benchmark run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --release --locked --workspace --all-targets --quiet -- -D warnings
 cargo test --release --locked --workspace
+# A smoke run of the benchmark harness (no thresholds: CI machines are noisy).
+target/release/isobox bench --quick --json target/bench-quick.json --out target/bench-quick-charts

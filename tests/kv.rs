@@ -1,39 +1,64 @@
-//! The `kv` capability: state that outlives the fresh sandbox of every request, kept apart per tenant.
+//! The `kv` capability, on every backend with the same expectations: state that outlives the fresh sandbox of every
+//! request, kept apart per tenant. The backends share one store, as two backends of one host would; each case uses
+//! tenants of its backend's own, except where sharing is the point.
 
-use std::sync::LazyLock;
+mod common;
 
+use std::sync::{Arc, LazyLock};
+
+use common::Backends;
 use isobox::builtins::kv::KvStore;
-use isobox::{Backend, Capabilities, Outcome, Request, WasmBackend, WasmConfig};
+use isobox::{Backend, Capabilities, Outcome, Request};
 use serde_json::{Value, json};
 
-static BACKEND: LazyLock<(WasmBackend, tempfile::TempDir)> = LazyLock::new(|| {
+static BACKENDS: LazyLock<(Backends, tempfile::TempDir)> = LazyLock::new(|| {
     let dir = tempfile::tempdir().unwrap();
     let mut capabilities = Capabilities::new();
     capabilities.register(KvStore::open(&dir.path().join("kv.redb")).unwrap().capability()).unwrap();
-    (WasmBackend::new(WasmConfig { capabilities, ..WasmConfig::default() }).unwrap(), dir)
+    (common::backends(&capabilities), dir)
 });
 
-async fn run(tenant: &str, code: &str) -> Outcome {
-    BACKEND.0.run(&Request::new(code).with_grants(["kv"]).with_tenant(tenant)).await
+fn backends() -> &'static [(&'static str, Arc<dyn Backend>)] {
+    &BACKENDS.0
 }
 
-async fn value(tenant: &str, code: &str) -> Value {
-    run(tenant, code).await.result.unwrap_or_else(|error| panic!("`{code}`: {error:?}"))
+async fn run(backend: &dyn Backend, tenant: &str, code: &str) -> Outcome {
+    backend.run(&Request::new(code).with_grants(["kv"]).with_tenant(tenant)).await
+}
+
+async fn value(backend: &dyn Backend, tenant: &str, code: &str) -> Value {
+    let name = backend.name();
+    run(backend, tenant, code).await.result.unwrap_or_else(|error| panic!("{name}: `{code}`: {error:?}"))
 }
 
 #[tokio::test]
 async fn data_outlives_the_sandbox() {
-    value("persist", "await kv.set('greeting', JSON.stringify({hello: 'world'}))").await;
-    let read = value("persist", "return JSON.parse(await kv.get('greeting'))").await;
-    assert_eq!(read, json!({"hello": "world"}));
-    assert_eq!(value("persist", "return await kv.get('missing')").await, json!(null));
+    for (name, backend) in backends() {
+        let (backend, tenant) = (&**backend, format!("persist-{name}"));
+        value(backend, &tenant, "await kv.set('greeting', JSON.stringify({hello: 'world'}))").await;
+        let read = value(backend, &tenant, "return JSON.parse(await kv.get('greeting'))").await;
+        assert_eq!(read, json!({"hello": "world"}), "{name}");
+        assert_eq!(value(backend, &tenant, "return await kv.get('missing')").await, json!(null), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn one_backend_reads_what_another_wrote() {
+    let [(writer, first), (reader, second)] = backends() else { panic!("two backends") };
+    value(&**first, "shared", &format!("await kv.set('by', '{writer}')")).await;
+    assert_eq!(value(&**second, "shared", "return await kv.get('by')").await, json!(writer), "{reader}");
 }
 
 #[tokio::test]
 async fn tenants_do_not_see_each_other() {
-    value("alice", "await kv.set('secret', 'alice-only')").await;
-    assert_eq!(value("bob", "return [await kv.get('secret'), await kv.list('')]").await, json!([null, []]));
-    assert_eq!(value("alice", "return await kv.get('secret')").await, json!("alice-only"));
+    for (name, backend) in backends() {
+        let backend = &**backend;
+        let (alice, bob) = (format!("alice-{name}"), format!("bob-{name}"));
+        value(backend, &alice, "await kv.set('secret', 'alice-only')").await;
+        let seen = value(backend, &bob, "return [await kv.get('secret'), await kv.list('')]").await;
+        assert_eq!(seen, json!([null, []]), "{name}");
+        assert_eq!(value(backend, &alice, "return await kv.get('secret')").await, json!("alice-only"), "{name}");
+    }
 }
 
 #[tokio::test]
@@ -44,24 +69,64 @@ async fn list_and_delete() {
         const deleted = [await kv.delete('a/1'), await kv.delete('a/1')];
         return { before, deleted, after: await kv.list('a/'), limited: await kv.list('', 1) };
     ";
-    let result = value("lists", code).await;
-    assert_eq!(
-        result,
-        json!({"before": ["a/1", "a/2"], "deleted": [true, false], "after": ["a/2"], "limited": ["a/2"]})
-    );
+    for (name, backend) in backends() {
+        let result = value(&**backend, &format!("lists-{name}"), code).await;
+        assert_eq!(
+            result,
+            json!({"before": ["a/1", "a/2"], "deleted": [true, false], "after": ["a/2"], "limited": ["a/2"]}),
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_increments_are_never_lost() {
+    for (name, backend) in backends() {
+        let tenant = format!("counter-{name}");
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let (backend, tenant) = (backend.clone(), tenant.clone());
+                tokio::spawn(async move {
+                    run(&*backend, &tenant, "for (let i = 0; i < 5; i++) await kv.increment('hits', 1)").await
+                })
+            })
+            .collect();
+        for task in tasks {
+            let outcome = task.await.unwrap();
+            assert!(outcome.is_ok(), "{name}: {:?}", outcome.result);
+        }
+        assert_eq!(value(&**backend, &tenant, "return await kv.get('hits')").await, json!("200"), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_increments_from_every_backend_are_never_lost() {
     let tasks: Vec<_> = (0..40)
-        .map(|_| {
-            tokio::spawn(async { run("counter", "for (let i = 0; i < 5; i++) await kv.increment('hits', 1)").await })
+        .map(|i| {
+            let backend = backends()[i % backends().len()].1.clone();
+            tokio::spawn(async move {
+                run(&*backend, "counter-mixed", "for (let i = 0; i < 5; i++) await kv.increment('hits', 1)").await
+            })
         })
         .collect();
     for task in tasks {
-        assert!(task.await.unwrap().is_ok());
+        let outcome = task.await.unwrap();
+        assert!(outcome.is_ok(), "{}: {:?}", outcome.metrics.backend, outcome.result);
     }
-    assert_eq!(value("counter", "return await kv.get('hits')").await, json!("200"));
+    for (name, backend) in backends() {
+        assert_eq!(value(&**backend, "counter-mixed", "return await kv.get('hits')").await, json!("200"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn kv_works_on_a_current_thread_runtime() {
+    // The store runs its transactions on the runtime's blocking pool; on a single-threaded runtime the V8 backend's
+    // sandbox thread waits for them while the runtime's own thread waits for the request.
+    for (name, backend) in backends() {
+        let tenant = format!("single-{name}");
+        let code = "for (let i = 0; i < 20; i++) await kv.increment('n', 1); return await kv.get('n')";
+        assert_eq!(value(&**backend, &tenant, code).await, json!("20"), "{name}");
+    }
 }
 
 #[tokio::test]
@@ -74,13 +139,16 @@ async fn bad_use_is_a_catchable_error() {
         }
         return errors;
     ";
-    let errors = value("errors", code).await;
-    assert_eq!(
-        errors,
-        json!([
-            "Error: the value under `word` is not an integer",
-            "Error: keys are at most 1024 bytes",
-            "TypeError: kv.set: argument `value` must be string, got number",
-        ])
-    );
+    for (name, backend) in backends() {
+        let errors = value(&**backend, &format!("errors-{name}"), code).await;
+        assert_eq!(
+            errors,
+            json!([
+                "Error: the value under `word` is not an integer",
+                "Error: keys are at most 1024 bytes",
+                "TypeError: kv.set: argument `value` must be string, got number",
+            ]),
+            "{name}"
+        );
+    }
 }

@@ -1,10 +1,15 @@
 // isobox's JavaScript prelude. It is evaluated once, while the guest is pre-initialised, so what it builds is part of
-// the memory snapshot every sandbox starts from. It returns the hooks the guest's Rust side calls per request.
+// the memory snapshot every sandbox starts from (the V8 backend likewise evaluates it once, into the startup snapshot
+// every isolate starts from). It returns the hooks the host calls per request.
 //
 // Everything it uses is captured here, before any agent code runs, so a program that replaces `JSON.stringify` or
 // `Array.prototype.map` cannot change how its outcome is reported.
-(function (hostLog, hostCall, fileName) {
+//
+// `options` describes the engine where engines differ: `stackHeader` is set when `error.stack` starts with the
+// error's "Name: message" text before its frames (V8); QuickJS passes no options, as its stacks are frames only.
+(function (hostLog, hostCall, fileName, options) {
   "use strict";
+  const stackHeader = !!(options && options.stackHeader);
   const stringify = JSON.stringify;
   const parse = JSON.parse;
   const ErrorCtor = Error;
@@ -17,6 +22,8 @@
   const defineProperty = Object.defineProperty;
   const freeze = Object.freeze;
   const TypeErrorCtor = TypeError;
+  const resolve = Promise.resolve.bind(Promise);
+  const reject = Promise.reject.bind(Promise);
   const charCodeAt = String.prototype.charCodeAt;
   const slice = String.prototype.slice;
   const objectToString = Object.prototype.toString;
@@ -25,6 +32,7 @@
   const match = String.prototype.match;
   const join = Array.prototype.join;
   const indexOf = String.prototype.indexOf;
+  const search = String.prototype.search;
   // An escaped surrogate that is not itself escaped (preceded by an even number of backslashes).
   const loneSurrogate = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi;
   const push = Array.prototype.push;
@@ -35,10 +43,19 @@
 
   // Frames of the prelude itself are isobox's, not the program's: they are dropped.
   const preludeFrame = /\n?[^\n]*isobox:prelude[^\n]*/g;
+  // The first frame line of a stack, as both engines write them.
+  const frameLine = /^\s+at /m;
 
+  // A stack's frames, with positions in the program; `undefined` when there are none to show.
   function fixPositions(stack) {
     if (typeof stack !== "string") return undefined;
-    const own = call(replace, stack, preludeFrame, "");
+    let own = call(replace, stack, preludeFrame, "");
+    if (stackHeader) {
+      // The header repeats the name and message (as they were when the error was made): keep the frames only.
+      const first = call(search, own, frameLine);
+      if (first === -1) return undefined;
+      own = call(slice, own, first);
+    }
     // QuickJS places some errors at the wrapper's own line; those get no position rather than a wrong one.
     return call(replace, own, position, (_, line, col) => (line > 1 ? fileName + ":" + (line - 1) + ":" + col : fileName));
   }
@@ -62,7 +79,11 @@
         return StringCtor(value);
     }
     if (value === null) return "null";
-    if (value instanceof ErrorCtor) return value.stack ? value.name + ": " + value.message + "\n" + fixPositions(value.stack) : value.name + ": " + value.message;
+    if (value instanceof ErrorCtor) {
+      const header = value.name + ": " + value.message;
+      const frames = value.stack ? fixPositions(value.stack) : undefined;
+      return frames === undefined ? header : header + "\n" + frames;
+    }
     if (seen.indexOf(value) !== -1) return "[Circular]";
     if (depth > 4) return isArray(value) ? "[Array]" : "[Object]";
     seen = seen.concat([value]);
@@ -154,9 +175,14 @@
       const api = {};
       for (let method = 0; method < methods.length; method++) {
         const name = methods[method];
+        // A plain function returning a settled promise: cheaper in QuickJS than an async function.
         api[name] = {
-          async [name](...args) {
-            return invoke(capability, method, args);
+          [name](...args) {
+            try {
+              return resolve(invoke(capability, method, args));
+            } catch (error) {
+              return reject(error);
+            }
           },
         }[name];
       }
@@ -179,10 +205,11 @@
       return call(indexOf, text, "\\ud") === -1 ? text : call(replace, text, loneSurrogate, "$1\\ufffd");
     },
 
-    // A thrown value or a rejected promise as the JSON text of an isobox error.
-    failure(value, compiling) {
+    // A thrown value or a rejected promise as the JSON text of an isobox error. An engine that does not put a syntax
+    // error's position in its stack (V8) passes it as `line` and `column` in the compiled source.
+    failure(value, compiling, line, column) {
       if (compiling && value instanceof SyntaxErrorCtor) {
-        const found = call(match, StringCtor(value.stack), firstPosition);
+        const found = line === undefined ? call(match, StringCtor(value.stack), firstPosition) : [, line, column];
         return stringify({
           kind: "syntax",
           message: StringCtor(value.message),

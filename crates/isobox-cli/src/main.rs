@@ -1,5 +1,7 @@
 //! `isobox`: run JavaScript in a fresh sandbox from the command line.
 
+mod backends;
+mod bench;
 mod capabilities;
 mod limits;
 mod mcp;
@@ -25,6 +27,8 @@ enum Command {
     Types(capabilities::TypesArgs),
     /// List the capabilities a program can be granted.
     Caps,
+    /// Compare the backends on the same workloads, interleaved in one run.
+    Bench(bench::BenchArgs),
     /// Serve MCP on standard input and output: `search` the granted API, `execute` a program in a fresh sandbox.
     Mcp(mcp::McpArgs),
 }
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Types(args) => capabilities::types(args),
         Command::Caps => capabilities::list(),
+        Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Mcp(args) => runtime.block_on(mcp::mcp(args)),
     }
 }

@@ -2,16 +2,14 @@
 //! `search` (the TypeScript of the granted capabilities) and `execute` (a program in a fresh sandbox).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Args;
-use isobox_core::Backend;
 use isobox_mcp::{ContextSize, McpServer};
-use isobox_wasm::{WasmBackend, WasmConfig};
 
+use crate::backends::{self, Engine};
 use crate::capabilities;
 use crate::limits::LimitArgs;
-use crate::run::{BackendKind, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::run::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 #[derive(Args)]
 pub struct McpArgs {
@@ -19,8 +17,8 @@ pub struct McpArgs {
     #[arg(long, value_delimiter = ',')]
     grant: Vec<String>,
     /// The sandbox engine.
-    #[arg(long, value_enum, default_value_t = BackendKind::Wasm)]
-    backend: BackendKind,
+    #[arg(long, value_enum, default_value_t = Engine::Wasm)]
+    backend: Engine,
     #[command(flatten)]
     limits: LimitArgs,
     /// One tenant for every session, so that `kv` data outlives a session; by default each session is its own tenant.
@@ -49,12 +47,7 @@ pub async fn mcp(args: McpArgs) -> ExitCode {
         return ExitCode::from(EXIT_OK);
     }
     let server = capabilities::registry(&args.grant).and_then(|capabilities| {
-        let backend: Arc<dyn Backend> = match args.backend {
-            BackendKind::Wasm => Arc::new(
-                WasmBackend::new(WasmConfig { capabilities: capabilities.clone(), ..WasmConfig::default() })
-                    .map_err(|error| format!("the wasm backend failed to start: {error:#}"))?,
-            ),
-        };
+        let backend = backends::start(args.backend, &capabilities, None)?;
         Ok(McpServer::new(backend, &capabilities, &args.grant)?.with_limits(args.limits.limits()))
     });
     let server = match (server, &args.tenant) {

@@ -2,10 +2,13 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
-use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError};
-use isobox_wasm::{WasmBackend, WasmConfig};
+use std::sync::Arc;
 
+use clap::Args;
+use isobox_core::{Backend, Request};
+use isobox_typescript::TypeScript;
+
+use crate::backends::{self, BackendChoice};
 use crate::limits::LimitArgs;
 use crate::{capabilities, report};
 
@@ -18,9 +21,9 @@ pub const EXIT_USAGE: u8 = 2;
 pub struct RunArgs {
     /// The program: a file, or `-` for standard input.
     file: PathBuf,
-    /// The sandbox engine.
-    #[arg(long, value_enum, default_value_t = BackendKind::Wasm)]
-    backend: BackendKind,
+    /// The sandbox engine; `both` runs the program on each and shows the outcomes side by side.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Wasm)]
+    backend: BackendChoice,
     #[command(flatten)]
     limits: LimitArgs,
     /// Capabilities the program may call (see `isobox caps`), comma-separated.
@@ -36,15 +39,10 @@ pub struct RunArgs {
     /// program in a markdown code fence is read as TypeScript too).
     #[arg(long)]
     typescript: bool,
-    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "metrics"}.
+    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "metrics"} (with `--backend both`, one such
+    /// object per backend, keyed by its name).
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum BackendKind {
-    /// QuickJS compiled to WebAssembly, a fresh wasmtime instance per request.
-    Wasm,
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
@@ -55,33 +53,33 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let backend: Box<dyn Backend> = match args.backend {
-        BackendKind::Wasm => {
-            match capabilities::registry(&request.grants).map_err(|error| error.to_string()).and_then(|capabilities| {
-                WasmBackend::new(WasmConfig { capabilities, ..WasmConfig::default() }).map_err(|e| format!("{e:#}"))
-            }) {
-                Ok(backend) => Box::new(backend),
-                Err(error) => {
-                    eprintln!("isobox: the wasm backend failed to start: {error}");
-                    return ExitCode::from(EXIT_FAILED);
-                }
-            }
+    let capabilities = match capabilities::registry(&request.grants) {
+        Ok(capabilities) => capabilities,
+        Err(error) => {
+            eprintln!("isobox: {error}");
+            return ExitCode::from(EXIT_FAILED);
         }
     };
-    let outcome = match javascript(request, typescript) {
-        Ok(request) => backend.run(&request).await,
-        Err(error) => Outcome {
-            result: Err(error),
-            logs: Vec::new(),
-            metrics: Metrics { backend: backend.name().to_string(), ..Metrics::default() },
-        },
-    };
-    if args.json {
-        report::json(&outcome);
-    } else {
-        report::human(&outcome);
+    let mut outcomes = Vec::new();
+    for &engine in args.backend.engines() {
+        match backends::start(engine, &capabilities, None) {
+            Ok(backend) => {
+                let backend: Arc<dyn Backend> = if typescript { Arc::new(TypeScript::new(backend)) } else { backend };
+                outcomes.push((engine.name(), backend.run(&request).await));
+            }
+            Err(error) => {
+                eprintln!("isobox: {error}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+        }
     }
-    ExitCode::from(if outcome.is_ok() { EXIT_OK } else { EXIT_FAILED })
+    match (args.json, outcomes.as_slice()) {
+        (true, [(_, outcome)]) => report::json(outcome),
+        (true, _) => report::json_by_backend(&outcomes),
+        (false, [(_, outcome)]) => report::human(outcome),
+        (false, _) => report::side_by_side(&outcomes),
+    }
+    ExitCode::from(if outcomes.iter().all(|(_, outcome)| outcome.is_ok()) { EXIT_OK } else { EXIT_FAILED })
 }
 
 /// The request, and whether its program is TypeScript.
@@ -103,12 +101,4 @@ fn request(args: &RunArgs) -> Result<(Request, bool), String> {
     let request =
         Request { code, input, limits: args.limits.limits(), grants: args.grant.clone(), tenant: args.tenant.clone() };
     Ok((request, typescript))
-}
-
-/// The request as the sandbox runs it: a TypeScript (or fenced) program has its types erased, its positions kept.
-fn javascript(mut request: Request, typescript: bool) -> Result<Request, SandboxError> {
-    if typescript {
-        request.code = isobox_typescript::to_javascript(&request.code)?;
-    }
-    Ok(request)
 }

@@ -168,6 +168,35 @@ fn kv_state_survives_between_runs() {
 }
 
 #[test]
+fn the_v8_backend_honours_the_same_contract() {
+    let (code, json) = run_json("console.info('v8 here'); return { sum: 1 + 2 }", &["--backend", "v8"]);
+    assert_eq!(code, 0, "{json}");
+    assert_contract(&json);
+    assert_eq!(json["result"], json!({"sum": 3}));
+    assert_eq!(json["logs"], json!([{"level": "info", "message": "v8 here"}]));
+    assert_eq!(json["metrics"]["backend"], "v8");
+
+    let (code, json) = run_json("throw new RangeError('nope')", &["--backend", "v8"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["error"]["kind"], "exception");
+    assert_eq!(json["error"]["name"], "RangeError");
+}
+
+#[test]
+fn both_backends_side_by_side() {
+    let (code, json) = run_json("return [1, 'two', { three: 3 }]", &["--backend", "both"]);
+    assert_eq!(code, 0, "{json}");
+    for backend in ["wasm", "v8"] {
+        assert_contract(&json[backend]);
+        assert_eq!(json[backend]["result"], json!([1, "two", {"three": 3}]), "{backend}");
+        assert_eq!(json[backend]["metrics"]["backend"], backend);
+    }
+    let output = isobox(&["run", "--backend", "both", "-"], "return 42");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("v8 vs wasm: same outcome"), "{stderr}");
+}
+
+#[test]
 fn typescript_and_fenced_programs_run_with_their_positions() {
     let (code, json) = run_json("const n: number = input;\nreturn n * 2;", &["--typescript", "--input", "21"]);
     assert_eq!((code, &json["result"]), (0, &json!(42)), "{json}");
@@ -187,4 +216,14 @@ fn typescript_and_fenced_programs_run_with_their_positions() {
     let comparison = "const a = 1, b = 2, c = 3;\nreturn a < b > (c);";
     assert_eq!(run_json(comparison, &[]).1["result"], false);
     assert_eq!(run_json(comparison, &["--typescript"]).1["error"]["name"], "TypeError");
+
+    // The V8 backend gets the same JavaScript.
+    let (code, json) =
+        run_json("```ts\nconst n: number = 1;\nthrow new Error(`n is ${n}`);\n```", &["--backend", "both"]);
+    assert_eq!(code, 1);
+    for backend in ["wasm", "v8"] {
+        assert_eq!(json[backend]["error"]["message"], "n is 1", "{json}");
+        let stack = json[backend]["error"]["stack"].as_str().unwrap();
+        assert!(stack.contains("agent.js:3:"), "{backend}: {stack}");
+    }
 }

@@ -163,6 +163,29 @@ fn a_client_searches_and_executes() {
 }
 
 #[test]
+fn execute_runs_on_the_v8_backend_too() {
+    let data = tempfile::tempdir().unwrap();
+    let calls = json!([
+        execute(
+            "```ts\nconst orders: { total: number }[] = await shop.listOrders({ status: 'paid' });\nconsole.log(`${orders.length} paid`);\nreturn orders.length > 0;\n```"
+        ),
+        execute("const n: number = 1;\nthrow new RangeError(`n is ${n}`);"),
+        execute("return await kv.increment('calls', 1);"),
+        execute("return await kv.increment('calls', 1);"),
+    ]);
+    let sessions = drive(&["--grant", "shop,kv", "--backend", "v8"], data.path(), json!([calls]));
+    let results = sessions[0]["results"].as_array().unwrap();
+    let success = ok(&results[0]);
+    assert_eq!(success["result"], true);
+    assert_eq!(success["metrics"]["backend"], "v8");
+    assert!(success["logs"][0]["message"].as_str().unwrap().ends_with(" paid"), "{success}");
+    let thrown = failed(&results[1], "exception");
+    assert_eq!(thrown["message"], "n is 1");
+    assert!(thrown["stack"].as_str().unwrap().contains("agent.js:2:"), "{thrown}");
+    assert_eq!((ok(&results[2])["result"].clone(), ok(&results[3])["result"].clone()), (json!(1), json!(2)));
+}
+
+#[test]
 fn each_session_is_a_kv_tenant_of_its_own_unless_one_is_given() {
     let data = tempfile::tempdir().unwrap();
     let count = || json!([execute("return await kv.increment('sessions', 1)")]);

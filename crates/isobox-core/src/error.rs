@@ -68,6 +68,35 @@ impl SandboxError {
         }
     }
 
+    /// The program ran past its wall-clock deadline. Every backend words its limit errors through these constructors.
+    pub fn wall_clock_timeout(limits: &crate::Limits) -> Self {
+        Self::Timeout {
+            message: format!("the program ran past its {} ms deadline", limits.timeout.as_millis()),
+            budget: Budget::WallClock,
+        }
+    }
+
+    /// The program asked for more memory than its limit.
+    pub fn memory_limit(limits: &crate::Limits) -> Self {
+        Self::Memory {
+            message: format!("the program exceeded its memory limit of {} bytes", limits.memory_bytes),
+            limit_bytes: limits.memory_bytes,
+        }
+    }
+
+    /// The program's result and logs exceeded their limit.
+    pub fn output_limit(limits: &crate::Limits) -> Self {
+        Self::OutputLimit {
+            message: format!("the program's result and logs exceeded {} bytes", limits.output_bytes),
+            limit_bytes: limits.output_bytes,
+        }
+    }
+
+    /// Uncaught recursion past the stack limit.
+    pub fn stack_overflow() -> Self {
+        Self::StackOverflow { message: "maximum call stack size exceeded".into() }
+    }
+
     /// A failure of isobox rather than of the program.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::Internal { message: message.into() }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use isobox_capabilities::{Capabilities, Interface};
 use isobox_core::{Backend, Limits, SandboxError};
+use isobox_typescript::TypeScript;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -26,6 +27,7 @@ pub struct McpServer {
 
 #[derive(Clone)]
 struct Shared {
+    /// The given backend, taking TypeScript.
     backend: Arc<dyn Backend>,
     grants: Vec<String>,
     interfaces: Vec<Interface>,
@@ -39,7 +41,8 @@ pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
 
 impl McpServer {
     /// A server whose programs run on `backend` and may call the capabilities named in `grants`, each of which must be
-    /// registered in `capabilities` (else a `capability` error). Programs run under the default [`Limits`].
+    /// registered in `capabilities` (else a `capability` error). Programs may be TypeScript or JavaScript, and run
+    /// under the default [`Limits`].
     pub fn new(
         backend: Arc<dyn Backend>,
         capabilities: &Capabilities,
@@ -64,7 +67,7 @@ impl McpServer {
         let limits = Limits::default();
         Ok(Self {
             shared: Arc::new(Shared {
-                backend,
+                backend: Arc::new(TypeScript::new(backend)),
                 grants: grants.iter().map(|grant| grant.as_ref().to_string()).collect(),
                 tools: tools(&interfaces, &limits),
                 interfaces,
@@ -157,7 +160,7 @@ impl ServerHandler for Session {
                         limits: &self.shared.limits,
                         tenant: &self.tenant,
                     };
-                    execution.run(&code, arguments.remove("input")).await
+                    execution.run(code, arguments.remove("input")).await
                 }
                 Ok(None) => invalid("`code` is required: the program to run".into()),
                 Err(message) => invalid(message),

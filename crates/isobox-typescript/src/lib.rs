@@ -1,5 +1,6 @@
 //! TypeScript programs for isobox. Models often write TypeScript against the declarations they are prompted with, and
-//! often wrap it in a markdown code fence; [`to_javascript`] turns either into the JavaScript the sandbox runs.
+//! often wrap it in a markdown code fence; [`to_javascript`] turns either into the JavaScript the sandbox runs, and
+//! [`TypeScript`] wraps any backend so that its programs may be TypeScript.
 //!
 //! Types are erased, not compiled: every type annotation is replaced by whitespace (with
 //! [`swc_ts_fast_strip`](https://docs.rs/swc_ts_fast_strip)'s strip-only mode), so every line and column of the
@@ -13,9 +14,11 @@
 //! # Ok::<(), isobox_core::SandboxError>(())
 //! ```
 
+mod backend;
 mod fence;
 mod strip;
 
+pub use backend::TypeScript;
 pub use fence::{is_fenced, unfence};
 pub use strip::strip_types;
 

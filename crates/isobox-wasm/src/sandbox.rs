@@ -234,7 +234,7 @@ async fn call_guest(
 
     let state = store.data();
     if state.output_used + u64::from(len) > state.output_limit {
-        return Err(trap::output_limit(limits));
+        return Err(SandboxError::output_limit(limits));
     }
     let payload =
         guest_slice(memory.data(&*store), ptr, len).map_err(|error| SandboxError::internal(error.to_string()))?;
@@ -262,8 +262,8 @@ fn guest_error(payload: &[u8], limits: &Limits) -> SandboxError {
     match serde_json::from_slice::<GuestError>(payload) {
         Ok(GuestError::Syntax { message, line, column }) => SandboxError::Syntax { message, line, column },
         Ok(GuestError::Exception { name, message, stack }) => SandboxError::Exception { name, message, stack },
-        Ok(GuestError::StackOverflow) => trap::stack_overflow(),
-        Ok(GuestError::Memory) => trap::memory(limits),
+        Ok(GuestError::StackOverflow) => SandboxError::stack_overflow(),
+        Ok(GuestError::Memory) => SandboxError::memory_limit(limits),
         Ok(GuestError::Internal { message }) => SandboxError::internal(message),
         Err(error) => SandboxError::internal(format!("the guest reported a malformed error: {error}")),
     }

@@ -40,9 +40,9 @@ impl std::error::Error for Aborted {}
 pub(crate) fn classify(error: &wasmtime::Error, limits: &Limits) -> SandboxError {
     if let Some(limit) = error.downcast_ref::<LimitHit>() {
         return match limit {
-            LimitHit::Deadline => timeout_wall_clock(limits),
-            LimitHit::Memory => memory(limits),
-            LimitHit::Output => output_limit(limits),
+            LimitHit::Deadline => SandboxError::wall_clock_timeout(limits),
+            LimitHit::Memory => SandboxError::memory_limit(limits),
+            LimitHit::Output => SandboxError::output_limit(limits),
         };
     }
     if let Some(Aborted(error)) = error.downcast_ref::<Aborted>() {
@@ -53,34 +53,9 @@ pub(crate) fn classify(error: &wasmtime::Error, limits: &Limits) -> SandboxError
             message: format!("the program used its budget of {} instructions", limits.fuel.unwrap_or_default()),
             budget: Budget::Fuel,
         },
-        Some(Trap::StackOverflow) => stack_overflow(),
-        Some(Trap::Interrupt) => timeout_wall_clock(limits),
+        Some(Trap::StackOverflow) => SandboxError::stack_overflow(),
+        Some(Trap::Interrupt) => SandboxError::wall_clock_timeout(limits),
         Some(trap) => SandboxError::internal(format!("the guest trapped: {trap}")),
         None => SandboxError::internal(format!("the guest failed: {error:#}")),
     }
-}
-
-pub(crate) fn timeout_wall_clock(limits: &Limits) -> SandboxError {
-    SandboxError::Timeout {
-        message: format!("the program ran past its {} ms deadline", limits.timeout.as_millis()),
-        budget: Budget::WallClock,
-    }
-}
-
-pub(crate) fn memory(limits: &Limits) -> SandboxError {
-    SandboxError::Memory {
-        message: format!("the program exceeded its memory limit of {} bytes", limits.memory_bytes),
-        limit_bytes: limits.memory_bytes,
-    }
-}
-
-pub(crate) fn output_limit(limits: &Limits) -> SandboxError {
-    SandboxError::OutputLimit {
-        message: format!("the program's result and logs exceeded {} bytes", limits.output_bytes),
-        limit_bytes: limits.output_bytes,
-    }
-}
-
-pub(crate) fn stack_overflow() -> SandboxError {
-    SandboxError::StackOverflow { message: "maximum call stack size exceeded".into() }
 }

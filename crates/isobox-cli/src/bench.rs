@@ -1,0 +1,91 @@
+//! `isobox bench`: every workload on every available backend, interleaved, as a table, JSON and charts.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use isobox_bench::{BenchCapability, Options};
+use isobox_core::Backend;
+
+use crate::backends::{self, BackendChoice};
+use crate::run::{EXIT_FAILED, EXIT_OK};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// A short run that checks the harness; its figures are rough.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the raw figures to this JSON file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also render SVG charts into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Leave out the startup workload (which starts `isobox` processes).
+    #[arg(long)]
+    no_startup: bool,
+    /// The backends to compare; a backend that cannot start here is left out with a warning.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Both)]
+    backend: BackendChoice,
+}
+
+pub async fn bench(args: BenchArgs) -> ExitCode {
+    let bench = BenchCapability::new();
+    let capabilities = isobox_bench::capabilities(&bench);
+    let mut backends: Vec<(String, Arc<dyn Backend>)> = Vec::new();
+    for &engine in args.backend.engines() {
+        // Room for the memory workload's live sandboxes next to the other workloads' requests.
+        let max_sandboxes = Some(2 * isobox_bench::MAX_LIVE_SANDBOXES);
+        match backends::start(engine, &capabilities, max_sandboxes) {
+            Ok(backend) => backends.push((engine.name().to_string(), backend)),
+            // A machine without V8 still benchmarks the wasm backend.
+            Err(error) => eprintln!("isobox: leaving out {}: {error}", engine.name()),
+        }
+    }
+    if backends.is_empty() {
+        eprintln!("isobox: no backend could start");
+        return ExitCode::from(EXIT_FAILED);
+    }
+
+    let progress = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{spinner} {msg:14} [{bar:40}] {pos}/{len} {elapsed}")
+            .expect("the template parses"),
+    );
+    progress.enable_steady_tick(Duration::from_millis(120));
+    let options =
+        Options { quick: args.quick, isobox: (!args.no_startup).then(|| std::env::current_exe().ok()).flatten() };
+    let report = isobox_bench::run(&backends, &bench, &options, &progress).await;
+    progress.finish_and_clear();
+
+    println!(
+        "isobox bench{} — {} cores; medians compare within this run only",
+        if args.quick { " --quick" } else { "" },
+        report.cores
+    );
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        let written = serde_json::to_string_pretty(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
+        if let Err(error) = written {
+            eprintln!("isobox: writing {}: {error}", path.display());
+            return ExitCode::from(EXIT_FAILED);
+        }
+    }
+    if let Some(dir) = &args.out {
+        match isobox_bench::write_charts(&report, dir) {
+            Ok(files) => {
+                println!("charts: {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))
+            }
+            Err(error) => {
+                eprintln!("isobox: writing charts into {}: {error}", dir.display());
+                return ExitCode::from(EXIT_FAILED);
+            }
+        }
+    }
+    let failed = report.measurements.iter().any(|m| m.error.is_some());
+    ExitCode::from(if failed { EXIT_FAILED } else { EXIT_OK })
+}

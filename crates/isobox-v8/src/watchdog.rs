@@ -1,0 +1,128 @@
+//! One thread per backend that stops sandboxes at their deadline.
+//!
+//! V8 runs a program on its sandbox's thread until it finishes; the only way to end an endless loop is
+//! `TerminateExecution` from another thread. The watchdog keeps every running sandbox's deadline and stops each that
+//! reaches it, whatever the async runtime is doing. V8 only notices termination between JavaScript operations, and a
+//! few builtins loop in C++ without ever noticing (`Array.prototype.indexOf.call({length: 1e12}, 1)`), so a sandbox
+//! still running [`GRACE`] after its deadline is abandoned: its request reports the timeout at once, while the thread
+//! keeps its slot until V8 returns.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::stop::{Reason, Stop};
+
+/// How long a terminated program may take to stop before its request stops waiting for it. Terminating an ordinary
+/// program takes well under a millisecond.
+pub(crate) const GRACE: Duration = Duration::from_millis(250);
+
+pub(crate) struct Watchdog {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// At the deadline: terminate the program.
+    Terminate,
+    /// A grace period later: stop waiting for it.
+    Abandon,
+}
+
+#[derive(Default)]
+struct State {
+    /// What is due when, in order; the number tells apart equal instants.
+    due: BTreeMap<(Instant, u64), (Arc<Stop>, Phase)>,
+    next: u64,
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Watchdog {
+    pub(crate) fn start() -> std::io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let watched = shared.clone();
+        std::thread::Builder::new().name("isobox-v8-watchdog".into()).spawn(move || watch(&watched))?;
+        Ok(Self { shared })
+    }
+
+    /// Stops `stop`'s sandbox for [`Reason::Deadline`] at `deadline`, and abandons it [`GRACE`] later, unless the
+    /// returned guard is dropped first.
+    pub(crate) fn watch(&self, deadline: Instant, stop: Arc<Stop>) -> Watch {
+        let mut state = self.shared.lock();
+        let key = (deadline, state.next);
+        state.next += 1;
+        state.due.insert(key, (stop, Phase::Terminate));
+        drop(state);
+        self.shared.wake.notify_one();
+        Watch { shared: self.shared.clone(), key }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+/// A deadline being watched; dropping it forgets the deadline.
+pub(crate) struct Watch {
+    shared: Arc<Shared>,
+    key: (Instant, u64),
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let (deadline, number) = self.key;
+        let mut state = self.shared.lock();
+        state.due.remove(&self.key);
+        state.due.remove(&(deadline + GRACE, number));
+    }
+}
+
+fn watch(shared: &Shared) {
+    let mut state = shared.lock();
+    while !state.closed {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        while let Some(entry) = state.due.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let ((deadline, number), (stop, phase)) = entry.remove_entry();
+            if phase == Phase::Terminate {
+                state.due.insert((deadline + GRACE, number), (stop.clone(), Phase::Abandon));
+            }
+            expired.push((stop, phase));
+        }
+        if !expired.is_empty() {
+            drop(state);
+            for (stop, phase) in expired {
+                match phase {
+                    Phase::Terminate => stop.stop(Reason::Deadline),
+                    Phase::Abandon => stop.abandon(),
+                }
+            }
+            state = shared.lock();
+            continue;
+        }
+        state = match state.due.keys().next() {
+            Some(&(due, _)) => {
+                shared.wake.wait_timeout(state, due - now).unwrap_or_else(|poisoned| poisoned.into_inner()).0
+            }
+            None => shared.wake.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner()),
+        };
+    }
+}
