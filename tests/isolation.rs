@@ -1,9 +1,11 @@
-//! Nothing survives from one request to the next, and the host stays usable after every failure.
+//! Nothing survives from one request to the next, and the host stays usable after every failure — on every backend.
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
-use isobox::Limits;
+use isobox::{Limits, Request, SandboxError};
 use serde_json::json;
 
 #[tokio::test]
@@ -27,19 +29,36 @@ async fn globals_and_prototypes_do_not_leak_between_requests() {
 }
 
 #[tokio::test]
+async fn replaced_intrinsics_do_not_change_how_the_outcome_is_reported() {
+    let code = "JSON.stringify = () => 'hijacked'; String.prototype.replace = () => 'hijacked';
+         Array.prototype.join = () => 'hijacked'; console.log('still', 'formatted');
+         throw new Error('reported')";
+    for (name, outcome) in run(code).await {
+        assert_eq!(outcome.logs[0].message, "still formatted", "{name}");
+        let Err(SandboxError::Exception { message, stack, .. }) = outcome.result else { panic!("{name}") };
+        assert_eq!(message, "reported", "{name}");
+        assert!(stack.unwrap().contains("agent.js:3:"), "{name}");
+    }
+}
+
+#[tokio::test]
 async fn memory_does_not_carry_over() {
-    // A request that grows its memory leaves the next one with the snapshot's size.
-    let big = run("const keep = new Uint8Array(32 << 20); keep.fill(1); return keep.length").await;
-    assert!(big.metrics.memory_bytes > 32 << 20);
-    let small = run("return 1").await;
-    assert!(small.metrics.memory_bytes < 8 << 20, "{}", small.metrics.memory_bytes);
+    // A request that grows its memory leaves the next one with a fresh sandbox's size.
+    for (name, outcome) in run("const keep = new Uint8Array(32 << 20); keep.fill(1); return keep.length").await {
+        assert!(outcome.metrics.memory_bytes > 32 << 20, "{name}: {:?}", outcome.metrics);
+    }
+    for (name, outcome) in run("return 1").await {
+        assert!(outcome.metrics.memory_bytes < 8 << 20, "{name}: {:?}", outcome.metrics);
+    }
 }
 
 #[tokio::test]
 async fn the_host_stays_usable_after_every_limit() {
-    let tight = Limits { memory_bytes: 16 << 20, output_bytes: 1000, fuel: Some(5_000_000), ..short_timeout() };
+    let tight = Limits { memory_bytes: 16 << 20, output_bytes: 1000, stack_bytes: 64 << 10, ..short_timeout() };
     let hostile = [
         "for (;;) {}",
+        "const a = []; for (;;) a.push({})",
+        "return new ArrayBuffer(1 << 30)",
         "let s = 'x'; for (;;) s += s",
         "function f() { f() } f()",
         "for (;;) console.log('spam')",
@@ -47,10 +66,35 @@ async fn the_host_stays_usable_after_every_limit() {
         "return 'x'.repeat(5000)",
         "syntax error here",
         "throw new Error('boom')",
+        "await new Promise(() => {})",
     ];
     for code in hostile {
-        let outcome = run_with(code, tight.clone()).await;
-        assert!(!outcome.is_ok(), "`{code}` should fail");
+        for (name, outcome) in run_with(code, tight.clone()).await {
+            assert!(!outcome.is_ok(), "{name}: `{code}` should fail");
+        }
         assert_eq!(value("return 40 + 2").await, json!(42), "after `{code}`");
+    }
+}
+
+/// A request whose future is dropped (its caller gave up) stops its program, which frees its sandbox slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_request_stops_its_program() {
+    for (name, backend) in backends_with(&isobox::Capabilities::new(), Some(1)) {
+        let endless = Limits { timeout: Duration::from_secs(3600), ..Limits::default() };
+        let request = Request::new("for (;;) {}").with_limits(endless);
+        let mut looping = Box::pin(backend.run(&request));
+        // Poll it once: the free slot is taken at once, and the program starts.
+        tokio::select! {
+            biased;
+            _ = &mut looping => panic!("{name}: an endless program ended"),
+            _ = std::future::ready(()) => {}
+        }
+        drop(looping);
+        // With the only slot freed, the next request runs. (The bound turns a broken cancellation into a failure
+        // rather than an hour-long hang; it is not a performance assertion.)
+        let next = tokio::time::timeout(Duration::from_secs(60), backend.run(&Request::new("return 'next'")))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: the dropped request's program was not stopped"));
+        assert_eq!(next.result.unwrap(), json!("next"), "{name}");
     }
 }

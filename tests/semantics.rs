@@ -1,10 +1,10 @@
-//! Code Mode semantics: the program is an async function body with `input`, its `return` is the result, and its
-//! console is captured.
+//! Code Mode semantics, the same on every backend: the program is an async function body with `input`, its `return`
+//! is the result, its console is captured, and the language is the same modern JavaScript.
 
 mod common;
 
 use common::*;
-use isobox::{Backend, Level, Limits, LogLine, Request};
+use isobox::{Level, Limits, LogLine, Request};
 use serde_json::json;
 
 #[tokio::test]
@@ -15,37 +15,68 @@ async fn returns_json_values() {
         json!({"a": [1, "two", null, true], "b": {"c": 1.5}})
     );
     assert_eq!(value("return 'text'").await, json!("text"));
+    assert_eq!(value("return [NaN, Infinity, -0]").await, json!([null, null, 0]));
 }
 
 #[tokio::test]
 async fn no_return_gives_null() {
     assert_eq!(value("const x = 1;").await, json!(null));
     assert_eq!(value("return undefined").await, json!(null));
+    assert_eq!(value("return () => 1").await, json!(null));
 }
 
 #[tokio::test]
-async fn top_level_await_and_promise_chains_run_to_completion() {
+async fn top_level_await_and_promise_chains_run_in_order() {
     let code = "
         const order = [];
         const later = (v) => Promise.resolve().then(() => { order.push(v); return v });
         const [a, b] = await Promise.all([later(1), later(2)]);
-        queueMicrotask?.(() => order.push('micro'));
+        queueMicrotask(() => order.push('micro'));
         await null;
         order.push('end');
         return { sum: a + b, order };
     ";
-    let result = value(code).await;
-    assert_eq!(result["sum"], 3);
-    assert_eq!(result["order"][0], 1);
-    assert_eq!(result["order"].as_array().unwrap().last().unwrap(), "end");
+    assert_eq!(value(code).await, json!({"sum": 3, "order": [1, 2, "micro", "end"]}));
+}
+
+#[tokio::test]
+async fn promise_jobs_interleave_as_the_language_says() {
+    let code = "
+        const log = [];
+        Promise.resolve().then(() => log.push('a1')).then(() => log.push('a2'));
+        Promise.resolve().then(() => log.push('b1')).then(() => log.push('b2'));
+        (async () => { log.push('sync'); await null; log.push('async') })();
+        log.push('main');
+        await new Promise(resolve => queueMicrotask(resolve));
+        await null; await null;
+        return log;
+    ";
+    assert_eq!(value(code).await, json!(["sync", "main", "a1", "b1", "async", "a2", "b2"]));
+}
+
+#[tokio::test]
+async fn queue_microtask_ignores_a_throwing_job_and_checks_its_argument() {
+    assert_eq!(value("queueMicrotask(() => { throw new Error('ignored') }); await null; return 1").await, json!(1));
+    for (name, error) in errors("queueMicrotask(1)").await {
+        assert_eq!(error.kind(), "exception", "{name}: {error:?}");
+    }
+}
+
+#[tokio::test]
+async fn jobs_left_once_the_promise_settles_do_not_run() {
+    // An endless chain of promise jobs in the background does not keep the request alive.
+    let code = "let n = 0; (function again() { n++; Promise.resolve().then(again) })(); await null; return n > 0";
+    assert_eq!(value(code).await, json!(true));
 }
 
 #[tokio::test]
 async fn input_is_passed_as_json() {
     let request =
         Request::new("return { doubled: input.n * 2, name: input.name }").with_input(json!({"n": 21, "name": "ada"}));
-    let outcome = backend().run(&request).await;
-    assert_eq!(outcome.result.unwrap(), json!({"doubled": 42, "name": "ada"}));
+    for (name, backend) in all() {
+        let outcome = backend.run(&request).await;
+        assert_eq!(outcome.result.unwrap(), json!({"doubled": 42, "name": "ada"}), "{name}");
+    }
 }
 
 #[tokio::test]
@@ -55,8 +86,8 @@ async fn input_is_undefined_when_absent() {
 
 #[tokio::test]
 async fn console_lines_are_captured_with_their_level() {
-    let outcome = run("console.log('a', 1, {b: [2]}); console.info('i'); console.warn('w'); console.error('e'); console.debug('d'); return 0").await;
-    assert!(outcome.is_ok());
+    let code = "console.log('a', 1, {b: [2]}); console.info('i'); console.warn('w'); console.error('e'); \
+                console.debug('d'); return 0";
     let want = [
         (Level::Log, "a 1 {\"b\": [2]}"),
         (Level::Info, "i"),
@@ -66,23 +97,51 @@ async fn console_lines_are_captured_with_their_level() {
     ];
     let want: Vec<LogLine> =
         want.into_iter().map(|(level, message)| LogLine { level, message: message.into() }).collect();
-    assert_eq!(outcome.logs, want);
+    for (name, outcome) in run(code).await {
+        assert!(outcome.is_ok(), "{name}");
+        assert_eq!(outcome.logs, want, "{name}");
+    }
 }
 
 #[tokio::test]
 async fn console_formats_values_readably() {
-    let outcome = run("const o = {}; o.self = o; console.log(undefined, null, 10n, [1, [2]], new Map([[1, 2]]), o, () => 1); return 0").await;
-    assert_eq!(
-        outcome.logs[0].message,
-        "undefined null 10n [1, [2]] Map(1) {1 => 2} {\"self\": [Circular]} [Function anonymous]"
-    );
+    let code = "const o = {}; o.self = o; console.log(undefined, null, 10n, [1, [2]], new Map([[1, 2]]), o, () => 1)";
+    for (name, outcome) in run(code).await {
+        assert_eq!(
+            outcome.logs[0].message,
+            "undefined null 10n [1, [2]] Map(1) {1 => 2} {\"self\": [Circular]} [Function anonymous]",
+            "{name}"
+        );
+    }
+}
+
+/// Stack frames are each engine's own (a documented difference): both name the program's file and line, QuickJS
+/// points at the callee and names anonymous functions `<anonymous>`, V8 points at the `new` and leaves them unnamed.
+#[tokio::test]
+async fn console_shows_errors_with_their_frames_once() {
+    for (name, outcome) in run("const e = new Error('boom'); console.log(e); return 0").await {
+        let want = match name {
+            "wasm" => "Error: boom\n    at <anonymous> (agent.js:1:15)\n",
+            _ => "Error: boom\n    at agent.js:1:11",
+        };
+        assert_eq!(outcome.logs[0].message, want, "{name}");
+    }
 }
 
 #[tokio::test]
 async fn logs_are_kept_when_the_program_fails() {
-    let outcome = run("console.log('before'); throw new Error('boom')").await;
-    assert_eq!(outcome.error().unwrap().kind(), "exception");
-    assert_eq!(outcome.logs[0].message, "before");
+    for (name, outcome) in run("console.log('before'); throw new Error('boom')").await {
+        assert_eq!(outcome.error().unwrap().kind(), "exception", "{name}");
+        assert_eq!(outcome.logs[0].message, "before", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn logs_are_kept_when_the_program_times_out() {
+    for (name, outcome) in run_with("console.log('before'); for (;;) {}", short_timeout()).await {
+        assert_eq!(outcome.error().unwrap().kind(), "timeout", "{name}");
+        assert_eq!(outcome.logs[0].message, "before", "{name}");
+    }
 }
 
 #[tokio::test]
@@ -90,78 +149,183 @@ async fn unicode_round_trips_through_code_input_result_and_logs() {
     let text = "héllo wörld — 日本語 — 🦀 — 𝔘𝔫𝔦𝔠𝔬𝔡𝔢";
     let request = Request::new("const s = '🦀 ' + input; console.log(s); return { s, length: [...s].length }")
         .with_input(json!(text));
-    let outcome = backend().run(&request).await;
-    let result = outcome.result.unwrap();
-    assert_eq!(result["s"], format!("🦀 {text}"));
-    assert_eq!(result["length"], text.chars().count() + 2);
-    assert_eq!(outcome.logs[0].message, format!("🦀 {text}"));
+    for (name, backend) in all() {
+        let outcome = backend.run(&request).await;
+        assert_eq!(outcome.logs[0].message, format!("🦀 {text}"), "{name}");
+        let result = outcome.result.unwrap();
+        assert_eq!(result, json!({"s": format!("🦀 {text}"), "length": text.chars().count() + 2}), "{name}");
+    }
 }
 
 #[tokio::test]
 async fn lone_surrogates_do_not_break_the_outcome() {
-    let outcome = run("console.log('\\ud800 lone'); return '\\udc00'").await;
-    assert_eq!(outcome.result.unwrap(), json!("\u{fffd}"));
-    assert_eq!(outcome.logs[0].message, "\u{fffd} lone");
+    for (name, outcome) in run("console.log('\\ud800 lone'); return '\\udc00'").await {
+        assert_eq!(outcome.logs[0].message, "\u{fffd} lone", "{name}");
+        assert_eq!(outcome.result.unwrap(), json!("\u{fffd}"), "{name}");
+    }
 }
 
 #[tokio::test]
 async fn a_result_just_under_the_output_limit_is_returned() {
     let limits = Limits { output_bytes: 100_000, ..Limits::default() };
     // 99,998 characters plus two quotes: exactly at the limit.
-    let outcome = run_with("return 'x'.repeat(99998)", limits.clone()).await;
-    assert_eq!(outcome.result.unwrap().as_str().unwrap().len(), 99_998);
-    assert_eq!(outcome.metrics.output_bytes, 100_000);
-    let over = run_with("return 'x'.repeat(99999)", limits).await;
-    assert_eq!(over.error().unwrap().kind(), "output_limit");
+    for (name, outcome) in run_with("return 'x'.repeat(99998)", limits.clone()).await {
+        assert_eq!(outcome.metrics.output_bytes, 100_000, "{name}");
+        assert_eq!(outcome.result.unwrap().as_str().unwrap().len(), 99_998, "{name}");
+    }
+    for (name, error) in errors_with("return 'x'.repeat(99999)", limits).await {
+        assert_eq!(error.kind(), "output_limit", "{name}");
+    }
 }
 
 #[tokio::test]
 async fn metrics_describe_the_run() {
-    let outcome = run("console.log('12345'); return [1,2,3]").await;
-    let metrics = &outcome.metrics;
-    assert_eq!(metrics.backend, "wasm");
-    assert!(metrics.total_us >= metrics.start_us + metrics.run_us, "{metrics:?}");
-    assert!(metrics.memory_bytes >= 1 << 20, "{metrics:?}");
-    assert_eq!(metrics.output_bytes, 5 + "[1,2,3]".len() as u64);
-    assert_eq!(metrics.fuel_used, None);
+    for (name, outcome) in run("console.log('12345'); return [1,2,3]").await {
+        let metrics = &outcome.metrics;
+        assert_eq!(metrics.backend, name);
+        assert!(metrics.total_us >= metrics.start_us + metrics.run_us, "{name}: {metrics:?}");
+        // A fresh sandbox's memory: the wasm guest's linear memory, or a fresh V8 context's heap.
+        assert!(metrics.memory_bytes >= 256 << 10, "{name}: {metrics:?}");
+        assert_eq!(metrics.output_bytes, 5 + "[1,2,3]".len() as u64, "{name}");
+        assert_eq!(metrics.fuel_used, None, "{name}");
+    }
 }
 
 #[tokio::test]
 async fn the_language_is_modern_javascript() {
     let code = r#"
-        class Point { #x; constructor(x) { this.#x = x } get x() { return this.#x } }
+        class Point { #x; constructor(x) { this.#x = x } get x() { return this.#x } static origin() { return new Point(0) } }
+        class Point3 extends Point { constructor(x, z) { super(x); this.z = z } }
         function* gen() { yield 1; yield 2 }
+        async function* agen() { yield 'a'; yield 'b' }
+        const fromAsync = []; for await (const v of agen()) fromAsync.push(v);
         const { a, ...rest } = { a: 1, b: 2, c: 3 };
+        const [first, , third = 'default'] = [1, 2];
         const re = /(?<year>\d{4})-(?<month>\d{2})/u.exec('2026-11');
+        const map = new Map([['k', 1]]); map.set('l', 2);
+        const weak = new WeakMap(); const key = {}; weak.set(key, 'w');
         return {
-            point: new Point(3).x,
-            gen: [...gen()],
-            rest,
-            big: (2n ** 64n).toString(),
-            set: [...new Set([1, 1, 2])],
-            typed: Array.from(new Uint8Array([1, 2, 300])),
-            year: re.groups.year,
-            optional: ({})?.missing?.deep ?? 'default',
-            date: new Date(0).toISOString(),
-            encoded: new TextEncoder().encode('é').length,
+            point: new Point3(3, 4).x + Point.origin().x, gen: [...gen()], fromAsync, rest, first, third,
+            big: (2n ** 64n).toString(), bigMath: (10n ** 20n / 7n).toString(),
+            set: [...new Set([1, 1, 2])], map: Object.fromEntries(map), weak: weak.get(key),
+            typed: Array.from(new Uint8Array([1, 2, 300])), float: new Float64Array([0.5])[0],
+            view: new DataView(new Uint8Array([1, 2]).buffer).getUint16(0),
+            year: re.groups.year, replaced: 'a-b-c'.replaceAll('-', '+'), sticky: /b/y.test('ab'),
+            optional: ({})?.missing?.deep ?? 'default', logical: (() => { let x = null; x ??= 5; return x })(),
+            date: new Date(Date.UTC(2026, 10, 26, 12)).toISOString(), parsedDate: Date.parse('2026-11-26T00:00:00Z'),
+            json: JSON.parse(JSON.stringify({ n: 1.5, s: 'é', nested: [true, null] })),
+            sorted: [3, 1, 2].sort(), at: [1, 2, 3].at(-1), flat: [[1], [2, [3]]].flat(2),
+            entries: Object.entries({ x: 1 }), spread: Math.max(...[1, 5, 3]), encoded: new TextEncoder().encode('é').length,
+            symbol: typeof Symbol.iterator, proxy: new Proxy({}, { get: (_, p) => p }).hello,
+            label: `${1 + 1} tagged`, padded: '7'.padStart(3, '0'), unicode: '𝔘'.codePointAt(0),
         };
     "#;
     assert_eq!(
         value(code).await,
         json!({
-            "point": 3, "gen": [1, 2], "rest": {"b": 2, "c": 3}, "big": "18446744073709551616", "set": [1, 2],
-            "typed": [1, 2, 44], "year": "2026", "optional": "default", "date": "1970-01-01T00:00:00.000Z", "encoded": 2
+            "point": 3, "gen": [1, 2], "fromAsync": ["a", "b"], "rest": {"b": 2, "c": 3}, "first": 1, "third": "default",
+            "big": "18446744073709551616", "bigMath": "14285714285714285714", "set": [1, 2], "map": {"k": 1, "l": 2},
+            "weak": "w", "typed": [1, 2, 44], "float": 0.5, "view": 258, "year": "2026", "replaced": "a+b+c",
+            "sticky": false, "optional": "default", "logical": 5, "date": "2026-11-26T12:00:00.000Z",
+            "parsedDate": 1_795_651_200_000_u64, "json": {"n": 1.5, "s": "é", "nested": [true, null]},
+            "sorted": [1, 2, 3], "at": 3, "flat": [1, 2, 3], "entries": [["x", 1]], "spread": 5, "encoded": 2,
+            "symbol": "symbol", "proxy": "hello", "label": "2 tagged", "padded": "007", "unicode": 120088,
         })
+    );
+}
+
+/// The engines' libraries differ (a documented difference): QuickJS has ES2023's array additions, V8 10.2 (from
+/// Node 18) stops at ES2022 but has `Intl` and `WeakRef`, which QuickJS lacks.
+#[tokio::test]
+async fn the_standard_libraries_differ_where_documented() {
+    let code = "return [typeof [].toSorted, typeof [].with, typeof [].findLast, typeof Intl, typeof WeakRef]";
+    for (name, outcome) in run(code).await {
+        let want = match name {
+            "wasm" => json!(["function", "function", "function", "undefined", "undefined"]),
+            _ => json!(["undefined", "undefined", "function", "object", "function"]),
+        };
+        assert_eq!(outcome.result.unwrap(), want, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn text_encoding_is_utf8_only() {
+    let code = r#"
+        const decoder = new TextDecoder();
+        return [
+            Array.from(new TextEncoder().encode('é\ud800')),
+            decoder.decode(new Uint8Array([0xff, 0x41])),
+            decoder.decode(new Uint8Array([0xef, 0xbb, 0xbf, 0x41])),
+            new TextDecoder('utf-8', { ignoreBOM: true }).decode(new Uint8Array([0xef, 0xbb, 0xbf, 0x41])).length,
+            decoder.decode(),
+            decoder.decode(new Uint8Array([1, 2, 0x68, 0x69, 3]).subarray(2, 4)),
+            decoder.decode(new DataView(new Uint8Array([65]).buffer)),
+            decoder.decode(new TextEncoder().encode('日本語 🦀').buffer),
+            [decoder.encoding, decoder.fatal, decoder.ignoreBOM, new TextEncoder().encoding],
+        ];
+    "#;
+    assert_eq!(
+        value(code).await,
+        json!([
+            [195, 169, 239, 191, 189],
+            "\u{fffd}A",
+            "A",
+            2,
+            "",
+            "hi",
+            "A",
+            "日本語 🦀",
+            ["utf-8", false, false, "utf-8"]
+        ])
+    );
+}
+
+#[tokio::test]
+async fn text_decoding_refuses_what_it_cannot_do() {
+    let cases = [
+        ("new TextDecoder('latin1')", "RangeError", "The encoding label provided must be utf-8"),
+        (
+            "new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array([0xff]))",
+            "TypeError",
+            "The encoded data was not valid utf-8",
+        ),
+        (
+            "new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array([0xed, 0xa0, 0x80]))",
+            "TypeError",
+            "The encoded data was not valid utf-8",
+        ),
+        (
+            "new TextDecoder().decode('text')",
+            "TypeError",
+            "The provided value is not of type '(ArrayBuffer or ArrayBufferView)'",
+        ),
+        ("new TextEncoder().encodeInto('a', new Uint8Array(1))", "Error", "encodeInto is not supported"),
+    ];
+    for (code, want_name, want_message) in cases {
+        for (backend, error) in errors(code).await {
+            let isobox::SandboxError::Exception { name, message, .. } = &error else {
+                panic!("{backend}: `{code}`: {error:?}")
+            };
+            assert_eq!((name.as_str(), message.as_str()), (want_name, want_message), "{backend}: `{code}`");
+        }
+    }
+    // Valid input passes the fatal check.
+    assert_eq!(
+        value("return new TextDecoder('utf-8', { fatal: true }).decode(new TextEncoder().encode('ok 🦀'))").await,
+        json!("ok 🦀")
     );
 }
 
 #[tokio::test]
 async fn nothing_outside_the_sandbox_is_reachable() {
-    let result =
-        value("return [typeof require, typeof process, typeof fetch, typeof Deno, typeof std, typeof os, typeof Javy]")
-            .await;
-    assert_eq!(
-        result,
-        json!(["undefined", "undefined", "undefined", "undefined", "undefined", "undefined", "undefined"])
-    );
+    let globals = ["require", "process", "fetch", "Deno", "std", "os", "Javy", "WebAssembly", "setTimeout", "Bun"];
+    let code = format!("return [{}]", globals.map(|name| format!("typeof {name}")).join(", "));
+    assert_eq!(value(&code).await, json!(globals.map(|_| "undefined")));
+}
+
+#[tokio::test]
+async fn atomics_wait_cannot_block_the_sandbox() {
+    for (name, error) in errors("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000)").await {
+        assert_eq!(error.kind(), "exception", "{name}: {error:?}");
+    }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use isobox::Capabilities;
+use isobox::builtins::http::{HttpClient, HttpConfig};
 use isobox::builtins::{kv::KvStore, shop};
 
 /// `tsc` from `tests/ts` (installed by `scripts/setup.sh`), or `$ISOBOX_TSC`.
@@ -20,7 +21,8 @@ fn declarations(dir: &Path) -> String {
     let mut capabilities = Capabilities::new();
     capabilities.register(shop::capability()).unwrap();
     capabilities.register(KvStore::open(&dir.join("kv.redb")).unwrap().capability()).unwrap();
-    capabilities.typescript(&["shop", "kv"]).unwrap()
+    capabilities.register(HttpClient::new(&HttpConfig::default()).unwrap().capability()).unwrap();
+    capabilities.typescript(&["shop", "kv", "http"]).unwrap()
 }
 
 /// Type-checks every sample program (each the body of an async function, in a module of its own) next to the
@@ -66,7 +68,8 @@ fn good_programs_type_check_and_wrong_ones_do_not() {
         ("wrong-argument.bad.ts", "Argument of type 'string' is not assignable to parameter of type 'number'"),
         ("wrong-field.bad.ts", "Property 'amount' does not exist on type 'Order'"),
         ("wrong-field.bad.ts", "Type '\"lost\"' is not assignable to type 'OrderStatus"),
-        ("undeclared.bad.ts", "Cannot find name 'http'"),
+        ("undeclared.bad.ts", "Cannot find name 'secrets'"),
+        ("http-headers.bad.ts", "Object literal may only specify known properties"),
     ];
     for (name, expected) in expectations {
         let found = lines_of(name);

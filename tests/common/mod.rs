@@ -1,4 +1,5 @@
-//! What the integration tests share: one backend per test process, as an embedder would have.
+//! What the integration tests share: every backend, started once per test process as an embedder would, and
+//! helpers that run one program on each of them with the same expectations.
 
 #![allow(dead_code)] // each test crate uses its own part of this module
 
@@ -9,40 +10,72 @@ use isobox::{Backend, Capabilities, Limits, Outcome, Request, SandboxError, Wasm
 use isobox_v8::{V8Backend, V8Config};
 use serde_json::Value;
 
-static BACKEND: LazyLock<WasmBackend> =
-    LazyLock::new(|| WasmBackend::new(WasmConfig::default()).expect("the wasm backend starts"));
+static ALL: LazyLock<Backends> = LazyLock::new(|| backends(&Capabilities::new()));
 
-pub fn backend() -> &'static WasmBackend {
-    &BACKEND
+/// Every backend, started once per test process without capabilities, as an embedder would keep them.
+pub fn all() -> &'static Backends {
+    &ALL
 }
 
-pub async fn run(code: &str) -> Outcome {
-    backend().run(&Request::new(code)).await
-}
-
-pub async fn run_with(code: &str, limits: Limits) -> Outcome {
-    backend().run(&Request::new(code).with_limits(limits)).await
-}
-
-/// The result of a run that must succeed.
-pub async fn value(code: &str) -> Value {
-    let outcome = run(code).await;
-    match outcome.result {
-        Ok(value) => value,
-        Err(error) => panic!("`{code}` failed: {error:?}"),
+/// Runs `code` with `limits` on every backend: each backend's name and outcome.
+pub async fn run_with(code: &str, limits: Limits) -> Vec<(&'static str, Outcome)> {
+    let request = Request::new(code).with_limits(limits);
+    let mut outcomes = Vec::new();
+    for (name, backend) in all() {
+        outcomes.push((*name, backend.run(&request).await));
     }
+    outcomes
 }
 
-/// The error of a run that must fail.
+pub async fn run(code: &str) -> Vec<(&'static str, Outcome)> {
+    run_with(code, Limits::default()).await
+}
+
+/// The value `code` returns, which must be the same on every backend.
+pub async fn value(code: &str) -> Value {
+    value_with(code, Limits::default()).await
+}
+
+pub async fn value_with(code: &str, limits: Limits) -> Value {
+    let mut values = run_with(code, limits).await.into_iter().map(|(name, outcome)| match outcome.result {
+        Ok(value) => (name, value),
+        Err(error) => panic!("{name}: `{code}` failed: {error:?}"),
+    });
+    let (first_name, first) = values.next().expect("a backend");
+    for (name, value) in values {
+        assert_eq!(value, first, "`{code}` returned differently on {name} than on {first_name}");
+    }
+    first
+}
+
+/// The error of `code` on every backend, each of which must fail.
+pub async fn errors(code: &str) -> Vec<(&'static str, SandboxError)> {
+    errors_with(code, Limits::default()).await
+}
+
+pub async fn errors_with(code: &str, limits: Limits) -> Vec<(&'static str, SandboxError)> {
+    let outcomes = run_with(code, limits).await;
+    outcomes
+        .into_iter()
+        .map(|(name, outcome)| match outcome.result {
+            Ok(value) => panic!("{name}: `{code}` succeeded with {value}"),
+            Err(error) => (name, error),
+        })
+        .collect()
+}
+
+/// The error of `code`, which must be the same on every backend.
 pub async fn error(code: &str) -> SandboxError {
     error_with(code, Limits::default()).await
 }
 
 pub async fn error_with(code: &str, limits: Limits) -> SandboxError {
-    match run_with(code, limits).await.result {
-        Ok(value) => panic!("`{code}` succeeded with {value}"),
-        Err(error) => error,
+    let mut errors = errors_with(code, limits).await.into_iter();
+    let (first_name, first) = errors.next().expect("a backend");
+    for (name, error) in errors {
+        assert_eq!(error, first, "`{code}` failed differently on {name} than on {first_name}");
     }
+    first
 }
 
 pub fn short_timeout() -> Limits {

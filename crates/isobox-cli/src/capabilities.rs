@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use isobox_builtins::{kv, shop};
+use isobox_builtins::http::{HttpClient, HttpConfig};
+use isobox_builtins::{http, kv, shop};
 use isobox_capabilities::{Capabilities, Interface};
 
 use crate::run::{EXIT_OK, EXIT_USAGE};
@@ -15,10 +16,16 @@ pub struct TypesArgs {
     grant: Vec<String>,
 }
 
-/// The built-in capabilities. The key-value store is opened only when granted: its database admits one process.
-pub fn registry(grants: &[String]) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
+/// The built-in capabilities, `http` reaching only `allowed_origins`. The key-value store is opened only when
+/// granted: its database admits one process.
+pub fn registry(
+    grants: &[String],
+    allowed_origins: &[String],
+) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
     let mut capabilities = Capabilities::new();
     capabilities.register(shop::capability())?;
+    let http = HttpConfig { allowed_origins: allowed_origins.to_vec(), ..HttpConfig::default() };
+    capabilities.register(HttpClient::new(&http)?.capability())?;
     if grants.iter().any(|grant| grant == "kv") {
         let path = kv::default_path();
         let store = kv::KvStore::open(&path).map_err(|error| format!("opening {}: {error}", path.display()))?;
@@ -29,7 +36,7 @@ pub fn registry(grants: &[String]) -> Result<Capabilities, Box<dyn std::error::E
 
 /// The interfaces of every built-in capability, without opening anything.
 pub fn interfaces() -> Vec<Interface> {
-    vec![kv::interface(), shop::capability().interface().clone()]
+    vec![http::interface(), kv::interface(), shop::capability().interface().clone()]
 }
 
 pub fn list() -> ExitCode {

@@ -16,6 +16,9 @@ pub struct McpArgs {
     /// Capabilities programs may call (see `isobox caps`), comma-separated.
     #[arg(long, value_delimiter = ',')]
     grant: Vec<String>,
+    /// An origin the `http` capability may reach, such as `https://api.example.com` (repeatable; none by default).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
     /// The sandbox engine.
     #[arg(long, value_enum, default_value_t = Engine::Wasm)]
     backend: Engine,
@@ -46,7 +49,7 @@ pub async fn mcp(args: McpArgs) -> ExitCode {
         print!("{}", ContextSize::of(&granted, &args.limits.limits()));
         return ExitCode::from(EXIT_OK);
     }
-    let server = capabilities::registry(&args.grant).and_then(|capabilities| {
+    let server = capabilities::registry(&args.grant, &args.allow_origins).and_then(|capabilities| {
         let backend = backends::start(args.backend, &capabilities, None)?;
         Ok(McpServer::new(backend, &capabilities, &args.grant)?.with_limits(args.limits.limits()))
     });

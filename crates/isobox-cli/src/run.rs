@@ -29,6 +29,9 @@ pub struct RunArgs {
     /// Capabilities the program may call (see `isobox caps`), comma-separated.
     #[arg(long, value_delimiter = ',')]
     grant: Vec<String>,
+    /// An origin the `http` capability may reach, such as `https://api.example.com` (repeatable; none by default).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
     /// The tenant whose state capabilities such as `kv` use.
     #[arg(long)]
     tenant: Option<String>,
@@ -53,7 +56,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let capabilities = match capabilities::registry(&request.grants) {
+    let capabilities = match capabilities::registry(&request.grants, &args.allow_origins) {
         Ok(capabilities) => capabilities,
         Err(error) => {
             eprintln!("isobox: {error}");

@@ -227,3 +227,21 @@ fn typescript_and_fenced_programs_run_with_their_positions() {
         assert!(stack.contains("agent.js:3:"), "{backend}: {stack}");
     }
 }
+
+#[tokio::test]
+async fn http_reaches_only_the_allowed_origins() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/rates"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({"EUR": 1.5})))
+        .mount(&server)
+        .await;
+    let code = format!("const r = await http.fetch('{}/rates'); return JSON.parse(r.body)", server.uri());
+
+    let (exit, json) = run_json(&code, &["--grant", "http", "--allow-origin", &server.uri()]);
+    assert_eq!((exit, &json["result"]), (0, &json!({"EUR": 1.5})), "{json}");
+
+    let (exit, json) = run_json(&code, &["--grant", "http"]);
+    assert_eq!((exit, &json["error"]["kind"]), (1, &json!("exception")), "{json}");
+    assert!(json["error"]["message"].as_str().unwrap().contains("allows no outbound HTTP"), "{json}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1, "only the allowed run reached the server");
+}

@@ -1,2 +1,2 @@
-// Bad: a capability that was not granted does not exist.
-return await http.fetch("https://example.com");
+// Bad: a capability that does not exist (or was not granted) is not declared.
+return await secrets.get("token");
