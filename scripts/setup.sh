@@ -21,10 +21,12 @@ if ! rustup target list --installed | grep -qx wasm32-wasip1; then
   rustup target add wasm32-wasip1
 fi
 
-# TypeScript's compiler, for the test that type-checks generated declarations.
-if [ ! -x tests/ts/node_modules/.bin/tsc ]; then
+# TypeScript's compiler, for the test that type-checks generated declarations; the MCP SDK, whose client drives
+# `isobox mcp` in its test.
+if [ ! -x tests/ts/node_modules/.bin/tsc ] || [ ! -d tests/mcp/node_modules/@modelcontextprotocol/sdk ]; then
   command -v npm >/dev/null || { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq npm >/dev/null; }
   npm ci --prefix tests/ts --no-audit --no-fund --loglevel=error
+  npm ci --prefix tests/mcp --no-audit --no-fund --loglevel=error
 fi
 
 scripts/setup-v8.sh

@@ -36,13 +36,13 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
     let bench = BenchCapability::new();
     let capabilities = isobox_bench::capabilities(&bench);
     let mut backends: Vec<(String, Arc<dyn Backend>)> = Vec::new();
-    for kind in args.backend.kinds() {
+    for &engine in args.backend.engines() {
         // Room for the memory workload's live sandboxes next to the other workloads' requests.
         let max_sandboxes = Some(2 * isobox_bench::MAX_LIVE_SANDBOXES);
-        match backends::start(kind, &capabilities, max_sandboxes) {
-            Ok(backend) => backends.push((kind.to_string(), backend)),
+        match backends::start(engine, &capabilities, max_sandboxes) {
+            Ok(backend) => backends.push((engine.name().to_string(), backend)),
             // A machine without V8 still benchmarks the wasm backend.
-            Err(error) => eprintln!("isobox: leaving out {kind}: {error}"),
+            Err(error) => eprintln!("isobox: leaving out {}: {error}", engine.name()),
         }
     }
     if backends.is_empty() {

@@ -35,7 +35,7 @@ pub fn registry(
 }
 
 /// The interfaces of every built-in capability, without opening anything.
-fn interfaces() -> Vec<Interface> {
+pub fn interfaces() -> Vec<Interface> {
     vec![http::interface(), kv::interface(), shop::capability().interface().clone()]
 }
 

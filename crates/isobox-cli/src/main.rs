@@ -3,6 +3,8 @@
 mod backends;
 mod bench;
 mod capabilities;
+mod limits;
+mod mcp;
 mod report;
 mod run;
 
@@ -27,6 +29,8 @@ enum Command {
     Caps,
     /// Compare the backends on the same workloads, interleaved in one run.
     Bench(bench::BenchArgs),
+    /// Serve MCP on standard input and output: `search` the granted API, `execute` a program in a fresh sandbox.
+    Mcp(mcp::McpArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,5 +41,6 @@ fn main() -> ExitCode {
         Command::Types(args) => capabilities::types(args),
         Command::Caps => capabilities::list(),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
+        Command::Mcp(args) => runtime.block_on(mcp::mcp(args)),
     }
 }

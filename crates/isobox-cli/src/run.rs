@@ -1,12 +1,15 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+
+use std::sync::Arc;
 
 use clap::Args;
-use isobox_core::{Limits, Request};
+use isobox_core::{Backend, Request};
+use isobox_typescript::TypeScript;
 
 use crate::backends::{self, BackendChoice};
+use crate::limits::LimitArgs;
 use crate::{capabilities, report};
 
 /// Exit codes: the program succeeded, the program failed, the command was used wrongly.
@@ -21,21 +24,8 @@ pub struct RunArgs {
     /// The sandbox engine; `both` runs the program on each and shows the outcomes side by side.
     #[arg(long, value_enum, default_value_t = BackendChoice::Wasm)]
     backend: BackendChoice,
-    /// Wall-clock limit for the whole request, in milliseconds.
-    #[arg(long, default_value_t = Limits::DEFAULT_TIMEOUT.as_millis() as u64)]
-    timeout_ms: u64,
-    /// Memory limit, in MiB.
-    #[arg(long, default_value_t = Limits::DEFAULT_MEMORY_BYTES >> 20)]
-    memory_mb: u64,
-    /// A deterministic instruction budget (wasm fuel); none by default.
-    #[arg(long)]
-    fuel: Option<u64>,
-    /// JavaScript stack limit, in KiB.
-    #[arg(long, default_value_t = Limits::DEFAULT_STACK_BYTES >> 10)]
-    stack_kb: u32,
-    /// Limit on result plus console output, in KiB.
-    #[arg(long, default_value_t = Limits::DEFAULT_OUTPUT_BYTES >> 10)]
-    output_kb: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Capabilities the program may call (see `isobox caps`), comma-separated.
     #[arg(long, value_delimiter = ',')]
     grant: Vec<String>,
@@ -45,12 +35,13 @@ pub struct RunArgs {
     /// The tenant whose state capabilities such as `kv` use.
     #[arg(long)]
     tenant: Option<String>,
-    /// Limit on capability calls.
-    #[arg(long, default_value_t = Limits::DEFAULT_HOST_CALLS)]
-    host_calls: u32,
     /// JSON value passed to the program as `input`.
     #[arg(long)]
     input: Option<String>,
+    /// The program is TypeScript: its types are erased, keeping every line and column (implied by a `.ts` file; a
+    /// program in a markdown code fence is read as TypeScript too).
+    #[arg(long)]
+    typescript: bool,
     /// Print exactly one JSON object: {"ok", "result", "error", "logs", "metrics"} (with `--backend both`, one such
     /// object per backend, keyed by its name).
     #[arg(long)]
@@ -58,7 +49,7 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
-    let request = match request(&args) {
+    let (request, typescript) = match request(&args) {
         Ok(request) => request,
         Err(message) => {
             eprintln!("isobox: {message}");
@@ -73,9 +64,12 @@ pub async fn run(args: RunArgs) -> ExitCode {
         }
     };
     let mut outcomes = Vec::new();
-    for &kind in args.backend.kinds() {
-        match backends::start(kind, &capabilities, None) {
-            Ok(backend) => outcomes.push((kind, backend.run(&request).await)),
+    for &engine in args.backend.engines() {
+        match backends::start(engine, &capabilities, None) {
+            Ok(backend) => {
+                let backend: Arc<dyn Backend> = if typescript { Arc::new(TypeScript::new(backend)) } else { backend };
+                outcomes.push((engine.name(), backend.run(&request).await));
+            }
             Err(error) => {
                 eprintln!("isobox: {error}");
                 return ExitCode::from(EXIT_FAILED);
@@ -91,7 +85,8 @@ pub async fn run(args: RunArgs) -> ExitCode {
     ExitCode::from(if outcomes.iter().all(|(_, outcome)| outcome.is_ok()) { EXIT_OK } else { EXIT_FAILED })
 }
 
-fn request(args: &RunArgs) -> Result<Request, String> {
+/// The request, and whether its program is TypeScript.
+fn request(args: &RunArgs) -> Result<(Request, bool), String> {
     let code = if args.file.as_os_str() == "-" {
         let mut code = String::new();
         std::io::stdin().read_to_string(&mut code).map_err(|error| format!("reading standard input: {error}"))?;
@@ -103,14 +98,10 @@ fn request(args: &RunArgs) -> Result<Request, String> {
         Some(text) => Some(serde_json::from_str(text).map_err(|error| format!("--input is not JSON: {error}"))?),
         None => None,
     };
-    let limits = Limits {
-        timeout: Duration::from_millis(args.timeout_ms),
-        fuel: args.fuel,
-        memory_bytes: args.memory_mb << 20,
-        stack_bytes: args.stack_kb << 10,
-        output_bytes: args.output_kb << 10,
-        host_calls: args.host_calls,
-        host_call_bytes: Limits::DEFAULT_HOST_CALL_BYTES,
-    };
-    Ok(Request { code, input, limits, grants: args.grant.clone(), tenant: args.tenant.clone() })
+    let typescript = args.typescript
+        || args.file.extension().is_some_and(|extension| extension == "ts" || extension == "mts")
+        || isobox_typescript::is_fenced(&code);
+    let request =
+        Request { code, input, limits: args.limits.limits(), grants: args.grant.clone(), tenant: args.tenant.clone() };
+    Ok((request, typescript))
 }

@@ -196,6 +196,38 @@ fn both_backends_side_by_side() {
     assert!(stderr.contains("v8 vs wasm: same outcome"), "{stderr}");
 }
 
+#[test]
+fn typescript_and_fenced_programs_run_with_their_positions() {
+    let (code, json) = run_json("const n: number = input;\nreturn n * 2;", &["--typescript", "--input", "21"]);
+    assert_eq!((code, &json["result"]), (0, &json!(42)), "{json}");
+    let (code, json) = run_json("```ts\nconst n: number = 1;\nthrow new Error(`n is ${n}`);\n```", &[]);
+    assert_eq!(code, 1);
+    assert!(json["error"]["stack"].as_str().unwrap().contains("agent.js:3:"), "the fence line counts: {json}");
+    let (_, json) = run_json("```ts\nenum Color { Red }\n```", &[]);
+    assert_eq!((json["error"]["kind"].as_str(), json["error"]["line"].as_u64()), (Some("syntax"), Some(2)), "{json}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agent.ts");
+    std::fs::write(&file, "const xs: number[] = [1, 2];\nreturn xs.length;").unwrap();
+    let output = isobox(&["run", "--json", file.to_str().unwrap()], "");
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["result"], 2, "a .ts file is TypeScript: {json}");
+    // Other programs are JavaScript: `a < b > (c)` compares here, where TypeScript would read a generic call.
+    let comparison = "const a = 1, b = 2, c = 3;\nreturn a < b > (c);";
+    assert_eq!(run_json(comparison, &[]).1["result"], false);
+    assert_eq!(run_json(comparison, &["--typescript"]).1["error"]["name"], "TypeError");
+
+    // The V8 backend gets the same JavaScript.
+    let (code, json) =
+        run_json("```ts\nconst n: number = 1;\nthrow new Error(`n is ${n}`);\n```", &["--backend", "both"]);
+    assert_eq!(code, 1);
+    for backend in ["wasm", "v8"] {
+        assert_eq!(json[backend]["error"]["message"], "n is 1", "{json}");
+        let stack = json[backend]["error"]["stack"].as_str().unwrap();
+        assert!(stack.contains("agent.js:3:"), "{backend}: {stack}");
+    }
+}
+
 #[tokio::test]
 async fn http_reaches_only_the_allowed_origins() {
     let server = wiremock::MockServer::start().await;

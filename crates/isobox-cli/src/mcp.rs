@@ -1,0 +1,71 @@
+//! `isobox mcp`: isobox as an MCP server on standard input and output, for Code Mode. A model gets two tools,
+//! `search` (the TypeScript of the granted capabilities) and `execute` (a program in a fresh sandbox).
+
+use std::process::ExitCode;
+
+use clap::Args;
+use isobox_mcp::{ContextSize, McpServer};
+
+use crate::backends::{self, Engine};
+use crate::capabilities;
+use crate::limits::LimitArgs;
+use crate::run::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+
+#[derive(Args)]
+pub struct McpArgs {
+    /// Capabilities programs may call (see `isobox caps`), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    grant: Vec<String>,
+    /// An origin the `http` capability may reach, such as `https://api.example.com` (repeatable; none by default).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// The sandbox engine.
+    #[arg(long, value_enum, default_value_t = Engine::Wasm)]
+    backend: Engine,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// One tenant for every session, so that `kv` data outlives a session; by default each session is its own tenant.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Print what the granted API costs in a model's context, as Code Mode and as classic MCP tools, and exit.
+    #[arg(long)]
+    context_size: bool,
+}
+
+pub async fn mcp(args: McpArgs) -> ExitCode {
+    let known = capabilities::interfaces();
+    let mut granted = Vec::new();
+    for grant in &args.grant {
+        match known.iter().find(|interface| &interface.name == grant) {
+            Some(interface) => granted.push(interface.clone()),
+            None => {
+                let names: Vec<&str> = known.iter().map(|interface| interface.name.as_str()).collect();
+                eprintln!("isobox: unknown capability `{grant}` (known: {})", names.join(", "));
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    if args.context_size {
+        print!("{}", ContextSize::of(&granted, &args.limits.limits()));
+        return ExitCode::from(EXIT_OK);
+    }
+    let server = capabilities::registry(&args.grant, &args.allow_origins).and_then(|capabilities| {
+        let backend = backends::start(args.backend, &capabilities, None)?;
+        Ok(McpServer::new(backend, &capabilities, &args.grant)?.with_limits(args.limits.limits()))
+    });
+    let server = match (server, &args.tenant) {
+        (Ok(server), Some(tenant)) => server.with_tenant(tenant),
+        (Ok(server), None) => server,
+        (Err(error), _) => {
+            eprintln!("isobox: {error}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    match server.serve_stdio().await {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(error) => {
+            eprintln!("isobox: the MCP session failed: {error}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}

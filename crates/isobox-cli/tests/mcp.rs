@@ -1,0 +1,211 @@
+//! `isobox mcp` driven by a real client: the official MCP TypeScript SDK (`tests/mcp/client.mjs`, installed by
+//! `scripts/setup.sh`) launches the server over stdio, lists its tools and calls them; every response is checked here.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+const CLIENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/mcp");
+
+/// Runs `sessions` (each a list of tool calls) one after the other, each with a server of its own launched as
+/// `isobox mcp ARGS` with its data in `data`; returns each session's `{server, instructions, tools, results}`.
+fn drive(args: &[&str], data: &Path, sessions: Value) -> Vec<Value> {
+    let sdk = Path::new(CLIENT_DIR).join("node_modules/@modelcontextprotocol/sdk");
+    assert!(sdk.exists(), "{} is missing: run scripts/setup.sh (it installs the MCP SDK with npm)", sdk.display());
+    let mut child = Command::new("node")
+        .arg(Path::new(CLIENT_DIR).join("client.mjs"))
+        .arg(env!("CARGO_BIN_EXE_isobox"))
+        .arg("mcp")
+        .args(args)
+        .env("ISOBOX_DATA_DIR", data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs (scripts/setup.sh installs it)");
+    child.stdin.take().unwrap().write_all(sessions.to_string().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "the client failed: {}", String::from_utf8_lossy(&output.stdout));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("the client prints one JSON object");
+    report["sessions"].as_array().expect("sessions").clone()
+}
+
+fn search(query: Option<&str>) -> Value {
+    match query {
+        Some(query) => json!({ "name": "search", "arguments": { "query": query } }),
+        None => json!({ "name": "search", "arguments": {} }),
+    }
+}
+
+fn execute(code: &str) -> Value {
+    json!({ "name": "execute", "arguments": { "code": code } })
+}
+
+/// The text of a tool result's only content block.
+fn text(result: &Value) -> &str {
+    let content = result["content"].as_array().unwrap_or_else(|| panic!("no content in {result}"));
+    assert_eq!(content.len(), 1, "{result}");
+    assert_eq!(content[0]["type"], "text", "{result}");
+    content[0]["text"].as_str().unwrap()
+}
+
+/// An `execute` result: its `isError` flag and the outcome JSON, which must follow `isobox run --json`'s contract.
+fn outcome(result: &Value) -> (bool, Value) {
+    let outcome: Value = serde_json::from_str(text(result)).unwrap_or_else(|_| panic!("not JSON: {result}"));
+    let mut keys: Vec<&str> = outcome.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["error", "logs", "metrics", "ok", "result"], "{outcome}");
+    let is_error = result["isError"].as_bool().unwrap_or(false);
+    assert_eq!(is_error, outcome["ok"] == false, "isError matches ok: {result}");
+    (is_error, outcome)
+}
+
+fn ok(result: &Value) -> Value {
+    let (is_error, outcome) = outcome(result);
+    assert!(!is_error, "{outcome}");
+    outcome
+}
+
+fn failed(result: &Value, kind: &str) -> Value {
+    let (is_error, outcome) = outcome(result);
+    assert!(is_error, "{outcome}");
+    assert_eq!(outcome["error"]["kind"], kind, "{outcome}");
+    assert!(outcome["error"]["message"].as_str().is_some_and(|message| !message.is_empty()), "{outcome}");
+    outcome["error"].clone()
+}
+
+#[test]
+fn a_client_searches_and_executes() {
+    let data = tempfile::tempdir().unwrap();
+    let calls = json!([
+        search(None),
+        search(Some("get order")),
+        execute("console.log('counting');\nconst delivered = await shop.listOrders({ status: 'delivered' });\nreturn delivered.length > 0;"),
+        execute("throw new RangeError('boom')"),
+        execute("const a = 1;\nconst b = ;"),
+        execute("for (;;) {}"),
+        { "name": "execute", "arguments": {
+            "code": "type Ids = { ids: number[] };\nconst { ids }: Ids = input as Ids;\nreturn ids.reduce((a: number, b: number): number => a + b, 0);",
+            "input": { "ids": [1, 2, 3] } } },
+        execute("```ts\nconst customer: { name: string } | null = await shop.getCustomer(1);\nreturn customer!.name;\n```"),
+        execute("```ts\nconst x: number = 1;\nenum Color { Red }\n```"),
+        execute("const label: string = 'x';\nnull.boom(label);"),
+        execute("globalThis.leak = 1;\nreturn await kv.increment('calls', 1);"),
+        execute("return [typeof globalThis.leak, await kv.increment('calls', 1)];"),
+        { "name": "execute", "arguments": {} },
+        { "name": "execute", "arguments": { "code": 42 } },
+        { "name": "nope", "arguments": {} },
+    ]);
+    let sessions = drive(&["--grant", "shop,kv", "--timeout-ms", "1000"], data.path(), json!([calls]));
+    let session = &sessions[0];
+
+    assert_eq!(session["server"]["name"], "isobox", "{session}");
+    assert!(session["instructions"].as_str().unwrap().contains("search"), "{session}");
+    let tools = session["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools.iter().map(|tool| tool["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["search", "execute"]);
+    for tool in tools {
+        let description = tool["description"].as_str().unwrap();
+        assert!(description.contains("`shop`, `kv`"), "the granted globals: {description}");
+    }
+    assert!(tools[1]["description"].as_str().unwrap().contains("1000 ms"), "{}", tools[1]);
+    assert_eq!(tools[1]["inputSchema"]["required"], json!(["code"]));
+    assert_eq!(tools[0]["annotations"]["readOnlyHint"], true);
+
+    let results = session["results"].as_array().unwrap();
+    assert_eq!(results.len(), calls.as_array().unwrap().len());
+
+    // search: everything, then only what matches.
+    let everything = text(&results[0]);
+    assert!(everything.starts_with("/**\n * A small online shop"), "{everything}");
+    assert!(everything.contains("declare const shop: {") && everything.contains("declare const kv: {"), "{everything}");
+    assert!(everything.contains("listOrders(filter: OrderFilter): Promise<Order[]>;"), "{everything}");
+    let found = text(&results[1]);
+    assert!(found.contains("getOrder(id: number): Promise<Order>;") && found.contains("type OrderLine = {"), "{found}");
+    assert!(!found.contains("listOrders") && !found.contains("declare const kv"), "{found}");
+    assert!(found.len() < everything.len() / 2, "{found}");
+
+    // execute: success with logs.
+    let success = ok(&results[2]);
+    assert_eq!(success["result"], true);
+    assert_eq!(success["logs"], json!([{ "level": "log", "message": "counting" }]));
+    assert_eq!(success["metrics"]["backend"], "wasm");
+
+    // A thrown error, a syntax error and a timeout: typed errors, never a failed server.
+    let thrown = failed(&results[3], "exception");
+    assert_eq!((thrown["name"].as_str(), thrown["message"].as_str()), (Some("RangeError"), Some("boom")));
+    let syntax = failed(&results[4], "syntax");
+    assert_eq!((syntax["line"].as_u64(), syntax["column"].as_u64()), (Some(2), Some(11)), "{syntax}");
+    let timeout = failed(&results[5], "timeout");
+    assert_eq!(timeout["budget"], "wall_clock");
+
+    // TypeScript, with input; TypeScript in a code fence; TypeScript that cannot be erased, refused where it is.
+    assert_eq!(ok(&results[6])["result"], 6);
+    assert!(ok(&results[7])["result"].as_str().is_some_and(|name| !name.is_empty()), "{}", results[7]);
+    let refused = failed(&results[8], "syntax");
+    assert_eq!((refused["line"].as_u64(), refused["column"].as_u64()), (Some(3), Some(1)), "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("enum"), "{refused}");
+    // A runtime error in TypeScript: its stack points at the line as the model wrote it.
+    let stack = failed(&results[9], "exception")["stack"].as_str().unwrap().to_string();
+    assert!(stack.contains("agent.js:2:"), "{stack}");
+
+    // State: kv keeps the session's data; the sandbox keeps nothing.
+    assert_eq!(ok(&results[10])["result"], 1);
+    assert_eq!(ok(&results[11])["result"], json!(["undefined", 2]));
+
+    // Bad arguments are tool errors the model can read; an unknown tool is a protocol error.
+    assert_eq!(results[12]["isError"], true);
+    assert!(text(&results[12]).contains("`code` is required"), "{}", results[12]);
+    assert_eq!(results[13]["isError"], true);
+    assert!(text(&results[13]).contains("`code` must be a string"), "{}", results[13]);
+    assert!(results[14]["thrown"].as_str().is_some_and(|message| message.contains("nope")), "{}", results[14]);
+}
+
+#[test]
+fn execute_runs_on_the_v8_backend_too() {
+    let data = tempfile::tempdir().unwrap();
+    let calls = json!([
+        execute(
+            "```ts\nconst orders: { total: number }[] = await shop.listOrders({ status: 'paid' });\nconsole.log(`${orders.length} paid`);\nreturn orders.length > 0;\n```"
+        ),
+        execute("const n: number = 1;\nthrow new RangeError(`n is ${n}`);"),
+        execute("return await kv.increment('calls', 1);"),
+        execute("return await kv.increment('calls', 1);"),
+    ]);
+    let sessions = drive(&["--grant", "shop,kv", "--backend", "v8"], data.path(), json!([calls]));
+    let results = sessions[0]["results"].as_array().unwrap();
+    let success = ok(&results[0]);
+    assert_eq!(success["result"], true);
+    assert_eq!(success["metrics"]["backend"], "v8");
+    assert!(success["logs"][0]["message"].as_str().unwrap().ends_with(" paid"), "{success}");
+    let thrown = failed(&results[1], "exception");
+    assert_eq!(thrown["message"], "n is 1");
+    assert!(thrown["stack"].as_str().unwrap().contains("agent.js:2:"), "{thrown}");
+    assert_eq!((ok(&results[2])["result"].clone(), ok(&results[3])["result"].clone()), (json!(1), json!(2)));
+}
+
+#[test]
+fn each_session_is_a_kv_tenant_of_its_own_unless_one_is_given() {
+    let data = tempfile::tempdir().unwrap();
+    let count = || json!([execute("return await kv.increment('sessions', 1)")]);
+    let sessions = drive(&["--grant", "kv"], data.path(), json!([count(), count()]));
+    for session in &sessions {
+        assert_eq!(ok(&session["results"][0])["result"], 1, "a fresh tenant: {session}");
+    }
+    let sessions = drive(&["--grant", "kv", "--tenant", "team"], data.path(), json!([count(), count()]));
+    assert_eq!(ok(&sessions[0]["results"][0])["result"], 1);
+    assert_eq!(ok(&sessions[1]["results"][0])["result"], 2, "one tenant for every session: {}", sessions[1]);
+}
+
+#[test]
+fn context_size_compares_code_mode_with_classic_tools() {
+    let output = Command::new(env!("CARGO_BIN_EXE_isobox")).args(["mcp", "--grant", "shop", "--context-size"]).output();
+    let output = output.unwrap();
+    assert!(output.status.success());
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.contains("Code Mode: search answer (TypeScript)") && table.contains("classic MCP"), "{table}");
+
+    let unknown = Command::new(env!("CARGO_BIN_EXE_isobox")).args(["mcp", "--grant", "nope"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+}

@@ -1,0 +1,182 @@
+//! The server: what every session shares (the backend, the grants, the limits), and one session's handler.
+
+use std::sync::Arc;
+
+use isobox_capabilities::{Capabilities, Interface};
+use isobox_core::{Backend, Limits, SandboxError};
+use isobox_typescript::TypeScript;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::execute::Execution;
+use crate::search::search;
+use crate::tools::{EXECUTE, SEARCH, tools};
+
+/// An isobox MCP server: `search` declares the granted capabilities, `execute` runs a program in a fresh sandbox with
+/// them. Cheap to clone; serve as many sessions as you like, each with [`McpServer::serve`].
+#[derive(Clone)]
+pub struct McpServer {
+    shared: Arc<Shared>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    /// The given backend, taking TypeScript.
+    backend: Arc<dyn Backend>,
+    grants: Vec<String>,
+    interfaces: Vec<Interface>,
+    limits: Limits,
+    tools: Vec<Tool>,
+    tenant: Option<String>,
+}
+
+/// Why a session ended other than by the client closing it.
+pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
+
+impl McpServer {
+    /// A server whose programs run on `backend` and may call the capabilities named in `grants`, each of which must be
+    /// registered in `capabilities` (else a `capability` error). Programs may be TypeScript or JavaScript, and run
+    /// under the default [`Limits`].
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        capabilities: &Capabilities,
+        grants: &[impl AsRef<str>],
+    ) -> Result<Self, SandboxError> {
+        let interfaces = grants
+            .iter()
+            .map(|grant| {
+                capabilities.get(grant.as_ref()).cloned().ok_or_else(|| SandboxError::Capability {
+                    message: format!(
+                        "unknown capability `{}` (registered: {})",
+                        grant.as_ref(),
+                        capabilities
+                            .interfaces()
+                            .map(|interface| interface.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let limits = Limits::default();
+        Ok(Self {
+            shared: Arc::new(Shared {
+                backend: Arc::new(TypeScript::new(backend)),
+                grants: grants.iter().map(|grant| grant.as_ref().to_string()).collect(),
+                tools: tools(&interfaces, &limits),
+                interfaces,
+                limits,
+                tenant: None,
+            }),
+        })
+    }
+
+    /// The limits every program runs under.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.tools = tools(&shared.interfaces, &limits);
+        shared.limits = limits;
+        self
+    }
+
+    /// One tenant for every session, so that stateful capabilities such as `kv` keep their data from one session to
+    /// the next. By default each session is a tenant of its own.
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.shared).tenant = Some(tenant.into());
+        self
+    }
+
+    /// Serves one MCP session over a byte stream (newline-delimited JSON-RPC), until the client closes it.
+    pub async fn serve<R, W>(&self, read: R, write: W) -> Result<(), ServeError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        let tenant = match &self.shared.tenant {
+            Some(tenant) => tenant.clone(),
+            None => format!("mcp-{}", uuid::Uuid::new_v4().simple()),
+        };
+        let session = Session { shared: Arc::clone(&self.shared), tenant };
+        session.serve((read, write)).await?.waiting().await?;
+        Ok(())
+    }
+
+    /// Serves one MCP session on standard input and output, as MCP clients launch local servers.
+    pub async fn serve_stdio(&self) -> Result<(), ServeError> {
+        self.serve(tokio::io::stdin(), tokio::io::stdout()).await
+    }
+}
+
+/// One client's session: its programs share a tenant, and nothing else.
+struct Session {
+    shared: Arc<Shared>,
+    tenant: String,
+}
+
+impl ServerHandler for Session {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("isobox", env!("CARGO_PKG_VERSION")))
+            .with_instructions("Call `search` for the typed API, then `execute` a program that uses it.")
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.shared.tools.clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let mut arguments = request.arguments.unwrap_or_default();
+        let mut string = |name: &str| match arguments.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(_) => Err(format!("`{name}` must be a string")),
+        };
+        let result = match request.name.as_ref() {
+            SEARCH => match string("query") {
+                Ok(query) => {
+                    CallToolResult::success(vec![ContentBlock::text(search(&self.shared.interfaces, query.as_deref()))])
+                }
+                Err(message) => invalid(message),
+            },
+            EXECUTE => match string("code") {
+                Ok(Some(code)) => {
+                    let execution = Execution {
+                        backend: self.shared.backend.as_ref(),
+                        grants: &self.shared.grants,
+                        limits: &self.shared.limits,
+                        tenant: &self.tenant,
+                    };
+                    execution.run(code, arguments.remove("input")).await
+                }
+                Ok(None) => invalid("`code` is required: the program to run".into()),
+                Err(message) => invalid(message),
+            },
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!("no tool named `{other}` (isobox has `{SEARCH}` and `{EXECUTE}`)"),
+                    None,
+                ));
+            }
+        };
+        Ok(result.into())
+    }
+}
+
+/// Arguments a tool cannot use: said to the model as a tool error, which it reads and can correct.
+fn invalid(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}

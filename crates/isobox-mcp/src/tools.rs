@@ -1,0 +1,56 @@
+//! The two tools isobox offers a model, `search` and `execute`, as `tools/list` shows them. Their descriptions are
+//! part of every prompt: a few lines that say how to write a program and which globals it may use.
+
+use std::sync::Arc;
+
+use isobox_capabilities::Interface;
+use isobox_core::Limits;
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use serde_json::{Value, json};
+
+pub const SEARCH: &str = "search";
+pub const EXECUTE: &str = "execute";
+
+/// `search` and `execute` for a server granting `interfaces` under `limits`.
+pub fn tools(interfaces: &[Interface], limits: &Limits) -> Vec<Tool> {
+    let globals = interfaces.iter().map(|interface| format!("`{}`", interface.global)).collect::<Vec<_>>();
+    let globals = if globals.is_empty() { "none".to_string() } else { globals.join(", ") };
+    let search = Tool::new(
+        SEARCH,
+        format!(
+            "TypeScript declarations of the API `execute` programs can call (globals: {globals}). Without `query`: \
+             all of it. With `query`: the functions whose name or doc contains all its words, and their types."
+        ),
+        schema(json!({
+            "type": "object",
+            "properties": { "query": { "type": "string", "description": "Words to look for, such as `order status`." } }
+        })),
+    )
+    .with_annotations(ToolAnnotations::new().read_only(true));
+
+    let keeps_state = interfaces.iter().any(|interface| interface.name == "kv");
+    let execute = Tool::new(
+        EXECUTE,
+        format!(
+            "Run JavaScript or TypeScript in a fresh sandbox. `code` is the body of an async function: `await` works, \
+             `return` the answer (JSON), `console.log` notes. Globals: {globals} (see `search`); no fetch, require or \
+             fs. Limits: {} ms, {} MiB.{} Returns {{ok, result, error, logs, metrics}}.",
+            limits.timeout.as_millis(),
+            limits.memory_bytes >> 20,
+            if keeps_state { " `kv` keeps data between calls of this session." } else { "" },
+        ),
+        schema(json!({
+            "type": "object",
+            "properties": {
+                "code": { "type": "string", "description": "The program." },
+                "input": { "description": "Any JSON value, given to the program as `input`." }
+            },
+            "required": ["code"]
+        })),
+    );
+    vec![search, execute]
+}
+
+fn schema(value: Value) -> Arc<JsonObject> {
+    Arc::new(value.as_object().cloned().unwrap_or_default())
+}

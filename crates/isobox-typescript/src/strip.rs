@@ -1,0 +1,154 @@
+//! Type erasure: TypeScript to JavaScript with every position kept.
+
+use std::sync::{Arc, Mutex};
+
+use isobox_core::SandboxError;
+use swc_common::errors::{DiagnosticBuilder, Emitter, Handler};
+use swc_common::sync::Lrc;
+use swc_common::{BytePos, SourceMap};
+use swc_ts_fast_strip::{Mode, Options, operate};
+
+/// An isobox program is the body of an async function, so it may `return` and `await` at its top. It is parsed as
+/// such, wrapped in a function whose header is a line of its own, and unwrapped after: positions shift by exactly that
+/// line.
+const PREFIX: &str = "async function isobox(input) {\n";
+const SUFFIX: &str = "\n}";
+
+/// `source` with its TypeScript types replaced by whitespace. JavaScript comes back unchanged. Positions are kept:
+/// line and column `n` of the result are line and column `n` of `source`.
+pub fn strip_types(source: &str) -> Result<String, SandboxError> {
+    let map: Lrc<SourceMap> = Lrc::default();
+    let diagnostics = Diagnostics::default();
+    let handler = Handler::with_emitter(false, false, Box::new(diagnostics.clone()));
+    let options = Options { module: Some(false), mode: Mode::StripOnly, ..Options::default() };
+    let wrapped = format!("{PREFIX}{source}{SUFFIX}");
+    match operate(&map, &handler, wrapped, options) {
+        Ok(output) => output
+            .code
+            .strip_prefix(PREFIX)
+            .and_then(|code| code.strip_suffix(SUFFIX))
+            .map(str::to_string)
+            .ok_or_else(|| SandboxError::internal("type stripping changed the program's wrapper")),
+        Err(error) => {
+            let first = diagnostics.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).first().cloned();
+            let (message, at) = first.unwrap_or((error.message, None));
+            let (line, column) = at.map_or((1, 1), |at| position(&map, source, at));
+            Err(SandboxError::Syntax { message: explain(&message), line, column })
+        }
+    }
+}
+
+/// The 1-based line and column in `source` of a position in its wrapped form. A position in the wrapper's closing
+/// line (an unclosed block, say) is the end of the program.
+fn position(map: &SourceMap, source: &str, at: BytePos) -> (u32, u32) {
+    let location = map.lookup_char_pos(at);
+    let line = location.line.saturating_sub(PREFIX.matches('\n').count());
+    let lines = source.split('\n').count();
+    if line == 0 {
+        return (1, 1);
+    }
+    if line > lines {
+        let last = source.rsplit('\n').next().unwrap_or("");
+        return (lines as u32, last.chars().count() as u32 + 1);
+    }
+    (line as u32, location.col.0 as u32 + 1)
+}
+
+/// swc's message, in isobox's terms where they differ.
+fn explain(message: &str) -> String {
+    match message.strip_suffix(" in strip-only mode") {
+        Some(feature) => format!(
+            "{feature}: isobox erases TypeScript's types but does not compile the features that generate code; write \
+             this part in JavaScript"
+        ),
+        None => message.to_string(),
+    }
+}
+
+/// What the parser and the stripper reported, in order.
+#[derive(Clone, Default)]
+struct Diagnostics(Arc<Mutex<Vec<Reported>>>);
+
+/// One report: its message and where.
+type Reported = (String, Option<BytePos>);
+
+impl Emitter for Diagnostics {
+    fn emit(&mut self, diagnostic: &mut DiagnosticBuilder<'_>) {
+        let at = diagnostic.span.primary_span().map(|span| span.lo);
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((diagnostic.message(), at));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn syntax_error(source: &str) -> (String, u32, u32) {
+        match strip_types(source) {
+            Err(SandboxError::Syntax { message, line, column }) => (message, line, column),
+            other => panic!("{source:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn types_become_whitespace_and_positions_stay() {
+        let source = "type Row = { id: number };\nconst rows: Row[] = await load<Row>(input as string);\nreturn rows.map((r: Row): number => r.id)!;";
+        let stripped = strip_types(source).unwrap();
+        assert_eq!(
+            stripped,
+            ";                         \nconst rows        = await load     (input          );\nreturn rows.map((r     )         => r.id) ;"
+        );
+        assert_eq!(stripped.lines().count(), source.lines().count());
+    }
+
+    #[test]
+    fn javascript_comes_back_unchanged() {
+        for source in [
+            "return 1",
+            "const xs = await Promise.all([1, 2].map(async x => x * 2));\nreturn xs; // done",
+            "console.log(`a < b > c`);\n/* a comment */ return input?.x ?? null;",
+            "",
+        ] {
+            assert_eq!(strip_types(source).unwrap(), source);
+        }
+    }
+
+    #[test]
+    fn interfaces_generics_and_non_null_assertions_are_erased() {
+        let source = "interface Point { x: number; y: number }\nfunction sum<T extends Point>(ps: T[]): number { return ps.reduce((s, p) => s + p.x!, 0) }\nreturn sum([{ x: 1, y: 2 }]);";
+        let stripped = strip_types(source).unwrap();
+        let lines: Vec<&str> = stripped.lines().collect();
+        // An erased declaration leaves a `;`, so that the statements around it stay apart.
+        assert_eq!(lines[0], format!(";{}", " ".repeat(39)));
+        assert_eq!(
+            lines[1],
+            "function sum                 (ps     )         { return ps.reduce((s, p) => s + p.x , 0) }"
+        );
+        assert_eq!(lines[2], "return sum([{ x: 1, y: 2 }]);");
+    }
+
+    #[test]
+    fn syntax_errors_point_into_the_program() {
+        let (message, line, column) = syntax_error("const a: number = 1;\nconst b = ;");
+        assert_eq!((line, column), (2, 11), "{message}");
+        assert!(!message.is_empty());
+        let (_, line, column) = syntax_error("if (input) {\n  return 1;");
+        assert_eq!((line, column), (2, 12));
+    }
+
+    #[test]
+    fn features_that_generate_code_are_refused_where_they_are() {
+        let cases = [
+            ("enum Color { Red, Green }", 1, 1, "enum"),
+            ("return 1;\nnamespace N { export const x = 1 }", 2, 1, "namespace"),
+            ("class P {\n  constructor(private x: number) {}\n}", 2, 23, "parameter property"),
+            ("const n = <number>input;", 1, 11, "type assertions"),
+        ];
+        for (source, line, column, what) in cases {
+            let (message, at_line, at_column) = syntax_error(source);
+            assert_eq!((at_line, at_column), (line, column), "{source}: {message}");
+            assert!(message.contains(what), "{source}: {message}");
+            assert!(!message.contains("strip-only"), "{message}");
+        }
+    }
+}
