@@ -17,15 +17,18 @@ pub struct TypesArgs {
 }
 
 /// The built-in capabilities, `http` reaching only `allowed_origins`. The key-value store is opened only when
-/// granted: its database admits one process.
+/// granted (its database admits one process), and the HTTP client, with its TLS setup, is built only when granted or
+/// given origins to check.
 pub fn registry(
     grants: &[String],
     allowed_origins: &[String],
 ) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
     let mut capabilities = Capabilities::new();
     capabilities.register(shop::capability())?;
-    let http = HttpConfig { allowed_origins: allowed_origins.to_vec(), ..HttpConfig::default() };
-    capabilities.register(HttpClient::new(&http)?.capability())?;
+    if grants.iter().any(|grant| grant == "http") || !allowed_origins.is_empty() {
+        let http = HttpConfig { allowed_origins: allowed_origins.to_vec(), ..HttpConfig::default() };
+        capabilities.register(HttpClient::new(&http)?.capability())?;
+    }
     if grants.iter().any(|grant| grant == "kv") {
         let path = kv::default_path();
         let store = kv::KvStore::open(&path).map_err(|error| format!("opening {}: {error}", path.display()))?;
