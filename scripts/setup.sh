@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(clang-16 llvm-16 libclang-16-dev wasi-libc)
+apt_packages=(clang-16 llvm-16 libclang-16-dev wasi-libc g++)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

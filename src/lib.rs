@@ -25,4 +25,5 @@ pub use isobox_core::*;
 pub use isobox_typescript as typescript;
 pub use isobox_typescript::TypeScript;
 pub use isobox_v8::{V8Backend, V8Config};
-pub use isobox_wasm::{WasmBackend, WasmConfig};
+pub use isobox_wasm::plugin;
+pub use isobox_wasm::{self as wasm, WasmBackend, WasmConfig};

@@ -1,9 +1,9 @@
 //! The isobox guest: QuickJS compiled to WebAssembly, built as a Javy plugin.
 //!
-//! `javy-plugin-api` provides the standard plugin exports (`cabi_realloc`, `compile-src`, `invoke`) so that
-//! javy-codegen can compile JavaScript ahead of time against this guest. isobox's own per-request export is
-//! `isobox-run`: it compiles a program as the body of an async function, runs it with its input, drives its
-//! promises to completion and reports the outcome as data through guest memory. A JavaScript error never traps.
+//! isobox's own per-request export is `isobox-run`: it compiles a program as the body of an async function, runs it
+//! with its input, drives its promises to completion and reports the outcome as data through guest memory. A
+//! JavaScript error never traps. The guest is also a Javy plugin (see `plugin.rs`), so that javy-codegen compiles
+//! JavaScript plugins ahead of time against it.
 //!
 //! Host imports (module `isobox`):
 //! - `log(level, ptr, len)`: one console line (levels: 0 log, 1 info, 2 warn, 3 error, 4 debug).
@@ -11,18 +11,16 @@
 //!   JSON text of its argument array; the host keeps the reply (status 0: the JSON value, 1: the JSON of an error to
 //!   throw) until `take(ptr)` copies it into guest memory.
 
+mod plugin;
+
 use std::cell::{OnceCell, RefCell};
 use std::slice;
 
-use javy_plugin_api::javy::quickjs::{
-    Context, Ctx, Error as JsError, Function, Object, Persistent, Promise, String as JsString, Value,
-    context::EvalOptions, prelude::Func, promise::PromiseState,
+use javy::quickjs::{
+    Ctx, Error as JsError, Function, Object, Persistent, Promise, String as JsString, Value, context::EvalOptions,
+    prelude::Func, promise::PromiseState,
 };
-use javy_plugin_api::javy::{Runtime, to_string_lossy};
-use javy_plugin_api::{Config, import_namespace};
-
-// Modules compiled ahead of time import the plugin's exports from this namespace.
-import_namespace!("isobox-guest-v1");
+use javy::{Config, Runtime, to_string_lossy};
 
 #[link(wasm_import_module = "isobox")]
 unsafe extern "C" {
@@ -46,39 +44,66 @@ const STATUS_OK: u32 = 0;
 const STATUS_ERROR: u32 = 1;
 
 struct Guest {
-    context: Context,
+    runtime: Runtime,
     hooks: Persistent<Object<'static>>,
 }
 
 thread_local! {
     static GUEST: OnceCell<Guest> = const { OnceCell::new() };
-    // The outcome of the last `isobox-run`: the payload and the return area `[status, pointer, length]`.
+    // The outcome of the last call: the payload and the return area `[status, pointer, length]`.
     static OUTCOME: RefCell<(Vec<u8>, [u32; 3])> = const { RefCell::new((Vec::new(), [0; 3])) };
 }
 
-
-fn config() -> Config {
+fn new_guest() -> Guest {
     let mut config = Config::default();
     config.text_encoding(true);
-    config.event_loop(true);
-    config
-}
-
-fn modify_runtime(runtime: Runtime) -> Runtime {
-    let context = runtime.context().clone();
-    let hooks = context.with(|ctx| {
-        let factory: Function = ctx
-            .eval_with_options(PRELUDE, script_options("isobox:prelude"))
-            .expect("the isobox prelude evaluates");
+    let runtime = Runtime::new(config).expect("the QuickJS runtime starts");
+    let hooks = runtime.context().with(|ctx| {
+        let factory: Function =
+            ctx.eval_with_options(PRELUDE, script_options("isobox:prelude")).expect("the isobox prelude evaluates");
         let hooks: Object = factory
             .call((Func::from(console_line), Func::from(call_capability), FILE_NAME))
             .expect("the isobox prelude initialises");
         Persistent::save(&ctx, hooks)
     });
+    Guest { runtime, hooks }
+}
+
+/// Runs `f` in the guest's context with the prelude's hooks; with `stack_bytes`, the JavaScript stack is bounded
+/// from this call (`Context::with` re-reads the stack top).
+fn with_hooks<F>(stack_bytes: Option<usize>, f: F) -> (u32, String)
+where
+    F: for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> (u32, String),
+{
     GUEST.with(|guest| {
-        let _ = guest.set(Guest { context, hooks });
-    });
-    runtime
+        let Some(guest) = guest.get() else {
+            return (STATUS_ERROR, internal("the guest was not initialised"));
+        };
+        let context = guest.runtime.context();
+        if let Some(stack_bytes) = stack_bytes {
+            context.runtime().set_max_stack_size(stack_bytes);
+        }
+        context.with(|ctx| match guest.hooks.clone().restore(&ctx) {
+            Ok(hooks) => f(&ctx, &hooks),
+            Err(_) => (STATUS_ERROR, internal("the guest's hooks are missing")),
+        })
+    })
+}
+
+/// Keeps an outcome for the host and returns its area `[status, payload pointer, payload length]`.
+fn publish((status, payload): (u32, String)) -> *const u32 {
+    publish_bytes(status, payload.into_bytes())
+}
+
+fn publish_bytes(status: u32, payload: Vec<u8>) -> *const u32 {
+    OUTCOME.with(|outcome| {
+        let mut outcome = outcome.borrow_mut();
+        let (bytes, area) = &mut *outcome;
+        *bytes = payload;
+        *area = [status, bytes.as_ptr() as u32, bytes.len() as u32];
+        // The host reads the outcome before it calls into this instance again, so the pointer stays valid.
+        area.as_ptr()
+    })
 }
 
 fn script_options(file_name: &str) -> EvalOptions {
@@ -138,15 +163,18 @@ const WARM_UP: &str = r#"
     return { total: again.total, count: items.length, when: new Date(0).toISOString(), ok: true };
 "#;
 
+/// Builds the runtime and the prelude, once: javy-codegen's static linking calls this again on the pre-initialised
+/// guest (where isobox's imports trap), and it must then leave the snapshot as it is.
 #[unsafe(export_name = "initialize-runtime")]
 pub extern "C" fn initialize_runtime() {
-    javy_plugin_api::initialize_runtime(config, modify_runtime).expect("the Javy runtime initialises");
-    GUEST.with(|guest| {
-        let guest = guest.get().expect("modify_runtime stores the guest");
-        let (status, outcome) = run(guest, WARM_UP, r#"{"items":[1,2,3]}"#, "", 256 << 10);
-        assert_eq!(status, STATUS_OK, "the warm-up program runs: {outcome}");
-        guest.context.runtime().run_gc();
-    });
+    let initialised = GUEST.with(|cell| cell.get().is_none() && cell.set(new_guest()).is_ok());
+    if !initialised {
+        return;
+    }
+    let (status, outcome) =
+        with_hooks(Some(256 << 10), |ctx, hooks| run(ctx, hooks, WARM_UP, r#"{"items":[1,2,3]}"#, ""));
+    assert_eq!(status, STATUS_OK, "the warm-up program runs: {outcome}");
+    GUEST.with(|guest| guest.get().expect("set above").runtime.context().runtime().run_gc());
 }
 
 /// Runs one program. `code` is UTF-8 source; `input` is JSON text or empty for none; `grants` is the JSON manifest of
@@ -168,57 +196,39 @@ pub unsafe extern "C" fn isobox_run(
     let code = String::from_utf8_lossy(unsafe { slice::from_raw_parts(code_ptr, code_len) });
     let input = String::from_utf8_lossy(unsafe { slice::from_raw_parts(input_ptr, input_len) });
     let grants = String::from_utf8_lossy(unsafe { slice::from_raw_parts(grants_ptr, grants_len) });
-    let (status, payload) = GUEST.with(|guest| match guest.get() {
-        Some(guest) => run(guest, &code, &input, &grants, stack_bytes),
-        None => (STATUS_ERROR, internal("the guest was not initialised")),
-    });
-    OUTCOME.with(|outcome| {
-        let mut outcome = outcome.borrow_mut();
-        let (bytes, area) = &mut *outcome;
-        *bytes = payload.into_bytes();
-        *area = [status, bytes.as_ptr() as u32, bytes.len() as u32];
-        // The host reads the outcome before it calls into this instance again, so the pointer stays valid.
-        area.as_ptr()
-    })
+    publish(with_hooks(Some(stack_bytes), |ctx, hooks| run(ctx, hooks, &code, &input, &grants)))
 }
 
-fn run(guest: &Guest, code: &str, input: &str, grants: &str, stack_bytes: usize) -> (u32, String) {
-    let runtime = guest.context.runtime();
-    // `Context::with` below re-reads the stack top, so the limit counts from this call.
-    runtime.set_max_stack_size(stack_bytes);
-    guest.context.with(|ctx| {
-        let hooks = match guest.hooks.clone().restore(&ctx) {
-            Ok(hooks) => hooks,
-            Err(_) => return (STATUS_ERROR, internal("the guest's hooks are missing")),
-        };
-        let source = format!("{SOURCE_PREFIX}{code}{SOURCE_SUFFIX}");
-        let program: Value = match ctx.eval_with_options(source, script_options(FILE_NAME)) {
-            Ok(program) => program,
-            Err(error) => return failure(&ctx, &hooks, error, true),
-        };
-        let start: Function = hooks.get("start").expect("prelude hook `start`");
-        let promise: Promise = match start.call((program, input, grants)) {
-            Ok(promise) => promise,
-            Err(error) => return failure(&ctx, &hooks, error, false),
-        };
-        while promise.state() == PromiseState::Pending
-            && ctx.execute_pending_job()
-        {}
-        match promise.result::<Value>() {
-            None => (
-                STATUS_ERROR,
-                r#"{"kind":"exception","name":"Error","message":"the program's promise never settled: it awaited something that cannot complete"}"#.to_string(),
-            ),
-            Some(Ok(value)) => {
-                let success: Function = hooks.get("success").expect("prelude hook `success`");
-                match success.call::<_, JsString>((value,)) {
-                    Ok(text) => (STATUS_OK, lossy(&ctx, &text)),
-                    Err(error) => failure(&ctx, &hooks, error, false),
-                }
+fn run<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, code: &str, input: &str, grants: &str) -> (u32, String) {
+    let source = format!("{SOURCE_PREFIX}{code}{SOURCE_SUFFIX}");
+    let program: Value = match ctx.eval_with_options(source, script_options(FILE_NAME)) {
+        Ok(program) => program,
+        Err(error) => return failure(ctx, hooks, error, true),
+    };
+    let start: Function = hooks.get("start").expect("prelude hook `start`");
+    match start.call((program, input, grants)) {
+        Ok(promise) => settle(ctx, hooks, promise),
+        Err(error) => failure(ctx, hooks, error, false),
+    }
+}
+
+/// Drives `promise` to completion and reports its value (as JSON) or its error.
+fn settle<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, promise: Promise<'js>) -> (u32, String) {
+    while promise.state() == PromiseState::Pending && ctx.execute_pending_job() {}
+    match promise.result::<Value>() {
+        None => (
+            STATUS_ERROR,
+            r#"{"kind":"exception","name":"Error","message":"the program's promise never settled: it awaited something that cannot complete"}"#.to_string(),
+        ),
+        Some(Ok(value)) => {
+            let success: Function = hooks.get("success").expect("prelude hook `success`");
+            match success.call::<_, JsString>((value,)) {
+                Ok(text) => (STATUS_OK, lossy(ctx, &text)),
+                Err(error) => failure(ctx, hooks, error, false),
             }
-            Some(Err(error)) => failure(&ctx, &hooks, error, false),
         }
-    })
+        Some(Err(error)) => failure(ctx, hooks, error, false),
+    }
 }
 
 fn failure<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, error: JsError, compiling: bool) -> (u32, String) {
@@ -226,9 +236,8 @@ fn failure<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, error: JsError, compiling: 
         JsError::Exception => ctx.catch(),
         other => return (STATUS_ERROR, internal(&other.to_string())),
     };
-    let described = hooks
-        .get::<_, Function>("failure")
-        .and_then(|failure| failure.call::<_, JsString>((thrown, compiling)));
+    let described =
+        hooks.get::<_, Function>("failure").and_then(|failure| failure.call::<_, JsString>((thrown, compiling)));
     match described {
         Ok(text) => (STATUS_ERROR, lossy(ctx, &text)),
         Err(_) => {

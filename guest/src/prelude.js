@@ -197,6 +197,24 @@
       return program(inputText.length === 0 ? undefined : parse(inputText));
     },
 
+    // A plugin's instance gets its capabilities once, before its module is evaluated.
+    grant(manifestText) {
+      if (manifestText.length !== 0) grant(manifestText);
+    },
+
+    // Calls a plugin's exported function with its input; returns a promise of its result, rejected if it throws.
+    call(exports, name, inputText) {
+      const fn = exports[name];
+      if (typeof fn !== "function") {
+        return reject(new TypeErrorCtor("the plugin exports no function named " + stringify(name)));
+      }
+      try {
+        return resolve(fn(inputText.length === 0 ? undefined : parse(inputText)));
+      } catch (error) {
+        return reject(error);
+      }
+    },
+
     // The program's return value as JSON text (`undefined` becomes `null`).
     success(value) {
       const text = stringify(value);

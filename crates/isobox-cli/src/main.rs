@@ -1,10 +1,11 @@
 //! `isobox`: run JavaScript in a fresh sandbox from the command line.
 
+mod args;
 mod backends;
 mod bench;
 mod capabilities;
-mod limits;
 mod mcp;
+mod plugin;
 mod report;
 mod run;
 
@@ -23,6 +24,10 @@ struct Cli {
 enum Command {
     /// Run a program (the body of an async function; `return` its result) in a fresh sandbox.
     Run(run::RunArgs),
+    /// Compile a JavaScript plugin (an ES module exporting functions) to a WebAssembly module.
+    Compile(plugin::CompileArgs),
+    /// Call a compiled plugin's exported function in a fresh sandbox.
+    Call(plugin::CallArgs),
     /// Print the TypeScript declarations of capabilities: the API to prompt a model with.
     Types(capabilities::TypesArgs),
     /// List the capabilities a program can be granted.
@@ -38,6 +43,8 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     match cli.command {
         Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Compile(args) => runtime.block_on(plugin::compile(args)),
+        Command::Call(args) => runtime.block_on(plugin::call(args)),
         Command::Types(args) => capabilities::types(args),
         Command::Caps => capabilities::list(),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),

@@ -6,19 +6,15 @@ use std::process::ExitCode;
 use clap::Args;
 use isobox_mcp::{ContextSize, McpServer};
 
+use crate::args::{GrantArgs, LimitArgs};
 use crate::backends::{self, Engine};
 use crate::capabilities;
-use crate::limits::LimitArgs;
 use crate::run::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 #[derive(Args)]
 pub struct McpArgs {
-    /// Capabilities programs may call (see `isobox caps`), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    grant: Vec<String>,
-    /// An origin the `http` capability may reach, such as `https://api.example.com` (repeatable; none by default).
-    #[arg(long = "allow-origin", value_name = "ORIGIN")]
-    allow_origins: Vec<String>,
+    #[command(flatten)]
+    grants: GrantArgs,
     /// The sandbox engine.
     #[arg(long, value_enum, default_value_t = Engine::Wasm)]
     backend: Engine,
@@ -35,7 +31,7 @@ pub struct McpArgs {
 pub async fn mcp(args: McpArgs) -> ExitCode {
     let known = capabilities::interfaces();
     let mut granted = Vec::new();
-    for grant in &args.grant {
+    for grant in &args.grants.grant {
         match known.iter().find(|interface| &interface.name == grant) {
             Some(interface) => granted.push(interface.clone()),
             None => {
@@ -49,9 +45,9 @@ pub async fn mcp(args: McpArgs) -> ExitCode {
         print!("{}", ContextSize::of(&granted, &args.limits.limits()));
         return ExitCode::from(EXIT_OK);
     }
-    let server = capabilities::registry(&args.grant, &args.allow_origins).and_then(|capabilities| {
+    let server = capabilities::registry(&args.grants.grant, &args.grants.allow_origins).and_then(|capabilities| {
         let backend = backends::start(args.backend, &capabilities, None)?;
-        Ok(McpServer::new(backend, &capabilities, &args.grant)?.with_limits(args.limits.limits()))
+        Ok(McpServer::new(backend, &capabilities, &args.grants.grant)?.with_limits(args.limits.limits()))
     });
     let server = match (server, &args.tenant) {
         (Ok(server), Some(tenant)) => server.with_tenant(tenant),

@@ -1,15 +1,14 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
 use std::sync::Arc;
 
 use clap::Args;
 use isobox_core::{Backend, Request};
 use isobox_typescript::TypeScript;
 
+use crate::args::{GrantArgs, LimitArgs, parse_input};
 use crate::backends::{self, BackendChoice};
-use crate::limits::LimitArgs;
 use crate::{capabilities, report};
 
 /// Exit codes: the program succeeded, the program failed, the command was used wrongly.
@@ -26,12 +25,8 @@ pub struct RunArgs {
     backend: BackendChoice,
     #[command(flatten)]
     limits: LimitArgs,
-    /// Capabilities the program may call (see `isobox caps`), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    grant: Vec<String>,
-    /// An origin the `http` capability may reach, such as `https://api.example.com` (repeatable; none by default).
-    #[arg(long = "allow-origin", value_name = "ORIGIN")]
-    allow_origins: Vec<String>,
+    #[command(flatten)]
+    grants: GrantArgs,
     /// The tenant whose state capabilities such as `kv` use.
     #[arg(long)]
     tenant: Option<String>,
@@ -56,7 +51,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let capabilities = match capabilities::registry(&request.grants, &args.allow_origins) {
+    let capabilities = match capabilities::registry(&request.grants, &args.grants.allow_origins) {
         Ok(capabilities) => capabilities,
         Err(error) => {
             eprintln!("isobox: {error}");
@@ -94,14 +89,11 @@ fn request(args: &RunArgs) -> Result<(Request, bool), String> {
     } else {
         std::fs::read_to_string(&args.file).map_err(|error| format!("reading {}: {error}", args.file.display()))?
     };
-    let input = match &args.input {
-        Some(text) => Some(serde_json::from_str(text).map_err(|error| format!("--input is not JSON: {error}"))?),
-        None => None,
-    };
+    let input = parse_input(args.input.as_deref())?;
     let typescript = args.typescript
         || args.file.extension().is_some_and(|extension| extension == "ts" || extension == "mts")
         || isobox_typescript::is_fenced(&code);
-    let request =
-        Request { code, input, limits: args.limits.limits(), grants: args.grant.clone(), tenant: args.tenant.clone() };
+    let grants = args.grants.grant.clone();
+    let request = Request { code, input, limits: args.limits.limits(), grants, tenant: args.tenant.clone() };
     Ok((request, typescript))
 }

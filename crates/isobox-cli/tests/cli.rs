@@ -197,6 +197,52 @@ fn both_backends_side_by_side() {
 }
 
 #[test]
+fn compile_then_call_a_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("greet.js");
+    std::fs::write(&source, "export function greet(input) { console.log('greeting'); return `hello ${input.name}` }\nexport const boom = () => { throw new TypeError('bad') };").unwrap();
+    let module = dir.path().join("greet.wasm");
+    let output = isobox(&["compile", source.to_str().unwrap(), "-o", module.to_str().unwrap()], "");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("dynamic linking), exports: greet, boom"), "{stderr}");
+
+    let call = |args: &[&str]| {
+        let mut all = vec!["call", "--json", module.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let output = isobox(&all, "");
+        let json: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+        (output.status.code().unwrap(), json)
+    };
+    let (code, json) = call(&["greet", "--input", r#"{"name": "plugin"}"#]);
+    assert_eq!(code, 0, "{json}");
+    assert_contract(&json);
+    assert_eq!(json["result"], "hello plugin");
+    assert_eq!(json["logs"], json!([{"level": "log", "message": "greeting"}]));
+
+    let (code, json) = call(&["boom"]);
+    assert_eq!(code, 1);
+    assert_contract(&json);
+    assert_eq!(json["error"]["name"], "TypeError");
+    let (code, json) = call(&["greet", "--input", "{}", "--fuel", "1000"]);
+    assert_eq!((code, json["error"]["budget"].as_str()), (1, Some("fuel")));
+}
+
+#[test]
+fn plugins_that_do_not_compile_or_load_are_errors_of_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("broken.js");
+    std::fs::write(&source, "export function f(input) {\n  return input +;\n}").unwrap();
+    let output = isobox(&["compile", source.to_str().unwrap(), "-o", dir.path().join("x.wasm").to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8(output.stderr).unwrap().contains("syntax error at 2:"));
+
+    let output = isobox(&["call", source.to_str().unwrap(), "f"], "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8(output.stderr).unwrap().contains("not a WebAssembly module"));
+}
+
+#[test]
 fn typescript_and_fenced_programs_run_with_their_positions() {
     let (code, json) = run_json("const n: number = input;\nreturn n * 2;", &["--typescript", "--input", "21"]);
     assert_eq!((code, &json["result"]), (0, &json!(42)), "{json}");

@@ -2,6 +2,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Linker, Module, Result, Store, error::Context as _};
@@ -9,7 +10,17 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 /// The guest as built by `scripts/build-guest.sh`, before pre-initialisation.
-const RAW_GUEST: &[u8] = include_bytes!(env!("ISOBOX_GUEST_WASM"));
+pub(crate) const RAW_GUEST: &[u8] = include_bytes!(env!("ISOBOX_GUEST_WASM"));
+
+/// The guest's identity, `sha256:` and the digest of the raw guest: plugins compiled against it record it, and only a
+/// host running the very same guest loads them (QuickJS bytecode is only valid for the QuickJS that wrote it).
+pub fn guest_id() -> &'static str {
+    static ID: LazyLock<String> = LazyLock::new(|| {
+        let digest = Sha256::digest(RAW_GUEST);
+        format!("sha256:{}", digest.iter().map(|byte| format!("{byte:02x}")).collect::<String>())
+    });
+    &ID
+}
 
 /// Changes whenever the way isobox turns the raw guest into a cached artifact changes.
 const ARTIFACT_FORMAT: &str = "isobox-guest-artifact-1";

@@ -5,6 +5,8 @@
 //! compiled once and cached on disk, and pre-linked; a request then costs one copy-on-write instantiation from a
 //! pooled slot, the program's own work, and nothing else. Nothing survives from one request to the next.
 //!
+//! The same guest runs plugins compiled ahead of time: see [`plugin`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use isobox_core::{Backend, Request};
@@ -20,9 +22,13 @@ mod backend;
 mod config;
 mod epoch;
 mod guest;
+mod imports;
+pub mod plugin;
+mod pool;
+mod program;
 mod sandbox;
 mod trap;
 
 pub use backend::WasmBackend;
 pub use config::WasmConfig;
-pub use guest::pre_initialised_guest;
+pub use guest::{guest_id, pre_initialised_guest};

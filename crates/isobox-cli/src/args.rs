@@ -1,4 +1,4 @@
-//! The per-request limits, as flags shared by the commands that run programs (`run`, `mcp`).
+//! The flags shared by the commands that run programs (`run`, `call`, `mcp`): limits, grants and the input.
 
 use std::time::Duration;
 
@@ -39,4 +39,19 @@ impl LimitArgs {
             host_call_bytes: Limits::DEFAULT_HOST_CALL_BYTES,
         }
     }
+}
+
+#[derive(Args)]
+pub struct GrantArgs {
+    /// Capabilities the code may call (see `isobox caps`), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub grant: Vec<String>,
+    /// An origin the `http` capability may reach, such as `https://api.example.com` (repeatable; none by default).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
+}
+
+/// `--input`, parsed.
+pub fn parse_input(text: Option<&str>) -> Result<Option<serde_json::Value>, String> {
+    text.map(|text| serde_json::from_str(text).map_err(|error| format!("--input is not JSON: {error}"))).transpose()
 }

@@ -1,0 +1,101 @@
+//! The host's imports to the guest: WASI preview 1 (granting nothing) and isobox's own `log`, `call` and `take`.
+
+use isobox_capabilities::CallOutcome;
+use isobox_core::{Level, LogLine};
+use wasmtime::{Caller, Linker, Memory, Result};
+
+use crate::sandbox::SandboxState;
+use crate::trap::{Aborted, LimitHit};
+
+/// The import module of isobox's own functions.
+const ISOBOX_MODULE: &str = "isobox";
+
+/// Adds the guest's imports: WASI preview 1 (with an empty context) and isobox's own.
+pub(crate) fn add_imports(linker: &mut Linker<SandboxState>) -> Result<()> {
+    wasmtime_wasi::p1::add_to_linker_async(linker, |state| &mut state.wasi)?;
+    linker.func_wrap(ISOBOX_MODULE, "log", console_line)?;
+    linker.func_wrap_async(ISOBOX_MODULE, "call", |caller, (capability, function, ptr, len)| {
+        Box::new(capability_call(caller, capability, function, ptr, len))
+    })?;
+    linker.func_wrap(ISOBOX_MODULE, "take", take_reply)?;
+    Ok(())
+}
+
+/// `isobox.call(capability, function, ptr, len)`: one capability call, awaited on the host while the sandbox waits.
+async fn capability_call(
+    mut caller: Caller<'_, SandboxState>,
+    capability: u32,
+    function: u32,
+    ptr: u32,
+    len: u32,
+) -> Result<u64> {
+    let memory = guest_memory(&mut caller)?;
+    let (data, state) = memory.data_and_store_mut(&mut caller);
+    let args = guest_slice(data, ptr, len)?;
+    let outcome = match state.host_calls.begin(capability, function, args) {
+        Ok(pending) => {
+            // The host function may wait on I/O: the request's deadline still holds.
+            let deadline = tokio::time::Instant::from_std(state.deadline);
+            match tokio::time::timeout_at(deadline, pending.finish()).await {
+                Ok(outcome) => outcome,
+                Err(_) => return Err(LimitHit::Deadline.into()),
+            }
+        }
+        Err(outcome) => outcome,
+    };
+    let state = caller.data_mut();
+    let status = match outcome {
+        CallOutcome::Return(text) => {
+            state.reply = text.into_bytes();
+            0
+        }
+        CallOutcome::Throw(text) => {
+            state.reply = text.into_bytes();
+            1
+        }
+        CallOutcome::Abort(error) => return Err(Aborted(error).into()),
+    };
+    Ok(status << 32 | state.reply.len() as u64)
+}
+
+/// `isobox.take(ptr)`: copies the last host call's reply to `ptr`.
+fn take_reply(mut caller: Caller<'_, SandboxState>, ptr: u32) -> Result<()> {
+    let memory = guest_memory(&mut caller)?;
+    let reply = std::mem::take(&mut caller.data_mut().reply);
+    memory.write(&mut caller, ptr as usize, &reply)?;
+    Ok(())
+}
+
+/// `isobox.log(level, ptr, len)`: one console line, counted against the output limit.
+fn console_line(mut caller: Caller<'_, SandboxState>, level: u32, ptr: u32, len: u32) -> Result<()> {
+    let memory = guest_memory(&mut caller)?;
+    let (data, state) = memory.data_and_store_mut(&mut caller);
+    if state.output_used + u64::from(len) > state.output_limit {
+        return Err(LimitHit::Output.into());
+    }
+    let bytes = guest_slice(data, ptr, len)?;
+    state.output_used += u64::from(len);
+    let level = match level {
+        1 => Level::Info,
+        2 => Level::Warn,
+        3 => Level::Error,
+        4 => Level::Debug,
+        _ => Level::Log,
+    };
+    state.logs.push(LogLine { level, message: String::from_utf8_lossy(bytes).into_owned() });
+    Ok(())
+}
+
+fn guest_memory(caller: &mut Caller<'_, SandboxState>) -> Result<Memory> {
+    caller
+        .get_export("memory")
+        .and_then(|export| export.into_memory())
+        .ok_or_else(|| wasmtime::format_err!("the guest exports no memory"))
+}
+
+/// A range of guest memory, checked: every pointer and length from the guest is untrusted.
+pub(crate) fn guest_slice(data: &[u8], ptr: u32, len: u32) -> Result<&[u8]> {
+    let start = ptr as usize;
+    data.get(start..start.saturating_add(len as usize))
+        .ok_or_else(|| wasmtime::format_err!("the guest passed an out-of-bounds range {ptr}+{len}"))
+}

@@ -1,0 +1,297 @@
+//! Plugin hosts: JavaScript plugins compiled ahead of time (`isobox compile`), loaded once, and their exported
+//! functions called many times, each call in a fresh sandbox with the same limits, capabilities and errors as
+//! [`WasmBackend::run`](crate::WasmBackend).
+//!
+//! A plugin is an ES module whose exported functions take one JSON input and return (or resolve to) a JSON value.
+//! Its compiled form is a WebAssembly module with the plugin's QuickJS bytecode and an `isobox-plugin` section (see
+//! [`PluginManifest`]). Each call instantiates the guest (and, when dynamically linked, the plugin's small module
+//! next to it), evaluates the module and calls the function: no JavaScript is parsed.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use isobox_wasm::plugin::{CallOptions, PluginHost};
+//! use isobox_wasm::WasmConfig;
+//!
+//! let host = PluginHost::new(WasmConfig::default())?;
+//! let plugin = host.load(&std::fs::read("slugify.wasm")?)?;
+//! let outcome = plugin.call("slugify", Some(&"Hello, World".into()), &CallOptions::default()).await;
+//! println!("{:?}", outcome.result);
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod format;
+mod instance;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use isobox_core::{Limits, Metrics, Outcome, Request, SandboxError};
+use serde_json::Value;
+use wasmtime::{ExternType, InstancePre, Module};
+
+pub use error::PluginError;
+pub use format::{ABI, Linking, PluginManifest, SECTION};
+
+use crate::WasmConfig;
+use crate::pool::Pool;
+use crate::sandbox::SandboxState;
+use instance::Instance;
+
+/// Loads compiled plugins and runs their calls. Creating one compiles (or loads from the cache) the guest; share
+/// one host for the life of the process.
+pub struct PluginHost {
+    pool: Arc<Pool>,
+}
+
+/// A loaded plugin: validated, compiled and linked, ready to be called. Cheap to clone and share between tasks.
+#[derive(Clone)]
+pub struct Plugin {
+    loaded: Arc<Loaded>,
+}
+
+struct Loaded {
+    pool: Arc<Pool>,
+    manifest: PluginManifest,
+    code: Code,
+}
+
+/// How a call instantiates the plugin.
+pub(crate) enum Code {
+    /// The guest from the pool, and this small module linked to it.
+    Dynamic(Module),
+    /// The module alone: it contains its own guest.
+    Static(InstancePre<SandboxState>),
+}
+
+/// Who calls a plugin and under which limits: everything of a call but the function and its input.
+#[derive(Clone, Debug, Default)]
+pub struct CallOptions {
+    pub limits: Limits,
+    /// Capabilities the plugin may call, by name.
+    pub grants: Vec<String>,
+    /// Whose state capabilities such as `kv` use; `None` is `"default"`.
+    pub tenant: Option<String>,
+}
+
+impl CallOptions {
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn with_grants(mut self, grants: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.grants = grants.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+}
+
+/// What a dynamically linked plugin may import from the guest: Javy's interface for compiled modules.
+const PLUGIN_IMPORTS: [&str; 3] = ["memory", "cabi_realloc", "invoke"];
+
+/// The exports of the guest that a statically linked plugin must still have, besides `_start`.
+const GUEST_EXPORTS: [&str; 5] =
+    ["memory", "cabi_realloc", "isobox-plugin-begin", "isobox-plugin-call", "isobox-outcome"];
+
+impl PluginHost {
+    pub fn new(config: WasmConfig) -> wasmtime::Result<Self> {
+        // A dynamically linked plugin is two instances in one sandbox: the guest and the plugin's module.
+        Ok(Self { pool: Arc::new(Pool::new(&config, 2)?) })
+    }
+
+    /// Validates, compiles and links a compiled plugin. A statically linked plugin is compiled here (about a second);
+    /// a dynamically linked one takes milliseconds.
+    pub fn load(&self, module: &[u8]) -> Result<Plugin, PluginError> {
+        let manifest = PluginManifest::read(module)?;
+        if manifest.abi != ABI {
+            return Err(PluginError::AbiMismatch { built_for: manifest.abi, host: ABI.into() });
+        }
+        let code = match manifest.linking {
+            Linking::Dynamic => self.dynamic(module, &manifest)?,
+            Linking::Static => self.statically_linked(module)?,
+        };
+        Ok(Plugin { loaded: Arc::new(Loaded { pool: Arc::clone(&self.pool), manifest, code }) })
+    }
+
+    fn dynamic(&self, bytes: &[u8], manifest: &PluginManifest) -> Result<Code, PluginError> {
+        let host = crate::guest_id();
+        if manifest.guest != host {
+            return Err(PluginError::GuestMismatch { built_for: manifest.guest.clone(), host: host.into() });
+        }
+        // The guest's memory is the one the sandbox's limits bound.
+        if format::defined_memories(bytes)? > 0 {
+            return Err(PluginError::Invalid(
+                "a dynamically linked plugin uses the guest's memory and must not define its own".into(),
+            ));
+        }
+        let module = compile(&self.pool, bytes)?;
+        let guest = self.pool.guest.module();
+        for import in module.imports() {
+            let offered = import.module() == ABI && PLUGIN_IMPORTS.contains(&import.name());
+            let export = offered.then(|| guest.get_export(import.name())).flatten();
+            let Some(export) = export else {
+                return Err(PluginError::UnknownImport { module: import.module().into(), name: import.name().into() });
+            };
+            if !links(&import.ty(), &export) {
+                return Err(PluginError::Invalid(format!(
+                    "the plugin imports `{ABI}::{}` with a type the guest does not export",
+                    import.name()
+                )));
+            }
+        }
+        require_exports(&module, &["_start"])?;
+        Ok(Code::Dynamic(module))
+    }
+
+    fn statically_linked(&self, bytes: &[u8]) -> Result<Code, PluginError> {
+        let module = compile(&self.pool, bytes)?;
+        // The module is the guest and the plugin in one: it may import what the guest imports, and nothing else.
+        let guest = self.pool.guest.module();
+        for import in module.imports() {
+            if !guest.imports().any(|offered| offered.module() == import.module() && offered.name() == import.name()) {
+                return Err(PluginError::UnknownImport { module: import.module().into(), name: import.name().into() });
+            }
+        }
+        require_exports(&module, &GUEST_EXPORTS)?;
+        require_exports(&module, &["_start"])?;
+        let pre =
+            self.pool.linker.instantiate_pre(&module).map_err(|error| PluginError::Invalid(format!("{error:#}")))?;
+        Ok(Code::Static(pre))
+    }
+}
+
+fn compile(pool: &Pool, bytes: &[u8]) -> Result<Module, PluginError> {
+    Module::new(&pool.engine, bytes).map_err(|error| PluginError::Invalid(format!("{error:#}")))
+}
+
+fn require_exports(module: &Module, names: &[&str]) -> Result<(), PluginError> {
+    match names.iter().find(|name| module.get_export(name).is_none()) {
+        Some(name) => Err(PluginError::Invalid(format!("the module does not export `{name}`"))),
+        None => Ok(()),
+    }
+}
+
+/// Whether the guest's export satisfies a plugin's import.
+fn links(import: &ExternType, export: &ExternType) -> bool {
+    match (import, export) {
+        (ExternType::Func(wanted), ExternType::Func(offered)) => offered.matches(wanted),
+        (ExternType::Memory(wanted), ExternType::Memory(offered)) => {
+            wanted.is_64() == offered.is_64()
+                && wanted.is_shared() == offered.is_shared()
+                && wanted.minimum() <= offered.minimum()
+                && wanted.maximum().is_none()
+        }
+        _ => false,
+    }
+}
+
+impl Plugin {
+    pub fn manifest(&self) -> &PluginManifest {
+        &self.loaded.manifest
+    }
+
+    /// The functions the plugin exports.
+    pub fn exports(&self) -> &[String] {
+        &self.loaded.manifest.exports
+    }
+
+    /// Calls `function` with `input` (`undefined` when `None`) in a fresh sandbox.
+    pub async fn call(&self, function: &str, input: Option<&Value>, options: &CallOptions) -> Outcome {
+        let received = Instant::now();
+        if let Err(error) = self.check_function(function) {
+            return Outcome { result: Err(error), logs: Vec::new(), metrics: metrics(received) };
+        }
+        let mut session = match self.open(options).await {
+            Ok(session) => session,
+            Err(error) => return Outcome { result: Err(error), logs: Vec::new(), metrics: metrics(received) },
+        };
+        let mut outcome = session.call(function, input).await;
+        outcome.metrics.total_us = micros(received);
+        outcome
+    }
+
+    /// Opens a session: one sandbox, kept for a sequence of calls of the same caller, in which the plugin's module is
+    /// evaluated once and its state lives on from call to call. Each call gets the wall-clock, fuel and output limits
+    /// of `options`; memory and capability calls are bounded over the whole session. A call stopped by a limit ends
+    /// the session: every later call returns the same error.
+    pub async fn session(&self, options: &CallOptions) -> Result<PluginSession, SandboxError> {
+        let session = self.open(options).await?;
+        match &session.instance.stopped {
+            Some(error) => Err(error.clone()),
+            None => Ok(session),
+        }
+    }
+
+    /// A session whose sandbox has started, or stopped while starting (the first call then reports why).
+    async fn open(&self, options: &CallOptions) -> Result<PluginSession, SandboxError> {
+        let pool = &self.loaded.pool;
+        let request = Request {
+            code: String::new(),
+            input: None,
+            limits: options.limits.clone(),
+            grants: options.grants.clone(),
+            tenant: options.tenant.clone(),
+        };
+        let host_calls = pool.admit(&request)?;
+        let slot = pool.slot().await;
+        let started = Instant::now();
+        let mut instance = Instance::new(pool, options.limits.clone(), host_calls, slot);
+        instance.start(pool, &self.loaded.code).await;
+        Ok(PluginSession { plugin: self.clone(), instance, start_us: Some(micros(started)) })
+    }
+
+    fn check_function(&self, function: &str) -> Result<(), SandboxError> {
+        if self.exports().iter().any(|export| export == function) {
+            return Ok(());
+        }
+        Err(SandboxError::Exception {
+            name: "TypeError".into(),
+            message: format!(
+                "the plugin exports no function named {function:?} (it exports: {})",
+                self.exports().join(", ")
+            ),
+            stack: None,
+        })
+    }
+}
+
+/// One sandbox kept for a sequence of calls of one caller (see [`Plugin::session`]).
+pub struct PluginSession {
+    plugin: Plugin,
+    instance: Instance,
+    /// How long the sandbox took to start, reported with the first call.
+    start_us: Option<u64>,
+}
+
+impl PluginSession {
+    /// Calls `function` with `input` (`undefined` when `None`) in this session's sandbox.
+    pub async fn call(&mut self, function: &str, input: Option<&Value>) -> Outcome {
+        let received = Instant::now();
+        let result = match self.plugin.check_function(function) {
+            Ok(()) => self.instance.call(function, input).await,
+            Err(error) => Err(error),
+        };
+        let metrics = Metrics {
+            start_us: self.start_us.take().unwrap_or(0),
+            run_us: micros(received),
+            memory_bytes: self.instance.memory_bytes(),
+            fuel_used: self.instance.fuel_used(),
+            output_bytes: self.instance.output_bytes(),
+            ..metrics(received)
+        };
+        Outcome { result, logs: self.instance.take_logs(), metrics }
+    }
+}
+
+fn metrics(received: Instant) -> Metrics {
+    Metrics { backend: "wasm".into(), total_us: micros(received), ..Metrics::default() }
+}
+
+fn micros(since: Instant) -> u64 {
+    since.elapsed().as_micros() as u64
+}

@@ -1,0 +1,103 @@
+//! What every sandbox of one backend or plugin host shares: the engine and its pooled slots, the compiled and
+//! pre-linked guest, the capabilities on offer, and admission of requests against the host's bounds.
+
+use std::sync::Arc;
+
+use isobox_capabilities::{Capabilities, HostCalls};
+use isobox_core::{Request, SandboxError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, Result,
+};
+
+use crate::WasmConfig;
+use crate::sandbox::SandboxState;
+
+pub(crate) struct Pool {
+    pub engine: Engine,
+    /// The host's imports; plugins are linked against it too.
+    pub linker: Linker<SandboxState>,
+    pub guest: InstancePre<SandboxState>,
+    capabilities: Capabilities,
+    slots: Arc<Semaphore>,
+    max_memory_bytes: u64,
+}
+
+/// The most JavaScript stack a request may ask for: the guest's own stack is 1 MiB.
+const MAX_STACK_BYTES: u32 = 768 << 10;
+
+/// Native stack for guest code. QuickJS bounds the JavaScript stack itself (a catchable `RangeError`-like error); the
+/// native stack must outlast it, so that deep recursion ends in JavaScript's error rather than a trap.
+const WASM_STACK_BYTES: usize = 8 << 20;
+
+/// Bytes of each pooled memory kept mapped between sandboxes and reset in place: cheaper than faulting the
+/// pre-initialised pages in again for every request. With Linux's `PAGEMAP_SCAN` (6.7+) only the pages a request
+/// wrote are reset, so the region can be larger; without it the whole region is copied back every time.
+fn keep_resident_bytes() -> usize {
+    if PoolingAllocationConfig::is_pagemap_scan_available() { 4 << 20 } else { 2 << 20 }
+}
+
+impl Pool {
+    /// Sets up the engine with a pooled slot for `instances_per_sandbox` instances in each of `config.max_sandboxes`
+    /// sandboxes, and compiles (or loads from the cache) and pre-links the guest.
+    pub fn new(config: &WasmConfig, instances_per_sandbox: u32) -> Result<Self> {
+        let engine = Engine::new(&engine_config(config, instances_per_sandbox))?;
+        let module = crate::guest::load(&engine, config.cache_dir.as_deref())?;
+        let mut linker = Linker::new(&engine);
+        crate::imports::add_imports(&mut linker)?;
+        let guest = linker.instantiate_pre(&module)?;
+        crate::epoch::start_ticker(&engine, config.tick);
+        Ok(Self {
+            engine,
+            linker,
+            guest,
+            capabilities: config.capabilities.clone(),
+            slots: Arc::new(Semaphore::new(config.max_sandboxes as usize)),
+            max_memory_bytes: config.max_memory_bytes,
+        })
+    }
+
+    /// Checks `request`'s limits against the host's bounds and its grants against the capabilities on offer.
+    pub fn admit(&self, request: &Request) -> Result<HostCalls, SandboxError> {
+        let limits = &request.limits;
+        if limits.memory_bytes > self.max_memory_bytes {
+            return Err(SandboxError::internal(format!(
+                "the request's memory limit ({} bytes) exceeds this backend's maximum ({} bytes, WasmConfig::max_memory_bytes)",
+                limits.memory_bytes, self.max_memory_bytes
+            )));
+        }
+        if limits.stack_bytes > MAX_STACK_BYTES {
+            return Err(SandboxError::internal(format!(
+                "the request's stack limit ({} bytes) exceeds the wasm backend's maximum ({MAX_STACK_BYTES} bytes)",
+                limits.stack_bytes
+            )));
+        }
+        self.capabilities.host_calls(request)
+    }
+
+    /// Waits for a free sandbox slot; the sandbox holds it until it is dropped.
+    pub async fn slot(&self) -> OwnedSemaphorePermit {
+        Arc::clone(&self.slots).acquire_owned().await.expect("the slot semaphore is never closed")
+    }
+}
+
+fn engine_config(config: &WasmConfig, instances_per_sandbox: u32) -> Config {
+    let instances = config.max_sandboxes.saturating_mul(instances_per_sandbox);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(instances)
+        .total_memories(config.max_sandboxes)
+        .total_tables(instances)
+        .total_stacks(config.max_sandboxes)
+        .max_memory_size(config.max_memory_bytes as usize)
+        .linear_memory_keep_resident(keep_resident_bytes())
+        .pagemap_scan(Enabled::Auto);
+    let mut engine = Config::new();
+    engine
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_init_cow(true)
+        .max_wasm_stack(WASM_STACK_BYTES)
+        .async_stack_size(WASM_STACK_BYTES + (1 << 20))
+        .epoch_interruption(true)
+        .consume_fuel(true);
+    engine
+}

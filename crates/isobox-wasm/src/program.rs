@@ -1,0 +1,83 @@
+//! One program in one fresh sandbox: `isobox-run` compiles it as the body of an async function and runs it.
+
+use std::time::Instant;
+
+use isobox_capabilities::HostCalls;
+use isobox_core::{LogLine, Request, SandboxError};
+use serde_json::Value;
+use wasmtime::{Instance, InstancePre, Store};
+
+use crate::sandbox::{self, Reported, SandboxState};
+use crate::trap;
+
+/// What one sandboxed run produced.
+pub(crate) struct Run {
+    pub result: Result<Value, SandboxError>,
+    pub logs: Vec<LogLine>,
+    pub start_us: u64,
+    pub run_us: u64,
+    pub memory_bytes: u64,
+    pub fuel_used: Option<u64>,
+    pub output_bytes: u64,
+}
+
+/// Runs `request` in a fresh store and instance created from `pre`, with its granted capabilities.
+pub(crate) async fn run(pre: &InstancePre<SandboxState>, request: &Request, host_calls: HostCalls) -> Run {
+    let limits = &request.limits;
+    let started = Instant::now();
+    let manifest = host_calls.manifest();
+    let mut store = sandbox::new_store(pre.module().engine(), limits, host_calls);
+
+    let instance = pre.instantiate_async(&mut store).await;
+    let start_us = micros(started);
+    let running = Instant::now();
+    let (result, memory) = match instance {
+        Ok(instance) => {
+            let memory = instance.get_memory(&mut store, "memory");
+            (call_guest(&mut store, instance, request, &manifest).await, memory)
+        }
+        Err(error) => (Err(trap::classify(&error, limits)), None),
+    };
+    let run_us = micros(running);
+
+    let memory_bytes = memory.map_or(0, |memory| memory.data_size(&store) as u64);
+    let fuel_used = sandbox::fuel_used(&store, limits);
+    let state = store.into_data();
+    Run { result, logs: state.logs, start_us, run_us, memory_bytes, fuel_used, output_bytes: state.output_used }
+}
+
+async fn call_guest(
+    store: &mut Store<SandboxState>,
+    instance: Instance,
+    request: &Request,
+    manifest: &str,
+) -> Result<Value, SandboxError> {
+    let limits = &request.limits;
+    let reported = async {
+        let memory = instance
+            .get_memory(&mut *store, "memory")
+            .ok_or_else(|| wasmtime::format_err!("the guest exports no memory"))?;
+        let realloc = instance.get_typed_func::<(u32, u32, u32, u32), u32>(&mut *store, "cabi_realloc")?;
+        let run = instance.get_typed_func::<(u32, u32, u32, u32, u32, u32, u32), u32>(&mut *store, "isobox-run")?;
+
+        // The program, its input and the capability manifest go into one guest allocation, back to back.
+        let input = match &request.input {
+            Some(input) => serde_json::to_string(input)?,
+            None => String::new(),
+        };
+        let parts = [request.code.as_bytes(), input.as_bytes(), manifest.as_bytes()];
+        let [code_len, input_len, manifest_len] = parts.map(|part| part.len() as u32);
+        let code_ptr = sandbox::write_parts(store, &realloc, memory, &parts).await?;
+        let (input_ptr, manifest_ptr) = (code_ptr + code_len, code_ptr + code_len + input_len);
+        let args = (code_ptr, code_len, input_ptr, input_len, manifest_ptr, manifest_len, limits.stack_bytes);
+        let area = run.call_async(&mut *store, args).await?;
+        Ok::<_, wasmtime::Error>((memory, Reported::read(store, memory, area)?))
+    }
+    .await;
+    let (memory, reported) = reported.map_err(|error| trap::classify(&error, limits))?;
+    reported.result(store, memory, limits)
+}
+
+pub(crate) fn micros(since: Instant) -> u64 {
+    since.elapsed().as_micros() as u64
+}
