@@ -23,48 +23,8 @@ fn host() -> &'static PluginHost {
     &HOST.0
 }
 
-const TEXT: &str = r#"
-    let calls = 0;
-
-    export function upper(input) {
-      calls += 1;
-      return input.toUpperCase();
-    }
-
-    export async function words(input) {
-      console.log("splitting", input.length, "characters");
-      await null;
-      return input.split(/\s+/).filter(Boolean);
-    }
-
-    export const count = (input) => ({ calls, words: input.split(" ").length });
-
-    export function fail(input) {
-      throw new RangeError("no " + input);
-    }
-
-    export function spin() {
-      for (;;) {}
-    }
-
-    export function hoard() {
-      const chunks = [];
-      for (;;) chunks.push(new Array(1 << 16).fill(chunks.length));
-    }
-
-    export function chatty() {
-      for (;;) console.log("x".repeat(1000));
-    }
-
-    export function recurse(n) {
-      return recurse(n + 1) + 1;
-    }
-
-    export async function remember(input) {
-      await kv.set(input.key, input.value);
-      return await kv.get(input.key);
-    }
-"#;
+/// The plugin both plugin test suites use: well-behaved exports and misbehaving ones.
+const TEXT: &str = include_str!("plugins/text.js");
 
 /// The text plugin compiled once per test process (dynamic linking, the default).
 async fn text_module() -> &'static [u8] {

@@ -66,6 +66,18 @@ pub enum Level {
 }
 
 impl Level {
+    /// The level of a console line as the prelude numbers it (`console.log`, `info`, `warn`, `error`, `debug`: 0 to
+    /// 4); any other number is `log`.
+    pub fn from_prelude(code: u32) -> Self {
+        match code {
+            1 => Self::Info,
+            2 => Self::Warn,
+            3 => Self::Error,
+            4 => Self::Debug,
+            _ => Self::Log,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Log => "log",

@@ -105,14 +105,8 @@ impl engine::Host for Console<'_> {
             return false;
         }
         self.output_used.set(used);
-        let level = match level {
-            1 => Level::Info,
-            2 => Level::Warn,
-            3 => Level::Error,
-            4 => Level::Debug,
-            _ => Level::Log,
-        };
-        self.logs.borrow_mut().push(LogLine { level, message: String::from_utf8_lossy(text).into_owned() });
+        let message = String::from_utf8_lossy(text).into_owned();
+        self.logs.borrow_mut().push(LogLine { level: Level::from_prelude(level), message });
         true
     }
 

@@ -75,14 +75,8 @@ fn console_line(mut caller: Caller<'_, SandboxState>, level: u32, ptr: u32, len:
     }
     let bytes = guest_slice(data, ptr, len)?;
     state.output_used += u64::from(len);
-    let level = match level {
-        1 => Level::Info,
-        2 => Level::Warn,
-        3 => Level::Error,
-        4 => Level::Debug,
-        _ => Level::Log,
-    };
-    state.logs.push(LogLine { level, message: String::from_utf8_lossy(bytes).into_owned() });
+    let message = String::from_utf8_lossy(bytes).into_owned();
+    state.logs.push(LogLine { level: Level::from_prelude(level), message });
     Ok(())
 }
 
