@@ -60,18 +60,12 @@ mod tests {
 
     #[test]
     fn one_chart_per_workload_even_when_backends_interleave() {
-        let report = Report {
-            isobox_version: "0",
-            cores: 2,
-            quick: true,
-            backends: vec!["wasm".into(), "v8".into()],
-            measurements: vec![
-                Measurement::new("memory-rss", "", "wasm", "KiB", vec![250.0]),
-                Measurement::new("memory-pss", "", "wasm", "KiB", vec![120.0]),
-                Measurement::new("memory-rss", "", "v8", "KiB", vec![900.0]),
-                Measurement::new("memory-pss", "", "v8", "KiB", vec![900.0]),
-            ],
-        };
+        let report = crate::report::fixture(vec![
+            Measurement::new("memory-rss", "", "wasm", "KiB", vec![250.0]),
+            Measurement::new("memory-pss", "", "wasm", "KiB", vec![120.0]),
+            Measurement::new("memory-rss", "", "v8", "KiB", vec![900.0]),
+            Measurement::new("memory-pss", "", "v8", "KiB", vec![900.0]),
+        ]);
         let dir = std::env::temp_dir().join(format!("isobox-charts-{}", std::process::id()));
         let files = write_charts(&report, &dir).unwrap();
         let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_str().unwrap()).collect();

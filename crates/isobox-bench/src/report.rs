@@ -109,23 +109,23 @@ pub fn format_value(value: f64, unit: &str) -> String {
     }
 }
 
+/// A quick-run report of the wasm and V8 backends holding `measurements`, for tests.
+#[cfg(test)]
+pub(crate) fn fixture(measurements: Vec<Measurement>) -> Report {
+    Report { isobox_version: "0", cores: 2, quick: true, backends: vec!["wasm".into(), "v8".into()], measurements }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_table_compares_backends_against_the_first() {
-        let report = Report {
-            isobox_version: "0",
-            cores: 2,
-            quick: true,
-            backends: vec!["wasm".into(), "v8".into()],
-            measurements: vec![
-                Measurement::new("cold", "", "wasm", "us", vec![50.0, 60.0, 70.0]),
-                Measurement::new("cold", "", "v8", "us", vec![1500.0, 1800.0, 2100.0]),
-                Measurement::failed("compute-loop", "", "wasm", "us", "timeout".into()),
-            ],
-        };
+        let report = fixture(vec![
+            Measurement::new("cold", "", "wasm", "us", vec![50.0, 60.0, 70.0]),
+            Measurement::new("cold", "", "v8", "us", vec![1500.0, 1800.0, 2100.0]),
+            Measurement::failed("compute-loop", "", "wasm", "us", "timeout".into()),
+        ]);
         let table = report.table();
         assert!(table.contains("cold                   wasm       60.0 µs"), "{table}");
         assert!(table.contains("x1.00") && table.contains("x30.00"), "{table}");
