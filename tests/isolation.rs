@@ -98,3 +98,25 @@ async fn a_dropped_request_stops_its_program() {
         assert_eq!(next.result.unwrap(), json!("next"), "{name}");
     }
 }
+
+#[tokio::test]
+async fn v8_sandboxes_made_ahead_serve_one_request_each() {
+    for warm_sandboxes in [0, 1] {
+        let backend = isobox::V8Backend::new(isobox::V8Config { warm_sandboxes, ..Default::default() }).unwrap();
+        let mut made_ahead = 0;
+        for round in 0..10 {
+            // A pause lets the sandbox thread make its next isolate, so that most requests find one ready.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let request = Request::new(format!("const seen = typeof leaked; globalThis.leaked = {round}; return seen"));
+            let outcome = isobox::Backend::run(&backend, &request).await;
+            assert_eq!(outcome.result.unwrap(), json!("undefined"), "round {round}, {warm_sandboxes} made ahead");
+            // Making an isolate takes milliseconds; a sandbox made ahead is only attached to the request.
+            if outcome.metrics.start_us < 500 {
+                made_ahead += 1;
+            }
+        }
+        if warm_sandboxes > 0 {
+            assert!(made_ahead > 0, "no request found a sandbox made ahead");
+        }
+    }
+}

@@ -144,7 +144,8 @@ class BufferAllocator final : public v8::ArrayBuffer::Allocator {
 };
 
 struct isobox_v8_sandbox {
-  isobox_v8_host host;
+  // Zero (no host) until attached.
+  isobox_v8_host host{};
   v8::Isolate *isolate = nullptr;
   std::shared_ptr<BufferAllocator> buffers;
   v8::Global<v8::Context> context;
@@ -162,14 +163,17 @@ namespace {
 
 // Tells the host about a refused ArrayBuffer allocation that was never granted.
 void ReportRefusal(isobox_v8_sandbox *sandbox) {
-  if (sandbox->buffers->TakeRefusal()) sandbox->host.out_of_memory(sandbox->host.data);
+  if (sandbox->buffers->TakeRefusal() && sandbox->host.out_of_memory != nullptr) {
+    sandbox->host.out_of_memory(sandbox->host.data);
+  }
 }
 
 void RefusalInterrupt(v8::Isolate *, void *data) { ReportRefusal(static_cast<isobox_v8_sandbox *>(data)); }
 
 size_t NearHeapLimit(void *data, size_t current_heap_limit, size_t initial_heap_limit) {
   auto *sandbox = static_cast<isobox_v8_sandbox *>(data);
-  sandbox->host.out_of_memory(sandbox->host.data);
+  // A sandbox made ahead of its request has no host yet; nothing of a program runs before it has one.
+  if (sandbox->host.out_of_memory != nullptr) sandbox->host.out_of_memory(sandbox->host.data);
   size_t ceiling = initial_heap_limit + kHeapHeadroom;
   if (current_heap_limit >= ceiling) {
     std::fprintf(stderr,
@@ -625,9 +629,8 @@ const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const 
   return process->error;
 }
 
-isobox_v8_sandbox *isobox_v8_sandbox_new(const isobox_v8_host *host, uint64_t memory_bytes) {
+isobox_v8_sandbox *isobox_v8_sandbox_new(uint64_t memory_bytes) {
   auto *sandbox = new isobox_v8_sandbox;
-  sandbox->host = *host;
   sandbox->buffers = std::make_shared<BufferAllocator>(memory_bytes);
   v8::Isolate::CreateParams params;
   params.constraints.ConfigureDefaultsFromHeapSize(0, static_cast<size_t>(memory_bytes));
@@ -662,6 +665,8 @@ isobox_v8_sandbox *isobox_v8_sandbox_new(const isobox_v8_host *host, uint64_t me
   }
   return sandbox;
 }
+
+void isobox_v8_sandbox_attach(isobox_v8_sandbox *sandbox, const isobox_v8_host *host) { sandbox->host = *host; }
 
 int isobox_v8_start(isobox_v8_sandbox *sandbox, const uint8_t *code, size_t code_len, const uint8_t *input,
                     size_t input_len, const uint8_t *manifest, size_t manifest_len, uint32_t stack_bytes) {

@@ -55,8 +55,12 @@ const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const 
 
 // A fresh isolate and context from the startup snapshot. `memory_bytes` bounds the JavaScript heap and, separately,
 // the contents of ArrayBuffers. Returns NULL when the sandbox could not be set up (for instance when the memory limit
-// was reached while setting it up). `host` must outlive the sandbox.
-isobox_v8_sandbox *isobox_v8_sandbox_new(const isobox_v8_host *host, uint64_t memory_bytes);
+// was reached while setting it up). It may be made ahead of its request: it reports to no host until attached.
+isobox_v8_sandbox *isobox_v8_sandbox_new(uint64_t memory_bytes);
+
+// Makes `host` the one the sandbox reports console lines and memory exhaustion to, and hands capability calls to;
+// before `isobox_v8_start`. `host` must outlive the sandbox.
+void isobox_v8_sandbox_attach(isobox_v8_sandbox *sandbox, const isobox_v8_host *host);
 
 // Compiles `code` as the body of an async function in `agent.js`, and calls it with `input` (JSON text, or empty for
 // `undefined`), once the capabilities of `manifest` are installed (JSON text `[[global, [method, ...]], ...]`, or

@@ -10,9 +10,14 @@ const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const 
          "; run scripts/setup-v8.sh (or set ISOBOX_LIBNODE_PREFIX) and rebuild";
 }
 
-isobox_v8_sandbox *isobox_v8_sandbox_new(const isobox_v8_host *host, uint64_t memory_bytes) {
-  (void)host, (void)memory_bytes;
+isobox_v8_sandbox *isobox_v8_sandbox_new(uint64_t memory_bytes) {
+  (void)memory_bytes;
   return NULL;
+}
+
+void isobox_v8_sandbox_attach(isobox_v8_sandbox *sandbox, const isobox_v8_host *host) {
+  (void)sandbox, (void)host;
+  abort();
 }
 
 int isobox_v8_start(isobox_v8_sandbox *sandbox, const uint8_t *code, size_t code_len, const uint8_t *input,

@@ -3,12 +3,13 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use isobox_capabilities::{Capabilities, HostCalls};
-use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError};
+use isobox_core::{Backend, Limits, Metrics, Outcome, Request, SandboxError};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::V8Config;
 use crate::sandbox::{self, Calls, Run};
 use crate::stop::{Reason, Stop};
+use crate::warm::{Job, Warm};
 use crate::watchdog::Watchdog;
 
 /// JavaScript in V8, one fresh isolate and context per request, each on a thread of its own.
@@ -20,6 +21,7 @@ pub struct V8Backend {
     capabilities: Capabilities,
     slots: Arc<Semaphore>,
     watchdog: Watchdog,
+    warm: Arc<Warm>,
     max_memory_bytes: u64,
 }
 
@@ -49,10 +51,14 @@ impl V8Backend {
         crate::engine::initialize().map_err(Unavailable)?;
         let watchdog =
             Watchdog::start().map_err(|error| Unavailable(format!("the watchdog thread did not start: {error}")))?;
+        let memory_bytes = Limits::DEFAULT_MEMORY_BYTES.min(config.max_memory_bytes);
+        let warm = Warm::start(config.warm_sandboxes, memory_bytes, THREAD_STACK_BYTES)
+            .map_err(|error| Unavailable(format!("the sandbox threads did not start: {error}")))?;
         Ok(Self {
             capabilities: config.capabilities,
             slots: Arc::new(Semaphore::new(config.max_sandboxes as usize)),
             watchdog,
+            warm,
             max_memory_bytes: config.max_memory_bytes,
         })
     }
@@ -80,8 +86,8 @@ impl V8Backend {
         Ok(())
     }
 
-    /// Runs `request` on a new thread with its granted capabilities, holding a slot until the thread has disposed of
-    /// its sandbox.
+    /// Runs `request` with its granted capabilities on a thread whose sandbox is ready, or else on a new thread,
+    /// holding a slot until the thread has disposed of its sandbox.
     async fn run_on_thread(&self, request: &Request, host_calls: HostCalls) -> Result<Run, SandboxError> {
         let slot = self.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed");
         let (deliver, delivered) = oneshot::channel();
@@ -90,21 +96,25 @@ impl V8Backend {
         let watch = self.watchdog.watch(deadline, stop.clone());
         // Host functions run on the request's runtime, driven from the sandbox's thread.
         let calls = Calls { host_calls, runtime: tokio::runtime::Handle::try_current().ok(), deadline };
-        let thread = {
+        let job: Job = {
             let request = request.clone();
             let stop = stop.clone();
-            std::thread::Builder::new().name("isobox-v8-sandbox".into()).stack_size(THREAD_STACK_BYTES).spawn(
-                move || {
-                    // Should the run panic, the request hears of it at once rather than at its deadline.
-                    let _abandon = AbandonOnExit(&stop);
-                    sandbox::run(&request, &stop, calls, |run| stop.deliver(run));
-                    drop(watch);
-                    drop(slot);
-                },
-            )
+            Box::new(move |made| {
+                // Should the run panic, the request hears of it at once rather than at its deadline.
+                let _abandon = AbandonOnExit(&stop);
+                sandbox::run(&request, &stop, calls, made, |run| stop.deliver(run));
+                drop(watch);
+                drop(slot);
+            })
         };
-        if let Err(error) = thread {
-            return Err(SandboxError::internal(format!("the sandbox thread did not start: {error}")));
+        if let Err(job) = self.warm.hand(request.limits.memory_bytes, job) {
+            let thread = std::thread::Builder::new()
+                .name("isobox-v8-sandbox".into())
+                .stack_size(THREAD_STACK_BYTES)
+                .spawn(move || job(None));
+            if let Err(error) = thread {
+                return Err(SandboxError::internal(format!("the sandbox thread did not start: {error}")));
+            }
         }
         // If this future is dropped before the outcome arrives, the program is stopped rather than left running.
         let cancel = CancelOnDrop(Some(stop.clone()));

@@ -42,7 +42,8 @@ unsafe extern "C" {
         globals: *const c_char,
         globals_len: usize,
     ) -> *const c_char;
-    fn isobox_v8_sandbox_new(host: *const RawHost, memory_bytes: u64) -> *mut RawSandbox;
+    fn isobox_v8_sandbox_new(memory_bytes: u64) -> *mut RawSandbox;
+    fn isobox_v8_sandbox_attach(sandbox: *mut RawSandbox, host: *const RawHost);
     fn isobox_v8_start(
         sandbox: *mut RawSandbox,
         code: *const u8,
@@ -105,7 +106,7 @@ pub(crate) enum Reply {
 }
 
 extern "C" fn log_trampoline<H: Host>(data: *mut c_void, level: u32, text: *const u8, len: usize) -> bool {
-    // SAFETY: `data` is the `&H` given to `Sandbox::new`, which outlives the sandbox; the binding passes `len`
+    // SAFETY: `data` is the `&H` given to `Blank::attach`, which outlives the sandbox; the binding passes `len`
     // readable bytes at `text` for the duration of the call.
     let (host, text) = unsafe { (&*data.cast::<H>(), std::slice::from_raw_parts(text, len)) };
     host.log(level, text)
@@ -177,20 +178,44 @@ pub(crate) struct Sandbox<'host> {
     _host: PhantomData<&'host ()>,
 }
 
-impl<'host> Sandbox<'host> {
-    /// A new sandbox reporting to `host`, or `None` when V8 could not set one up. [`initialize`] must have succeeded.
-    pub(crate) fn new<H: Host>(host: &'host H, memory_bytes: u64) -> Option<Self> {
+/// A fresh isolate and context made ahead of its request, reporting to no host yet: [`Blank::attach`] makes it a
+/// [`Sandbox`]. Like a sandbox, it stays on the thread that made it, and is disposed of when dropped.
+pub(crate) struct Blank {
+    raw: NonNull<RawSandbox>,
+}
+
+impl Blank {
+    /// A new isolate and context whose memory limit is `memory_bytes`, or `None` when V8 could not set one up.
+    /// [`initialize`] must have succeeded.
+    pub(crate) fn new(memory_bytes: u64) -> Option<Self> {
+        // SAFETY: the engine is initialised; the binding returns NULL or a sandbox this value now owns.
+        NonNull::new(unsafe { isobox_v8_sandbox_new(memory_bytes) }).map(|raw| Self { raw })
+    }
+
+    /// The sandbox, now reporting to `host`.
+    pub(crate) fn attach<H: Host>(self, host: &H) -> Sandbox<'_> {
         let raw_host = RawHost {
             data: (host as *const H).cast_mut().cast(),
             log: log_trampoline::<H>,
             out_of_memory: out_of_memory_trampoline::<H>,
             call: call_trampoline::<H>,
         };
-        // SAFETY: the binding copies `raw_host`; `host` outlives the sandbox (`'host`).
-        let raw = unsafe { isobox_v8_sandbox_new(&raw_host, memory_bytes) };
-        NonNull::new(raw).map(|raw| Self { raw, _host: PhantomData })
+        let raw = std::mem::ManuallyDrop::new(self).raw;
+        // SAFETY: the sandbox is alive and on its thread; the binding copies `raw_host`, and `host` outlives the
+        // returned sandbox (its lifetime).
+        unsafe { isobox_v8_sandbox_attach(raw.as_ptr(), &raw_host) };
+        Sandbox { raw, _host: PhantomData }
     }
+}
 
+impl Drop for Blank {
+    fn drop(&mut self) {
+        // SAFETY: the sandbox is alive and on its thread, and never used again.
+        unsafe { isobox_v8_sandbox_free(self.raw.as_ptr()) }
+    }
+}
+
+impl<'host> Sandbox<'host> {
     /// Installs the capabilities of `manifest` (as `HostCalls::manifest` writes it, empty for none), compiles `code`
     /// as the body of an async function and calls it with `input` (JSON text, empty for none). The JavaScript stack
     /// may grow `stack_bytes` below the current stack position.

@@ -1,7 +1,8 @@
 //! isobox's V8 backend: JavaScript in V8, a fresh isolate and context for every request.
 //!
 //! Each request gets its own thread, isolate and context, and everything is disposed of afterwards: nothing survives
-//! from one request to the next. Every context starts from a startup snapshot built once per process, in which
+//! from one request to the next. A few threads ([`V8Config::warm_sandboxes`]) make their isolate and context before
+//! their request comes, so that creating them (most of a fresh request's cost) is off the request's path. Every context starts from a startup snapshot built once per process, in which
 //! isobox's prelude was evaluated (the same prelude as the wasm backend, so console formatting, error descriptions and
 //! result serialisation match). The async side only waits: tokio is never blocked by a running program.
 //!
@@ -36,6 +37,7 @@ mod engine;
 mod errors;
 mod sandbox;
 mod stop;
+mod warm;
 mod watchdog;
 
 pub use backend::{Unavailable, V8Backend};

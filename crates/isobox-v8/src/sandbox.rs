@@ -12,7 +12,7 @@ use isobox_core::{Level, Limits, LogLine, Request, SandboxError};
 use serde_json::Value;
 use tokio::runtime::Handle;
 
-use crate::engine::{self, Reply, Sandbox, Step};
+use crate::engine::{self, Blank, Reply, Sandbox, Step};
 use crate::errors;
 use crate::stop::{Reason, Stop};
 
@@ -145,9 +145,10 @@ impl engine::Host for Console<'_> {
 }
 
 /// Runs `request` in a fresh sandbox on the current thread, which must have room for the request's stack limit plus
-/// V8's own frames. `deliver` receives the outcome before the sandbox is disposed of, so the caller does not wait for
-/// the disposal.
-pub(crate) fn run(request: &Request, stop: &Stop, calls: Calls, deliver: impl FnOnce(Run)) {
+/// V8's own frames: `made`, made on this thread ahead of the request with the request's memory limit, or one made
+/// now. `deliver` receives the outcome before the sandbox is disposed of, so the caller does not wait for the
+/// disposal.
+pub(crate) fn run(request: &Request, stop: &Stop, calls: Calls, made: Option<Blank>, deliver: impl FnOnce(Run)) {
     let limits = &request.limits;
     let manifest = calls.host_calls.manifest();
     let console = Console {
@@ -160,7 +161,7 @@ pub(crate) fn run(request: &Request, stop: &Stop, calls: Calls, deliver: impl Fn
         deadline: calls.deadline,
     };
     let started = Instant::now();
-    let sandbox = Sandbox::new(&console, limits.memory_bytes);
+    let sandbox = made.or_else(|| Blank::new(limits.memory_bytes)).map(|blank| blank.attach(&console));
     let start_us = micros(started);
     let running = Instant::now();
     let (result, memory_bytes) = match &sandbox {
