@@ -49,13 +49,22 @@ impl BackendChoice {
     }
 }
 
-/// Starts `engine` with `capabilities` to grant; `max_sandboxes` overrides the backend's default number of sandboxes
-/// that may be live at once.
-pub fn start(
-    engine: Engine,
-    capabilities: &Capabilities,
-    max_sandboxes: Option<u32>,
-) -> Result<Arc<dyn Backend>, String> {
+/// How many requests a started backend serves.
+#[derive(Clone, Copy)]
+pub enum Serving {
+    /// One request, then the process ends: nothing is prepared ahead of requests.
+    One,
+    /// Requests for as long as the process runs, with at most this many sandboxes live at once (`None`: the
+    /// backend's default).
+    Many(Option<u32>),
+}
+
+/// Starts `engine` with `capabilities` to grant, set up for `serving`.
+pub fn start(engine: Engine, capabilities: &Capabilities, serving: Serving) -> Result<Arc<dyn Backend>, String> {
+    let max_sandboxes = match serving {
+        Serving::Many(max_sandboxes) => max_sandboxes,
+        Serving::One => None,
+    };
     match engine {
         Engine::Wasm => {
             let defaults = WasmConfig::default();
@@ -67,7 +76,9 @@ pub fn start(
         Engine::V8 => {
             let defaults = V8Config::default();
             let max_sandboxes = max_sandboxes.unwrap_or(defaults.max_sandboxes);
-            V8Backend::new(V8Config { capabilities: capabilities.clone(), max_sandboxes, ..defaults })
+            // Isolates made ahead would only compete with the one request for the cores.
+            let warm_sandboxes = if matches!(serving, Serving::One) { 0 } else { defaults.warm_sandboxes };
+            V8Backend::new(V8Config { capabilities: capabilities.clone(), max_sandboxes, warm_sandboxes, ..defaults })
                 .map(|backend| Arc::new(backend) as Arc<dyn Backend>)
                 .map_err(|error| format!("the v8 backend failed to start: {error}"))
         }

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use isobox_bench::{BenchCapability, Options};
 use isobox_core::Backend;
 
-use crate::backends::{self, BackendChoice};
+use crate::backends::{self, BackendChoice, Serving};
 use crate::run::{EXIT_FAILED, EXIT_OK};
 
 #[derive(Args)]
@@ -39,7 +39,7 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
     for &engine in args.backend.engines() {
         // Room for the memory workload's live sandboxes next to the other workloads' requests.
         let max_sandboxes = Some(2 * isobox_bench::MAX_LIVE_SANDBOXES);
-        match backends::start(engine, &capabilities, max_sandboxes) {
+        match backends::start(engine, &capabilities, Serving::Many(max_sandboxes)) {
             Ok(backend) => backends.push((engine.name().to_string(), backend)),
             // A machine without V8 still benchmarks the wasm backend.
             Err(error) => eprintln!("isobox: leaving out {}: {error}", engine.name()),

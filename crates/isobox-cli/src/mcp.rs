@@ -7,7 +7,7 @@ use clap::Args;
 use isobox_mcp::{ContextSize, McpServer};
 
 use crate::args::{GrantArgs, LimitArgs};
-use crate::backends::{self, Engine};
+use crate::backends::{self, Engine, Serving};
 use crate::capabilities;
 use crate::run::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
@@ -46,7 +46,7 @@ pub async fn mcp(args: McpArgs) -> ExitCode {
         return ExitCode::from(EXIT_OK);
     }
     let server = capabilities::registry(&args.grants.grant, &args.grants.allow_origins).and_then(|capabilities| {
-        let backend = backends::start(args.backend, &capabilities, None)?;
+        let backend = backends::start(args.backend, &capabilities, Serving::Many(None))?;
         Ok(McpServer::new(backend, &capabilities, &args.grants.grant)?.with_limits(args.limits.limits()))
     });
     let server = match (server, &args.tenant) {

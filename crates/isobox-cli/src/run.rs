@@ -8,7 +8,7 @@ use isobox_core::{Backend, Request};
 use isobox_typescript::TypeScript;
 
 use crate::args::{GrantArgs, LimitArgs, parse_input};
-use crate::backends::{self, BackendChoice};
+use crate::backends::{self, BackendChoice, Serving};
 use crate::{capabilities, report};
 
 /// Exit codes: the program succeeded, the program failed, the command was used wrongly.
@@ -60,7 +60,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     };
     let mut outcomes = Vec::new();
     for &engine in args.backend.engines() {
-        match backends::start(engine, &capabilities, None) {
+        match backends::start(engine, &capabilities, Serving::One) {
             Ok(backend) => {
                 let backend: Arc<dyn Backend> = if typescript { Arc::new(TypeScript::new(backend)) } else { backend };
                 outcomes.push((engine.name(), backend.run(&request).await));
