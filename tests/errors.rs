@@ -291,3 +291,66 @@ async fn a_builtin_that_ignores_termination_still_times_out() {
         assert_eq!(error.kind(), "timeout", "{name}: {error:?}");
     }
 }
+
+/// What a program plants on the built-ins' prototypes cannot change how isobox reports its outcome: not the kind, not
+/// the message, not the positions in its stack, not the result.
+#[tokio::test]
+async fn replaced_builtins_cannot_forge_the_outcome() {
+    let regexps = "RegExp.prototype[Symbol.replace] = () => '{\"kind\":\"internal\",\"message\":\"forged\"}';\n\
+                   RegExp.prototype[Symbol.match] = () => ['agent.js:99:99', '99', '99'];\n\
+                   RegExp.prototype[Symbol.search] = () => 0;\n\
+                   RegExp.prototype.exec = () => null;\n\
+                   String.prototype.replace = () => 'forged';\n";
+    let to_json = "Object.prototype.toJSON = () => ({ kind: 'internal', message: 'forged' });\n";
+    let code = format!("{regexps}{to_json}function explode() {{\n  throw new Error('real');\n}}\nexplode();");
+    for (name, error) in errors(&code).await {
+        let SandboxError::Exception { name: error_name, message, stack } = error else { panic!("{name}: {error:?}") };
+        assert_eq!((error_name.as_str(), message.as_str()), ("Error", "real"), "{name}");
+        let stack = stack.unwrap_or_default();
+        assert!(stack.contains("agent.js:8:") && !stack.contains("forged"), "{name}: {stack}");
+    }
+    for thrown in ["new SyntaxError('fake')", "'plain'", "{ kind: 'memory' }"] {
+        for (name, error) in errors(&format!("{regexps}{to_json}throw {thrown}")).await {
+            assert_eq!(error.kind(), "exception", "{name}: {thrown}: {error:?}");
+        }
+    }
+    // A lone surrogate in the result is still made U+FFFD, with the RegExp machinery replaced.
+    let value = value(&format!("{regexps}return ['\\ud800', 'kept']")).await;
+    assert_eq!(value, serde_json::json!(["\u{fffd}", "kept"]));
+}
+
+#[tokio::test]
+async fn a_result_nested_too_deep_is_the_program_s_error() {
+    let nested = |depth: usize| format!("let v = 1; for (let i = 0; i < {depth}; i++) v = [v]; return v");
+    let kept = value(&nested(100)).await;
+    assert!(kept.is_array());
+    for (name, error) in errors(&nested(2000)).await {
+        let SandboxError::Exception { name: error_name, message, .. } = error else { panic!("{name}: {error:?}") };
+        assert_eq!(error_name, "RangeError", "{name}");
+        assert!(message.contains("nested more than 100 levels"), "{name}: {message}");
+    }
+}
+
+/// Console lines are counted by the size they take in the report: control characters are six bytes there.
+#[tokio::test]
+async fn logs_are_counted_as_they_are_reported() {
+    let limits = Limits { output_bytes: 1000, ..Limits::default() };
+    for (name, error) in errors_with("console.log('\\u0001'.repeat(400)); return 1", limits).await {
+        assert_eq!(error.kind(), "output_limit", "{name}: {error:?}");
+    }
+    let limits = Limits { output_bytes: 1000, ..Limits::default() };
+    for (name, outcome) in run_with("console.log('a\\tb'); return 1", limits).await {
+        assert_eq!(outcome.metrics.output_bytes, 4 + 1, "{name}: `a\\tb` is four bytes, the result one");
+    }
+}
+
+#[tokio::test]
+async fn an_error_message_past_the_output_limit_is_refused() {
+    for (name, error) in errors("throw new Error('x'.repeat(8 << 20))").await {
+        assert_eq!(error.kind(), "output_limit", "{name}: {error:?}");
+    }
+    // A long message of line breaks is described in time, not in time squared.
+    for (name, error) in errors("throw new Error('\\n'.repeat(100000) + ' at x')").await {
+        assert_eq!(error.kind(), "exception", "{name}: {error:?}");
+    }
+}

@@ -2,8 +2,11 @@
 // the memory snapshot every sandbox starts from (the V8 backend likewise evaluates it once, into the startup snapshot
 // every isolate starts from). It returns the hooks the host calls per request.
 //
-// Everything it uses is captured here, before any agent code runs, so a program that replaces `JSON.stringify` or
-// `Array.prototype.map` cannot change how its outcome is reported.
+// Everything it uses is captured here, before any agent code runs, so a program that replaces `JSON.stringify`,
+// `Array.prototype.map`, `RegExp.prototype[Symbol.replace]` or `Object.prototype.toJSON` cannot change how its
+// outcome is reported: reports are objects without a prototype, serialised by the captured `JSON.stringify`, and
+// every regular expression runs through the captured `RegExp.prototype.exec`, never through the methods of
+// `String.prototype` that dispatch to the program-writable `Symbol.replace`/`Symbol.match`/`Symbol.search`.
 //
 // `options` describes the engine where engines differ: `stackHeader` is set when `error.stack` starts with the
 // error's "Name: message" text before its frames (V8); QuickJS passes no options, as its stacks are frames only.
@@ -29,10 +32,11 @@
   const objectToString = Object.prototype.toString;
   const call = Function.prototype.call.bind(Function.prototype.call);
   const replace = String.prototype.replace;
-  const match = String.prototype.match;
+  const exec = RegExp.prototype.exec;
   const join = Array.prototype.join;
   const indexOf = String.prototype.indexOf;
-  const search = String.prototype.search;
+  const create = Object.create;
+  const max = Math.max;
   // An escaped surrogate that is not itself escaped (preceded by an even number of backslashes).
   const loneSurrogate = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi;
   const push = Array.prototype.push;
@@ -41,23 +45,65 @@
   const position = new RegExp(escapedFile + ":(\\d+):(\\d+)", "g");
   const firstPosition = new RegExp(escapedFile + ":(\\d+):(\\d+)");
 
-  // Frames of the prelude itself are isobox's, not the program's: they are dropped.
-  const preludeFrame = /\n?[^\n]*isobox:prelude[^\n]*/g;
   // The first frame line of a stack, as both engines write them.
-  const frameLine = /^\s+at /m;
+  const frameLine = /^[ \t]+at /m;
+
+  // `text` with every match of the global expression `pattern` replaced by `replacer(match)`.
+  function replaceAll(text, pattern, replacer) {
+    let out = "";
+    let last = 0;
+    pattern.lastIndex = 0;
+    for (;;) {
+      const found = call(exec, pattern, text);
+      if (found === null) break;
+      out += call(slice, text, last, found.index) + replacer(found);
+      last = found.index + found[0].length;
+      if (found[0].length === 0) pattern.lastIndex = last + 1;
+    }
+    pattern.lastIndex = 0;
+    return out + call(slice, text, last);
+  }
+
+  // `stack` without the lines of isobox's own prelude, line by line: linear in the stack's length, however long its
+  // lines are (a program chooses its messages and function names).
+  function withoutPreludeFrames(stack) {
+    let out = "";
+    let kept = 0;
+    for (let start = 0; start <= stack.length; ) {
+      let end = call(indexOf, stack, "\n", start);
+      if (end === -1) end = stack.length;
+      const line = call(slice, stack, start, end);
+      if (call(indexOf, line, "isobox:prelude") === -1) {
+        out += (kept++ === 0 ? "" : "\n") + line;
+      }
+      start = end + 1;
+    }
+    return out;
+  }
 
   // A stack's frames, with positions in the program; `undefined` when there are none to show.
   function fixPositions(stack) {
     if (typeof stack !== "string") return undefined;
-    let own = call(replace, stack, preludeFrame, "");
+    let own = stack;
     if (stackHeader) {
       // The header repeats the name and message (as they were when the error was made): keep the frames only.
-      const first = call(search, own, frameLine);
-      if (first === -1) return undefined;
-      own = call(slice, own, first);
+      const first = call(exec, frameLine, own);
+      if (first === null) return undefined;
+      own = call(slice, own, first.index);
     }
+    own = withoutPreludeFrames(own);
     // QuickJS places some errors at the wrapper's own line; those get no position rather than a wrong one.
-    return call(replace, own, position, (_, line, col) => (line > 1 ? fileName + ":" + (line - 1) + ":" + col : fileName));
+    return replaceAll(own, position, (found) =>
+      found[1] > 1 ? fileName + ":" + (found[1] - 1) + ":" + found[2] : fileName,
+    );
+  }
+
+  // An isobox error description of `kind`: an object without a prototype, so that nothing a program planted on
+  // `Object.prototype` (a `toJSON`, a setter) takes part in building or serialising it.
+  function report(kind) {
+    const described = create(null);
+    described.kind = kind;
+    return described;
   }
 
   // A console argument as a person reads it: strings as they are, everything else close to JSON.
@@ -154,7 +200,32 @@
     } catch (e) {
       text = "[unprintable]";
     }
-    return { name: typeof value === "object" && value !== null ? "Object" : typeof value, message: text };
+    return { name: typeof value === "object" && value !== null ? "Object" : typeof value, message: text, stack: undefined };
+  }
+
+  // What `failure` reports for a thrown value, as a description without a prototype.
+  function describeFailure(value, compiling, line, column) {
+    if (compiling && value instanceof SyntaxErrorCtor) {
+      const found = line === undefined ? call(exec, firstPosition, StringCtor(value.stack)) : [, line, column];
+      const described = report("syntax");
+      described.message = StringCtor(value.message);
+      described.line = found ? max(1, found[1] - 1) : 0;
+      described.column = found ? +found[2] : 0;
+      return described;
+    }
+    // QuickJS's own errors for exhausted resources.
+    if (value instanceof RangeErrorCtor && value.message === "Maximum call stack size exceeded") {
+      return report("stack_overflow");
+    }
+    if (InternalErrorCtor && value instanceof InternalErrorCtor && value.message === "out of memory") {
+      return report("memory");
+    }
+    const thrown = describeThrown(value);
+    const described = report("exception");
+    described.name = thrown.name;
+    described.message = thrown.message;
+    if (thrown.stack !== undefined) described.stack = thrown.stack;
+    return described;
   }
 
   // One host call: the reply is a status digit (0 value, 1 error) and JSON text.
@@ -220,30 +291,22 @@
       const text = stringify(value);
       if (text === undefined) return "null";
       // JSON.stringify escapes lone surrogates (`"\ud800"`), which are not Unicode: make them U+FFFD.
-      return call(indexOf, text, "\\ud") === -1 ? text : call(replace, text, loneSurrogate, "$1\\ufffd");
+      return call(indexOf, text, "\\ud") === -1 ? text : replaceAll(text, loneSurrogate, (found) => found[1] + "\\ufffd");
     },
 
     // A thrown value or a rejected promise as the JSON text of an isobox error. An engine that does not put a syntax
     // error's position in its stack (V8) passes it as `line` and `column` in the compiled source.
     failure(value, compiling, line, column) {
-      if (compiling && value instanceof SyntaxErrorCtor) {
-        const found = line === undefined ? call(match, StringCtor(value.stack), firstPosition) : [, line, column];
-        return stringify({
-          kind: "syntax",
-          message: StringCtor(value.message),
-          line: found ? Math.max(1, found[1] - 1) : 0,
-          column: found ? +found[2] : 0,
-        });
+      let described;
+      try {
+        described = describeFailure(value, compiling, line, column);
+      } catch (e) {
+        // Describing the thrown value threw in turn (a hostile getter, say): report it without details.
+        described = report("exception");
+        described.name = "Error";
+        described.message = "the program threw a value that cannot be described";
       }
-      // QuickJS's own errors for exhausted resources.
-      if (value instanceof RangeErrorCtor && value.message === "Maximum call stack size exceeded") {
-        return stringify({ kind: "stack_overflow" });
-      }
-      if (InternalErrorCtor && value instanceof InternalErrorCtor && value.message === "out of memory") {
-        return stringify({ kind: "memory" });
-      }
-      const thrown = describeThrown(value);
-      return stringify({ kind: "exception", name: thrown.name, message: thrown.message, stack: thrown.stack });
+      return stringify(described);
     },
   };
 });

@@ -7,6 +7,7 @@ mod charts;
 mod memory;
 mod report;
 mod runner;
+pub mod soak;
 mod stats;
 pub mod workloads;
 

@@ -130,7 +130,7 @@ impl PendingCall {
             Err(CallError { message, data }) => {
                 // Data the WIT does not declare is not passed on.
                 let data = data.filter(|data| err.as_ref().is_some_and(|ty| ty.check(data).is_ok()));
-                throw("Error", message, data)
+                host_error(&self.label, message, data, self.max_bytes)
             }
         }
     }
@@ -167,6 +167,71 @@ fn throw(name: &str, message: String, data: Option<Value>) -> CallOutcome {
     CallOutcome::Throw(error.to_string())
 }
 
+/// A host function's error for the sandbox, bounded as its results are: past the per-call size limit the data is
+/// dropped and the message cut, saying so, and the program goes on with the error as it would with any other.
+fn host_error(label: &str, message: String, data: Option<Value>, max_bytes: u64) -> CallOutcome {
+    let size = serde_json::to_string(&message).map_or(0, |text| text.len())
+        + data.as_ref().map_or(0, |data| data.to_string().len());
+    if size as u64 + 64 <= max_bytes {
+        return throw("Error", message, data);
+    }
+    let note = format!(" [the error of {label} was cut: it exceeded {max_bytes} bytes]");
+    // Each byte of the message may take up to six once escaped; the rest of the object is small.
+    let mut cut = ((max_bytes as usize).saturating_sub(note.len() + 64) / 6).min(message.len());
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    throw("Error", format!("{}{note}", &message[..cut]), None)
+}
+
 fn abort(message: String) -> CallOutcome {
     CallOutcome::Abort(SandboxError::Capability { message })
+}
+
+#[cfg(test)]
+mod tests {
+    use isobox_core::Limits;
+
+    use super::*;
+    use crate::Capabilities;
+
+    const WIT: &str = "package t:t; interface noisy { fail: func(size: u32) -> result<string, string>; }";
+
+    /// A request granted `noisy`, whose `fail(size)` rejects with a message and data of `size` bytes each.
+    fn host_calls(host_call_bytes: u64) -> HostCalls {
+        let noisy =
+            Capability::from_wit("t.wit", WIT, "noisy").unwrap().func("fail", |_, (size,): (u32,)| async move {
+                let text = "\u{1}".repeat(size as usize);
+                Err::<String, _>(CallError::with_data(text.clone(), text))
+            });
+        let mut capabilities = Capabilities::new();
+        capabilities.register(noisy).unwrap();
+        let limits = Limits { host_call_bytes, ..Limits::default() };
+        capabilities.host_calls(&Request::new("").with_grants(["noisy"]).with_limits(limits)).unwrap()
+    }
+
+    async fn call(calls: &mut HostCalls, size: u32) -> Value {
+        let pending = calls.begin(0, 0, format!("[{size}]").as_bytes()).ok().expect("the arguments fit");
+        match pending.finish().await {
+            CallOutcome::Throw(text) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected an error for the program, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn host_errors_are_bounded_by_the_per_call_size_limit() {
+        let mut calls = host_calls(4096);
+        // Within the limit: message and declared data pass whole.
+        let small = call(&mut calls, 100).await;
+        assert_eq!(small["message"].as_str().unwrap().len(), 100);
+        assert_eq!(small["data"].as_str().unwrap().len(), 100);
+        // Past it (and six times larger escaped): cut, without data, saying so, and within the limit.
+        let large = call(&mut calls, 1 << 20).await;
+        let text = large.to_string();
+        assert!(text.len() <= 4096, "{} bytes", text.len());
+        assert!(large.get("data").is_none());
+        assert!(
+            large["message"].as_str().unwrap().ends_with("[the error of noisy.fail was cut: it exceeded 4096 bytes]")
+        );
+    }
 }

@@ -8,24 +8,35 @@ use isobox_core::Limits;
 #[derive(Args)]
 pub struct LimitArgs {
     /// Wall-clock limit for the whole request, in milliseconds.
-    #[arg(long, default_value_t = Limits::DEFAULT_TIMEOUT.as_millis() as u64)]
+    #[arg(long, default_value_t = Limits::DEFAULT_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
     timeout_ms: u64,
     /// Memory limit, in MiB.
-    #[arg(long, default_value_t = Limits::DEFAULT_MEMORY_BYTES >> 20)]
+    #[arg(long, default_value_t = Limits::DEFAULT_MEMORY_BYTES >> 20,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_MEMORY_MB))]
     memory_mb: u64,
     /// A deterministic instruction budget (wasm fuel); none by default.
     #[arg(long)]
     fuel: Option<u64>,
     /// JavaScript stack limit, in KiB.
-    #[arg(long, default_value_t = Limits::DEFAULT_STACK_BYTES >> 10)]
+    #[arg(long, default_value_t = Limits::DEFAULT_STACK_BYTES >> 10,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_STACK_KB))]
     stack_kb: u32,
     /// Limit on result plus console output, in KiB.
-    #[arg(long, default_value_t = Limits::DEFAULT_OUTPUT_BYTES >> 10)]
+    #[arg(long, default_value_t = Limits::DEFAULT_OUTPUT_BYTES >> 10,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_OUTPUT_KB))]
     output_kb: u64,
     /// Limit on capability calls.
     #[arg(long, default_value_t = Limits::DEFAULT_HOST_CALLS)]
     host_calls: u32,
 }
+
+// The largest values the flags take, so that converting them to bytes cannot overflow (a stack of 4 GiB would wrap to
+// nothing). A value the backend cannot serve is still refused by the backend, with its own maximum in the message.
+const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
+const MAX_MEMORY_MB: u64 = 1 << 20;
+const MAX_STACK_KB: i64 = (u32::MAX >> 10) as i64;
+const MAX_OUTPUT_KB: u64 = 1 << 30;
 
 impl LimitArgs {
     pub fn limits(&self) -> Limits {

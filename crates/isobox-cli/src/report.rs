@@ -40,16 +40,23 @@ pub fn side_by_side(outcomes: &[(&str, Outcome)]) {
     }
 }
 
+/// The outcome for a person at a terminal. Everything the program wrote is shown escaped (see [`printable`]), and each
+/// line of a console message carries its level, so that no output of the program can pass for isobox's own lines.
 pub fn human(outcome: &Outcome) {
     for line in &outcome.logs {
-        eprintln!("[{}] {}", line.level.as_str(), line.message);
+        for part in line.message.split('\n') {
+            eprintln!("[{}] {}", line.level.as_str(), printable(part));
+        }
     }
     match &outcome.result {
+        // JSON escapes every control character in strings.
         Ok(value) => println!("{}", serde_json::to_string_pretty(value).expect("values serialise")),
         Err(error) => {
-            eprintln!("error[{}]: {error}", error.kind());
+            eprintln!("error[{}]: {}", error.kind(), printable(&error.to_string()));
             if let SandboxError::Exception { stack: Some(stack), .. } = error {
-                eprintln!("{}", stack.trim_end());
+                for frame in stack.trim_end().split('\n') {
+                    eprintln!("  {}", printable(frame));
+                }
             }
         }
     }
@@ -67,4 +74,33 @@ pub fn human(outcome: &Outcome) {
         costs.push_str(&format!(" · fuel {fuel}"));
     }
     eprintln!("{costs}");
+}
+
+/// `text` with what a terminal would act on escaped: control characters (escape sequences, carriage returns, line
+/// breaks) and the Unicode controls that reorder or hide text, each as `\u{…}`.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| if hidden(c) { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn what_a_terminal_acts_on_is_escaped() {
+        assert_eq!(printable("plain · text é"), "plain · text é");
+        assert_eq!(printable("\u{1b}]52;c;aGk=\u{7}"), "\\u{1b}]52;c;aGk=\\u{7}");
+        assert_eq!(printable("a\rok · wasm backend"), "a\\u{d}ok · wasm backend");
+        assert_eq!(printable("\u{202e}txt.exe"), "\\u{202e}txt.exe");
+        assert_eq!(printable("tab\there"), "tab\\u{9}here");
+    }
 }

@@ -106,6 +106,39 @@ fn human_output_explains_a_failure() {
     assert!(stderr.contains("error[exception]: uncaught TypeError: nope"), "{stderr}");
 }
 
+/// TypeScript is erased on a stack that fits any nesting its length allows: a deep program is the program's error,
+/// never the end of the host.
+#[test]
+fn deeply_nested_typescript_is_the_program_s_error() {
+    let deep = format!("return {}1{}", "[".repeat(3000), "]".repeat(3000));
+    let (code, json) = run_json(&deep, &["--typescript"]);
+    assert_eq!(code, 1, "{json}");
+    assert!(["stack_overflow", "syntax"].contains(&json["error"]["kind"].as_str().unwrap()), "{json}");
+    let (code, json) = run_json(&"(".repeat(60_000), &["--typescript"]);
+    assert_eq!((code, json["error"]["kind"].as_str()), (1, Some("syntax")), "{json}");
+}
+
+/// A program's output cannot pass for isobox's own lines, nor act on the terminal.
+#[test]
+fn human_output_escapes_what_the_program_wrote() {
+    let code = "console.log('one\\nok · wasm backend\\u001b]52;c;aGk=\\u0007'); throw new Error('a\\rb')";
+    let output = isobox(&["run", "-"], code);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("[log] one\n[log] ok · wasm backend\\u{1b}]52;c;aGk=\\u{7}\n"), "{stderr}");
+    assert!(stderr.contains("uncaught Error: a\\u{d}b"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}') && !stderr.contains('\r'), "{stderr}");
+}
+
+#[test]
+fn limits_out_of_range_are_usage_errors() {
+    for flag in
+        [["--stack-kb", "4194304"], ["--memory-mb", "0"], ["--output-kb", "99999999999999"], ["--timeout-ms", "0"]]
+    {
+        let output = isobox(&["run", flag[0], flag[1], "-"], "return 1");
+        assert_eq!(output.status.code(), Some(2), "{flag:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
 #[test]
 fn usage_errors_exit_two() {
     for args in [&["run", "--input", "{not json", "-"][..], &["run", "/no/such/file.js"], &["run"], &["frobnicate"]] {

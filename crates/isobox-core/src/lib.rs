@@ -9,7 +9,9 @@ mod backend;
 mod error;
 mod limits;
 mod outcome;
+pub mod output;
 mod prelude_error;
+pub mod private_dir;
 mod request;
 
 pub use backend::Backend;

@@ -20,7 +20,7 @@ mod strip;
 
 pub use backend::TypeScript;
 pub use fence::{is_fenced, unfence};
-pub use strip::strip_types;
+pub use strip::{MAX_TYPESCRIPT_BYTES, strip_types};
 
 use isobox_core::SandboxError;
 

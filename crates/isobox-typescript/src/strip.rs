@@ -14,9 +14,48 @@ use swc_ts_fast_strip::{Mode, Options, operate};
 const PREFIX: &str = "async function isobox(input) {\n";
 const SUFFIX: &str = "\n}";
 
+/// The most stack swc takes per byte of a program, with a margin: its parser, the eraser and the syntax tree's drop
+/// recurse once per level of nesting, and a level takes at least one byte. Measured on `((((…` — the costliest
+/// construct per byte — at about 2.4 KiB a level (`[` 1.6 KiB, `a=>` 2.5 KiB a level but three bytes).
+const STACK_PER_BYTE: usize = 4 << 10;
+
+/// Stack for the parts of erasing that do not depend on the program's size.
+const BASE_STACK: usize = 1 << 20;
+
+/// The most stack one program's erasure may take.
+const MAX_STACK: usize = 256 << 20;
+
+/// The longest program whose types isobox erases (64 KiB). Erasing runs on a stack sized for the deepest nesting a
+/// program of its length could have, so that no program, however it nests, can overflow the host's stack; this
+/// bounds that stack. Longer programs must be JavaScript.
+pub const MAX_TYPESCRIPT_BYTES: usize = (MAX_STACK - BASE_STACK) / STACK_PER_BYTE;
+
 /// `source` with its TypeScript types replaced by whitespace. JavaScript comes back unchanged. Positions are kept:
 /// line and column `n` of the result are line and column `n` of `source`.
+///
+/// # Errors
+/// A program that does not parse, that uses TypeScript with no erased form, or that is longer than
+/// [`MAX_TYPESCRIPT_BYTES`] is a [`SandboxError::Syntax`].
 pub fn strip_types(source: &str) -> Result<String, SandboxError> {
+    if source.len() > MAX_TYPESCRIPT_BYTES {
+        return Err(SandboxError::Syntax {
+            message: format!(
+                "the program is {} bytes long: isobox erases the types of programs of up to {MAX_TYPESCRIPT_BYTES} \
+                 bytes; send a longer one as JavaScript",
+                source.len()
+            ),
+            line: 1,
+            column: 1,
+        });
+    }
+    // swc recurses once per level of nesting without a bound of its own: on a stack that can hold the deepest
+    // nesting this program could have, a deep program is a syntax error or runs (and QuickJS reports its depth), and
+    // never overflows the host's stack. Only what the program really uses of it is touched.
+    let stack = BASE_STACK + source.len() * STACK_PER_BYTE;
+    stacker::maybe_grow(stack, stack, || erase(source))
+}
+
+fn erase(source: &str) -> Result<String, SandboxError> {
     let map: Lrc<SourceMap> = Lrc::default();
     let diagnostics = Diagnostics::default();
     let handler = Handler::with_emitter(false, false, Box::new(diagnostics.clone()));
@@ -134,6 +173,37 @@ mod tests {
         assert!(!message.is_empty());
         let (_, line, column) = syntax_error("if (input) {\n  return 1;");
         assert_eq!((line, column), (2, 12));
+    }
+
+    /// Nesting as deep as a program's length allows cannot overflow the stack, even a small one: erasure grows its
+    /// stack for the program it reads.
+    #[test]
+    fn nesting_of_any_depth_cannot_overflow_the_stack() {
+        let programs = [
+            format!("return {}1{}", "[".repeat(3000), "]".repeat(3000)),
+            format!("return {}", "(".repeat(MAX_TYPESCRIPT_BYTES - 7)),
+            format!("return {}1", "a=>".repeat(MAX_TYPESCRIPT_BYTES / 3 - 3)),
+            format!("{}1", "if(a)".repeat(5000)),
+        ];
+        for program in programs {
+            let erased = std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || strip_types(&program).map(|code| code.len()))
+                .unwrap()
+                .join()
+                .expect("erasing did not panic");
+            if let Err(error) = erased {
+                assert_eq!(error.kind(), "syntax", "{error:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn programs_longer_than_the_bound_are_refused() {
+        let (message, line, column) = syntax_error(&" ".repeat(MAX_TYPESCRIPT_BYTES + 1));
+        assert_eq!((line, column), (1, 1));
+        assert!(message.contains("send a longer one as JavaScript"), "{message}");
+        assert!(strip_types(&" ".repeat(MAX_TYPESCRIPT_BYTES)).is_ok());
     }
 
     #[test]

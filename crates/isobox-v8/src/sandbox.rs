@@ -8,6 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use isobox_capabilities::{CallOutcome, HostCalls, PendingCall};
+use isobox_core::output::{decode_result, json_escaped_len};
 use isobox_core::{Level, Limits, LogLine, Request, SandboxError};
 use serde_json::Value;
 use tokio::runtime::Handle;
@@ -99,13 +100,20 @@ impl engine::Host for Console<'_> {
         if self.stop.reason().is_some() {
             return false;
         }
+        // Counted by the size the line takes in the report; escaping never shrinks a line, so one longer than the
+        // budget left is over it whatever it holds.
         let used = self.output_used.get() + text.len() as u64;
         if used > self.output_limit {
             self.stop.stop(Reason::Output);
             return false;
         }
-        self.output_used.set(used);
         let message = String::from_utf8_lossy(text).into_owned();
+        let used = self.output_used.get() + json_escaped_len(&message);
+        if used > self.output_limit {
+            self.stop.stop(Reason::Output);
+            return false;
+        }
+        self.output_used.set(used);
         self.logs.borrow_mut().push(LogLine { level: Level::from_prelude(level), message });
         true
     }
@@ -219,7 +227,11 @@ fn drive(
             },
             Step::Settled => sandbox.settle(),
             Step::Result(text) => return result(&text, console, limits),
-            Step::Error(text) => return Err(SandboxError::from_prelude(text.as_bytes(), limits)),
+            Step::Error(text) => {
+                // An error's description leaves the sandbox as a result does: it is counted the same way.
+                spend(&text, console, limits)?;
+                return Err(SandboxError::from_prelude(text.as_bytes(), limits));
+            }
             Step::Terminated => {
                 return Err(stop.error(limits).unwrap_or_else(|| {
                     SandboxError::internal("V8 terminated the program for no reason isobox knows")
@@ -231,13 +243,18 @@ fn drive(
 
 /// The program's result, counted against the output limit.
 fn result(text: &str, console: &Console<'_>, limits: &Limits) -> Result<Value, SandboxError> {
+    spend(text, console, limits)?;
+    decode_result(text.as_bytes())
+}
+
+/// Counts what leaves the sandbox (a result, or an error's description) against the output limit.
+fn spend(text: &str, console: &Console<'_>, limits: &Limits) -> Result<(), SandboxError> {
     let used = console.output_used.get() + text.len() as u64;
     if used > limits.output_bytes {
         return Err(SandboxError::output_limit(limits));
     }
     console.output_used.set(used);
-    serde_json::from_str(text)
-        .map_err(|error| SandboxError::internal(format!("the prelude returned malformed JSON: {error}")))
+    Ok(())
 }
 
 fn micros(since: Instant) -> u64 {

@@ -30,15 +30,24 @@ impl Backend for WasmBackend {
 
     async fn run(&self, request: &Request) -> Outcome {
         let received = Instant::now();
-        let host_calls = match self.pool.admit(request) {
-            Ok(host_calls) => host_calls,
+        // One deadline for the whole request, the wait for a free sandbox included.
+        let deadline = received + request.limits.timeout;
+        let admitted = match self.pool.admit(request) {
+            Ok(host_calls) => self.pool.slot(deadline, &request.limits).await.map(|slot| (host_calls, slot)),
+            Err(error) => Err(error),
+        };
+        let (host_calls, _slot) = match admitted {
+            Ok(admitted) => admitted,
             Err(error) => {
-                let metrics = Metrics { backend: self.name().into(), ..Metrics::default() };
+                let metrics = Metrics {
+                    backend: self.name().into(),
+                    total_us: received.elapsed().as_micros() as u64,
+                    ..Metrics::default()
+                };
                 return Outcome { result: Err(error), logs: Vec::new(), metrics };
             }
         };
-        let _slot = self.pool.slot().await;
-        let run = program::run(&self.pool.guest, request, host_calls).await;
+        let run = program::run(&self.pool.guest, request, host_calls, deadline).await;
         let metrics = Metrics {
             backend: self.name().into(),
             start_us: run.start_us,

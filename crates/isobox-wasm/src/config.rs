@@ -14,7 +14,8 @@ pub struct WasmConfig {
     /// The largest memory limit a request may ask for (the size of each pooled memory slot).
     pub max_memory_bytes: u64,
     /// Where the compiled guest is cached between processes; `None` compiles it afresh (about a second) every time.
-    /// The directory must be trusted: its artifacts are loaded as native code.
+    /// Its artifacts are loaded as native code, so the directory is created with mode 0700 and used only while it is
+    /// this user's and no one else can write to it (otherwise the guest is compiled afresh, with a warning).
     pub cache_dir: Option<PathBuf>,
     /// How often running sandboxes check their deadline and yield to other tasks.
     pub tick: Duration,
@@ -32,7 +33,8 @@ impl Default for WasmConfig {
     }
 }
 
-/// `$ISOBOX_CACHE_DIR`, else `$XDG_CACHE_HOME/isobox`, else `~/.cache/isobox`, else a folder in the temp dir.
+/// `$ISOBOX_CACHE_DIR`, else `$XDG_CACHE_HOME/isobox`, else `~/.cache/isobox`, else a folder of this user's in the
+/// temp dir (which another user may have made first: it is then not used, see [`WasmConfig::cache_dir`]).
 pub fn default_cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("ISOBOX_CACHE_DIR") {
         return dir.into();
@@ -43,5 +45,5 @@ pub fn default_cache_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("HOME") {
         return PathBuf::from(home).join(".cache/isobox");
     }
-    std::env::temp_dir().join("isobox-cache")
+    isobox_core::private_dir::in_temp_dir("isobox-cache")
 }

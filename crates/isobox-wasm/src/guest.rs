@@ -34,16 +34,23 @@ pub(crate) fn load(engine: &Engine, cache_dir: Option<&Path>) -> Result<Module> 
     let Some(cache_dir) = cache_dir else {
         return Module::new(engine, pre_initialised_guest()?);
     };
+    // The cache holds native code: it is used only when this user alone can write to it.
+    if let Err(error) = isobox_core::private_dir::ensure(cache_dir) {
+        tracing::warn!(%error, "not caching the compiled guest: its directory is not private");
+        return Module::new(engine, pre_initialised_guest()?);
+    }
     let path = artifact_path(engine, cache_dir);
-    if path.is_file() {
-        // SAFETY: artifacts in the cache directory are written by this function (the directory must be trusted, as
-        // documented on `WasmConfig::cache_dir`), and their name pins the guest, wasmtime and engine settings.
-        match unsafe { Module::deserialize_file(engine, &path) } {
-            Ok(module) => return Ok(module),
-            Err(error) => {
-                tracing::warn!(path = %path.display(), %error, "ignoring an unusable cached guest")
+    match isobox_core::private_dir::check(&path, false) {
+        Ok(()) => {
+            // SAFETY: the artifact is this user's own, in a directory only this user can write to, written by this
+            // function (see `WasmConfig::cache_dir`); its name pins the guest, wasmtime and engine settings.
+            match unsafe { Module::deserialize_file(engine, &path) } {
+                Ok(module) => return Ok(module),
+                Err(error) => tracing::warn!(path = %path.display(), %error, "ignoring an unusable cached guest"),
             }
         }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => tracing::warn!(%error, "ignoring a cached guest that is not this user's own"),
     }
     let module = Module::new(engine, pre_initialised_guest()?)?;
     if let Err(error) = store_artifact(&module, &path) {

@@ -1,6 +1,7 @@
 //! The host's imports to the guest: WASI preview 1 (granting nothing) and isobox's own `log`, `call` and `take`.
 
 use isobox_capabilities::CallOutcome;
+use isobox_core::output::json_escaped_len;
 use isobox_core::{Level, LogLine};
 use wasmtime::{Caller, Linker, Memory, Result};
 
@@ -66,17 +67,22 @@ fn take_reply(mut caller: Caller<'_, SandboxState>, ptr: u32) -> Result<()> {
     Ok(())
 }
 
-/// `isobox.log(level, ptr, len)`: one console line, counted against the output limit.
+/// `isobox.log(level, ptr, len)`: one console line, counted against the output limit by the size it takes in the
+/// report.
 fn console_line(mut caller: Caller<'_, SandboxState>, level: u32, ptr: u32, len: u32) -> Result<()> {
     let memory = guest_memory(&mut caller)?;
     let (data, state) = memory.data_and_store_mut(&mut caller);
+    // Escaping never shrinks a line: one longer than the budget left is over it whatever it holds.
     if state.output_used + u64::from(len) > state.output_limit {
         return Err(LimitHit::Output.into());
     }
-    let bytes = guest_slice(data, ptr, len)?;
-    state.output_used += u64::from(len);
-    let message = String::from_utf8_lossy(bytes).into_owned();
-    state.logs.push(LogLine { level: Level::from_prelude(level), message });
+    let message = String::from_utf8_lossy(guest_slice(data, ptr, len)?);
+    let used = state.output_used + json_escaped_len(&message);
+    if used > state.output_limit {
+        return Err(LimitHit::Output.into());
+    }
+    state.output_used = used;
+    state.logs.push(LogLine { level: Level::from_prelude(level), message: message.into_owned() });
     Ok(())
 }
 

@@ -2,9 +2,10 @@
 //! pre-linked guest, the capabilities on offer, and admission of requests against the host's bounds.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use isobox_capabilities::{Capabilities, HostCalls};
-use isobox_core::{Request, SandboxError};
+use isobox_core::{Limits, Request, SandboxError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, Result,
@@ -75,9 +76,15 @@ impl Pool {
         self.capabilities.host_calls(request)
     }
 
-    /// Waits for a free sandbox slot; the sandbox holds it until it is dropped.
-    pub async fn slot(&self) -> OwnedSemaphorePermit {
-        Arc::clone(&self.slots).acquire_owned().await.expect("the slot semaphore is never closed")
+    /// Waits for a free sandbox slot until `deadline` (the request's own: a request that cannot start in time has
+    /// timed out); the sandbox holds the slot until it is dropped.
+    pub async fn slot(&self, deadline: Instant, limits: &Limits) -> Result<OwnedSemaphorePermit, SandboxError> {
+        let waiting = Arc::clone(&self.slots).acquire_owned();
+        match tokio::time::timeout_at(deadline.into(), waiting).await {
+            Ok(Ok(slot)) => Ok(slot),
+            Ok(Err(_)) => Err(SandboxError::internal("the backend's sandbox slots were closed")),
+            Err(_) => Err(SandboxError::wall_clock_timeout(limits)),
+        }
     }
 }
 

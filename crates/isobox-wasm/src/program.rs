@@ -21,12 +21,18 @@ pub(crate) struct Run {
     pub output_bytes: u64,
 }
 
-/// Runs `request` in a fresh store and instance created from `pre`, with its granted capabilities.
-pub(crate) async fn run(pre: &InstancePre<SandboxState>, request: &Request, host_calls: HostCalls) -> Run {
+/// Runs `request` in a fresh store and instance created from `pre`, with its granted capabilities, until `deadline`.
+pub(crate) async fn run(
+    pre: &InstancePre<SandboxState>,
+    request: &Request,
+    host_calls: HostCalls,
+    deadline: Instant,
+) -> Run {
     let limits = &request.limits;
     let started = Instant::now();
     let manifest = host_calls.manifest();
     let mut store = sandbox::new_store(pre.module().engine(), limits, host_calls);
+    store.data_mut().deadline = deadline;
 
     let instance = pre.instantiate_async(&mut store).await;
     let start_us = micros(started);

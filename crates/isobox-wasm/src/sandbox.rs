@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use isobox_capabilities::HostCalls;
+use isobox_core::output::decode_result;
 use isobox_core::{Limits, LogLine, SandboxError};
 use serde_json::Value;
 use wasmtime::{AsContextMut, Engine, Memory, ResourceLimiter, Result, Store, TypedFunc, UpdateDeadline};
@@ -116,12 +117,14 @@ impl Reported {
         Ok(Self { ok: word(0) == STATUS_OK, ptr: word(1), len: word(2) })
     }
 
-    /// The reported error, if any, without reading a successful payload (a step that returns nothing).
-    pub fn check(&self, store: &Store<SandboxState>, memory: Memory, limits: &Limits) -> Result<(), SandboxError> {
+    /// The reported error, if any, without reading a successful payload (a step that returns nothing). An error's
+    /// description leaves the sandbox as a result does, so it is counted against the output limit too.
+    pub fn check(&self, store: &mut Store<SandboxState>, memory: Memory, limits: &Limits) -> Result<(), SandboxError> {
         if self.ok {
             return Ok(());
         }
-        let payload = guest_slice(memory.data(store), self.ptr, self.len)
+        self.spend(store, limits)?;
+        let payload = guest_slice(memory.data(&*store), self.ptr, self.len)
             .map_err(|error| SandboxError::internal(error.to_string()))?;
         Err(SandboxError::from_prelude(payload, limits))
     }
@@ -133,16 +136,21 @@ impl Reported {
         memory: Memory,
         limits: &Limits,
     ) -> Result<Value, SandboxError> {
-        let state = store.data();
-        if state.output_used + u64::from(self.len) > state.output_limit {
-            return Err(SandboxError::output_limit(limits));
-        }
         self.check(store, memory, limits)?;
+        self.spend(store, limits)?;
         let payload = guest_slice(memory.data(&*store), self.ptr, self.len)
             .map_err(|error| SandboxError::internal(error.to_string()))?;
-        let parsed = serde_json::from_slice(payload)
-            .map_err(|error| SandboxError::internal(format!("the guest returned malformed JSON: {error}")));
-        store.data_mut().output_used += u64::from(self.len);
-        parsed
+        decode_result(payload)
+    }
+
+    /// Counts the payload against the output limit.
+    fn spend(&self, store: &mut Store<SandboxState>, limits: &Limits) -> Result<(), SandboxError> {
+        let state = store.data_mut();
+        let used = state.output_used + u64::from(self.len);
+        if used > state.output_limit {
+            return Err(SandboxError::output_limit(limits));
+        }
+        state.output_used = used;
+        Ok(())
     }
 }

@@ -296,3 +296,35 @@ async fn hand_written_modules_are_contained() {
     let outcome = host().load(&module).unwrap().call("f", None, &CallOptions::default().with_limits(limits)).await;
     assert!(matches!(error(outcome), SandboxError::Timeout { .. }));
 }
+
+/// What a module's own evaluation throws leaves the sandbox as any error does: counted against the output limit.
+#[tokio::test]
+async fn an_error_thrown_while_the_module_loads_counts_against_the_output_limit() {
+    let module = common::plugin("export const ok = () => 1;\nthrow new Error('x'.repeat(4 << 20));", &["ok"]);
+    let plugin = host().load(&module).unwrap();
+    let outcome = call(&plugin, "ok", json!(null)).await;
+    assert!(outcome.metrics.output_bytes <= Limits::DEFAULT_OUTPUT_BYTES, "{}", outcome.metrics.output_bytes);
+    assert_eq!(error(outcome).kind(), "output_limit");
+}
+
+/// The compiled guest is cached as native code: a cache directory others can write to is not used.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_cache_directory_others_can_write_to_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let config = WasmConfig { cache_dir: Some(shared.clone()), max_sandboxes: 1, ..WasmConfig::default() };
+    let backend = isobox_wasm::WasmBackend::new(config).expect("the backend starts without its cache");
+    use isobox_core::Backend as _;
+    assert_eq!(backend.run(&isobox_core::Request::new("return 6 * 7")).await.result.unwrap(), json!(42));
+    assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0, "nothing was cached in a shared directory");
+    // A private one is made with mode 0700 and used.
+    let private = dir.path().join("private/cache");
+    let config = WasmConfig { cache_dir: Some(private.clone()), max_sandboxes: 1, ..WasmConfig::default() };
+    drop(isobox_wasm::WasmBackend::new(config).expect("the backend starts"));
+    assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::read_dir(&private).unwrap().count(), 1, "the compiled guest was cached");
+}

@@ -32,9 +32,17 @@ struct Linked {
 }
 
 impl Instance {
-    pub fn new(pool: &Pool, limits: Limits, host_calls: HostCalls, slot: OwnedSemaphorePermit) -> Self {
+    /// A sandbox whose start and first call must be done by `deadline`.
+    pub fn new(
+        pool: &Pool,
+        limits: Limits,
+        host_calls: HostCalls,
+        slot: OwnedSemaphorePermit,
+        deadline: std::time::Instant,
+    ) -> Self {
         let manifest = host_calls.manifest();
-        let store = sandbox::new_store(&pool.engine, &limits, host_calls);
+        let mut store = sandbox::new_store(&pool.engine, &limits, host_calls);
+        store.data_mut().deadline = deadline;
         Self { store, limits, manifest, linked: None, fresh: true, stopped: None, _slot: slot }
     }
 

@@ -237,10 +237,11 @@ impl Plugin {
             grants: options.grants.clone(),
             tenant: options.tenant.clone(),
         };
+        let deadline = Instant::now() + options.limits.timeout;
         let host_calls = pool.admit(&request)?;
-        let slot = pool.slot().await;
+        let slot = pool.slot(deadline, &options.limits).await?;
         let started = Instant::now();
-        let mut instance = Instance::new(pool, options.limits.clone(), host_calls, slot);
+        let mut instance = Instance::new(pool, options.limits.clone(), host_calls, slot, deadline);
         instance.start(pool, &self.loaded.code).await;
         Ok(PluginSession { plugin: self.clone(), instance, start_us: Some(micros(started)) })
     }

@@ -1,0 +1,350 @@
+//! `isobox bench --soak`: many requests at high concurrency, one in ten of them hostile, the rest ordinary programs
+//! writing to `kv`. It checks what a serving host must guarantee under that load: every hostile request ends with its
+//! documented error kind, every ordinary request returns its right answer, no `kv` write acknowledged to a program is
+//! lost, and the process is left as it was found (memory, file descriptors, threads).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use isobox_builtins::kv::KvStore;
+use isobox_capabilities::{CallOutcome, Capabilities};
+use isobox_core::{Backend, Limits, Request};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::memory::rss_kib;
+
+/// How a soak run is shaped.
+#[derive(Clone, Debug)]
+pub struct SoakOptions {
+    /// Requests in all.
+    pub requests: u64,
+    /// Requests running at once.
+    pub concurrency: usize,
+    /// The run stops starting requests after this long (what it did by then is checked as usual).
+    pub time_limit: Duration,
+}
+
+/// One hostile program and the error kind it must end with.
+struct Hostile {
+    name: &'static str,
+    code: &'static str,
+    kind: &'static str,
+}
+
+/// One in ten requests is one of these, in turn.
+const HOSTILE: [Hostile; 10] = [
+    Hostile { name: "endless loop", code: "for (;;) {}", kind: "timeout" },
+    Hostile {
+        name: "memory bomb",
+        code: "const a = []; for (;;) a.push(new Array(1 << 16).fill(1.5));",
+        kind: "memory",
+    },
+    Hostile { name: "stack bomb", code: "function f(n) { return f(n + 1) + 1 }\nreturn f(0)", kind: "stack_overflow" },
+    Hostile { name: "log flood", code: "for (;;) console.log('x'.repeat(1000))", kind: "output_limit" },
+    Hostile { name: "100 MB string", code: "const s = 'x'.repeat(100 << 20);\nreturn s.length", kind: "memory" },
+    Hostile { name: "never settles", code: "await new Promise(() => {})", kind: "exception" },
+    Hostile {
+        name: "ungranted capability",
+        code: "return await http.fetch('https://example.com/')",
+        kind: "exception",
+    },
+    Hostile { name: "wrong-typed call", code: "return await kv.set(42, { not: 'a string' })", kind: "exception" },
+    Hostile { name: "syntax error", code: "return (1 +", kind: "syntax" },
+    Hostile {
+        name: "forged outcome",
+        code: "Object.prototype.toJSON = () => ({ kind: 'internal' });\nthrow new Error('boom')",
+        kind: "exception",
+    },
+];
+
+/// What every ordinary request does: read its key (absent), write it, read it back, count itself.
+const ORDINARY: &str = "const before = await kv.get(input.key);\n\
+                        await kv.set(input.key, input.value);\n\
+                        const after = await kv.get(input.key);\n\
+                        const count = await kv.increment('count', 1);\n\
+                        return { before, after, counted: count > 0 };";
+
+/// Ordinary requests are spread over this many tenants.
+const TENANTS: u64 = 16;
+
+/// What a soak run saw.
+#[derive(Debug, Serialize)]
+pub struct SoakReport {
+    pub backend: String,
+    pub requests: u64,
+    pub hostile: u64,
+    pub elapsed_ms: u64,
+    pub requests_per_second: f64,
+    /// Outcomes by kind (`ok` for a result), over all requests.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Hostile requests by program, each with the kinds they ended with.
+    pub hostile_outcomes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Requests whose outcome was not the one expected (the first few, described).
+    pub wrong: Vec<String>,
+    pub wrong_count: u64,
+    /// Writes acknowledged to a program and not found afterwards.
+    pub lost_writes: u64,
+    pub rss_kib_after_warm_up: u64,
+    pub rss_kib_at_end: u64,
+    pub fds_at_start: usize,
+    pub fds_at_end: usize,
+    pub threads_at_start: usize,
+    pub threads_at_end: usize,
+}
+
+impl SoakReport {
+    /// Why the run failed, if it did: wrong outcomes, lost writes, memory that grew by more than 10 % (plus `slack_kib`,
+    /// for runs too short for the allocator to settle), or file descriptors or threads left behind.
+    pub fn failures(&self, slack_kib: u64) -> Vec<String> {
+        let mut failures = Vec::new();
+        if self.wrong_count > 0 {
+            failures.push(format!("{} requests had the wrong outcome", self.wrong_count));
+        }
+        if self.lost_writes > 0 {
+            failures.push(format!("{} acknowledged writes were lost", self.lost_writes));
+        }
+        if self.rss_kib_at_end > self.rss_kib_after_warm_up * 11 / 10 + slack_kib {
+            failures.push(format!(
+                "resident memory grew from {} KiB to {} KiB",
+                self.rss_kib_after_warm_up, self.rss_kib_at_end
+            ));
+        }
+        if self.fds_at_end > self.fds_at_start {
+            failures.push(format!("file descriptors: {} at start, {} at end", self.fds_at_start, self.fds_at_end));
+        }
+        if self.threads_at_end > self.threads_at_start {
+            failures.push(format!("threads: {} at start, {} at end", self.threads_at_start, self.threads_at_end));
+        }
+        failures
+    }
+
+    /// The figures as a few lines of text.
+    pub fn text(&self) -> String {
+        let kinds: Vec<String> = self.outcomes.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+        format!(
+            "soak · {} backend · {} requests ({} hostile) in {:.1} s · {:.0} requests/s\n  \
+             outcomes: {}\n  wrong outcomes: {} · lost writes: {}\n  \
+             RSS after the first 10 %: {} KiB, at the end: {} KiB\n  \
+             file descriptors: {} → {} · threads: {} → {}\n",
+            self.backend,
+            self.requests,
+            self.hostile,
+            self.elapsed_ms as f64 / 1000.0,
+            self.requests_per_second,
+            kinds.join(", "),
+            self.wrong_count,
+            self.lost_writes,
+            self.rss_kib_after_warm_up,
+            self.rss_kib_at_end,
+            self.fds_at_start,
+            self.fds_at_end,
+            self.threads_at_start,
+            self.threads_at_end,
+        )
+    }
+}
+
+/// The capabilities a soak run's backends offer: `kv` over a store in `dir`.
+///
+/// # Errors
+/// The store cannot be opened there.
+pub fn capabilities(dir: &Path) -> Result<Capabilities, String> {
+    let store = KvStore::open(&dir.join("soak-kv.redb")).map_err(|error| error.to_string())?;
+    let mut capabilities = Capabilities::new();
+    capabilities.register(store.capability()).map_err(|error| error.to_string())?;
+    Ok(capabilities)
+}
+
+/// The outcome of one request, as the run tallies it.
+struct Tally {
+    kind: String,
+    hostile: Option<&'static str>,
+    /// A description when the outcome was not the expected one.
+    wrong: Option<String>,
+    /// The acknowledged write, for an ordinary request that succeeded: tenant, key, value.
+    written: Option<(String, String, String)>,
+}
+
+/// Runs the soak on `backend`, whose capabilities must be [`capabilities`] (the same store, for checking writes).
+pub async fn soak(backend: Arc<dyn Backend>, capabilities: &Capabilities, options: &SoakOptions) -> SoakReport {
+    let run_id =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_micros());
+    // A first burst at full concurrency makes the backend set up what it keeps (its pool, threads, worker processes),
+    // and the runtime its blocking threads, before anything is counted.
+    let mut warming = JoinSet::new();
+    for i in 0..options.concurrency.max(1) as u64 {
+        let backend = Arc::clone(&backend);
+        warming.spawn(async move { backend.run(&ordinary(run_id, u64::MAX - i, i % TENANTS)).await });
+    }
+    warming.join_all().await;
+    let fds_at_start = count_dir("/proc/self/fd");
+    let threads_at_start = count_dir("/proc/self/task");
+    let started = Instant::now();
+    let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut running = JoinSet::new();
+    let mut tallies = Vec::with_capacity(options.requests as usize);
+    let mut rss_kib_after_warm_up = None;
+    let warm_up = (options.requests / 10).max(1);
+    let mut sent = 0;
+    while sent < options.requests && started.elapsed() < options.time_limit {
+        let slot = Arc::clone(&slots).acquire_owned().await.expect("the semaphore is never closed");
+        let backend = Arc::clone(&backend);
+        let i = sent;
+        running.spawn(async move {
+            let tally = one(backend.as_ref(), run_id, i).await;
+            drop(slot);
+            tally
+        });
+        sent += 1;
+        while let Some(done) = running.try_join_next() {
+            tallies.push(done.expect("a soak request does not panic"));
+        }
+        if rss_kib_after_warm_up.is_none() && tallies.len() as u64 >= warm_up {
+            rss_kib_after_warm_up = rss_kib();
+        }
+    }
+    while let Some(done) = running.join_next().await {
+        tallies.push(done.expect("a soak request does not panic"));
+    }
+    let elapsed = started.elapsed();
+    let rss_kib_after_warm_up = rss_kib_after_warm_up.or_else(rss_kib).unwrap_or(0);
+    let lost_writes = lost_writes(capabilities, &tallies).await;
+    // Sandboxes are disposed of after their outcome is delivered, and the runtime's idle blocking threads end after ten
+    // seconds: give them that long.
+    let settle = Instant::now();
+    let (mut fds_at_end, mut threads_at_end) = (count_dir("/proc/self/fd"), count_dir("/proc/self/task"));
+    while (fds_at_end > fds_at_start || threads_at_end > threads_at_start) && settle.elapsed() < Duration::from_secs(15)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (fds_at_end, threads_at_end) = (count_dir("/proc/self/fd"), count_dir("/proc/self/task"));
+    }
+
+    let mut report = SoakReport {
+        backend: backend.name().to_string(),
+        requests: tallies.len() as u64,
+        hostile: 0,
+        elapsed_ms: elapsed.as_millis() as u64,
+        requests_per_second: tallies.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        outcomes: BTreeMap::new(),
+        hostile_outcomes: BTreeMap::new(),
+        wrong: Vec::new(),
+        wrong_count: 0,
+        lost_writes,
+        rss_kib_after_warm_up,
+        rss_kib_at_end: rss_kib().unwrap_or(0),
+        fds_at_start,
+        fds_at_end,
+        threads_at_start,
+        threads_at_end,
+    };
+    for tally in tallies {
+        *report.outcomes.entry(tally.kind.clone()).or_default() += 1;
+        if let Some(name) = tally.hostile {
+            report.hostile += 1;
+            *report.hostile_outcomes.entry(name.to_string()).or_default().entry(tally.kind).or_default() += 1;
+        }
+        if let Some(wrong) = tally.wrong {
+            report.wrong_count += 1;
+            if report.wrong.len() < 10 {
+                report.wrong.push(wrong);
+            }
+        }
+    }
+    report
+}
+
+/// Request `i`: hostile when `i` is a multiple of ten, ordinary otherwise.
+async fn one(backend: &dyn Backend, run_id: u128, i: u64) -> Tally {
+    if i % 10 == 0 {
+        let hostile = &HOSTILE[(i / 10) as usize % HOSTILE.len()];
+        // Only the endless loop needs the deadline; the others end by their own limit, however loaded the machine.
+        let timeout = if hostile.kind == "timeout" { 100 } else { 10_000 };
+        let limits = Limits {
+            timeout: Duration::from_millis(timeout),
+            memory_bytes: 32 << 20,
+            output_bytes: 256 << 10,
+            ..Limits::default()
+        };
+        let request = Request::new(hostile.code).with_grants(["kv"]).with_tenant("soak-hostile").with_limits(limits);
+        let outcome = backend.run(&request).await;
+        let kind = outcome.result.as_ref().err().map_or("ok", |error| error.kind()).to_string();
+        let wrong = (kind != hostile.kind)
+            .then(|| format!("{} ended as {kind} ({:?}), not {}", hostile.name, outcome.result, hostile.kind));
+        return Tally { kind, hostile: Some(hostile.name), wrong, written: None };
+    }
+    let tenant = tenant(run_id, i % TENANTS);
+    let (key, value) = (format!("k{i}"), format!("v{i}-{}", "x".repeat((i % 64) as usize)));
+    let request = ordinary(run_id, i, i % TENANTS).with_input(json!({ "key": key, "value": value }));
+    let outcome = backend.run(&request).await;
+    let expected = json!({ "before": null, "after": value, "counted": true });
+    match outcome.result {
+        Ok(result) if result == expected => {
+            Tally { kind: "ok".into(), hostile: None, wrong: None, written: Some((tenant, key, value)) }
+        }
+        Ok(result) => Tally {
+            kind: "ok".into(),
+            hostile: None,
+            wrong: Some(format!("ordinary request {i} returned {result}, not {expected}")),
+            written: None,
+        },
+        Err(error) => Tally {
+            kind: error.kind().to_string(),
+            hostile: None,
+            wrong: Some(format!("ordinary request {i} failed: {error:?}")),
+            written: None,
+        },
+    }
+}
+
+fn ordinary(run_id: u128, i: u64, tenant_index: u64) -> Request {
+    let limits = Limits { timeout: Duration::from_secs(30), memory_bytes: 32 << 20, ..Limits::default() };
+    Request::new(ORDINARY)
+        .with_grants(["kv"])
+        .with_tenant(tenant(run_id, tenant_index))
+        .with_limits(limits)
+        .with_input(json!({ "key": format!("warm-up-{i}"), "value": "warm" }))
+}
+
+fn tenant(run_id: u128, index: u64) -> String {
+    format!("soak-{run_id}-{index}")
+}
+
+/// Reads back every acknowledged write through the `kv` capability itself (no sandbox involved); returns how many are
+/// missing or different.
+async fn lost_writes(capabilities: &Capabilities, tallies: &[Tally]) -> u64 {
+    let Some(get) = capabilities
+        .get("kv")
+        .and_then(|kv| kv.functions.iter().position(|function| function.name == "get"))
+        .map(|index| index as u32)
+    else {
+        return tallies.iter().filter(|tally| tally.written.is_some()).count() as u64;
+    };
+    let mut lost = 0;
+    for (tenant, key, value) in tallies.iter().filter_map(|tally| tally.written.as_ref()) {
+        let limits = Limits { host_calls: 1, ..Limits::default() };
+        let request = Request::new("").with_grants(["kv"]).with_tenant(tenant.clone()).with_limits(limits);
+        let found = match capabilities.host_calls(&request) {
+            Ok(mut calls) => match calls.begin(0, get, json!([key]).to_string().as_bytes()) {
+                Ok(pending) => match pending.finish().await {
+                    CallOutcome::Return(text) => serde_json::from_str::<Value>(&text).ok(),
+                    _ => None,
+                },
+                Err(_) => None,
+            },
+            Err(_) => None,
+        };
+        if found.as_ref().and_then(Value::as_str) != Some(value.as_str()) {
+            lost += 1;
+        }
+    }
+    lost
+}
+
+fn count_dir(path: &str) -> usize {
+    std::fs::read_dir(path).map_or(0, |entries| entries.count())
+}

@@ -1,0 +1,100 @@
+//! A program's output as it leaves its sandbox: what it costs against [`Limits::output_bytes`](crate::Limits) and
+//! how its result is read. Every backend counts and reads output through these, so that the budget means the same
+//! on each.
+
+use serde_json::Value;
+
+use crate::SandboxError;
+
+/// The deepest nesting of arrays and objects a program's result may have. A deeper result is the program's error (an
+/// `exception`, as for a result JSON cannot carry), not isobox's.
+pub const MAX_RESULT_DEPTH: usize = 100;
+
+/// The bytes `text` takes inside a JSON string (quotes excluded), as in `isobox run --json`'s report: console lines
+/// and error messages are counted against the output budget by this length, so that a program cannot make its
+/// report several times larger than its budget with characters JSON escapes (a control character is six bytes
+/// there).
+pub fn json_escaped_len(text: &str) -> u64 {
+    let escapes: u64 = text
+        .bytes()
+        .map(|byte| match byte {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+            0..0x20 => 5,
+            _ => 0,
+        })
+        .sum();
+    text.len() as u64 + escapes
+}
+
+/// The program's result from the JSON text its sandbox reported.
+///
+/// # Errors
+/// A result nested deeper than [`MAX_RESULT_DEPTH`] is an `exception` (a `RangeError`): the program returned it. Text
+/// that is not JSON is an `internal` error, since the sandbox's own serialisation wrote it.
+pub fn decode_result(json: &[u8]) -> Result<Value, SandboxError> {
+    if nesting_depth(json) > MAX_RESULT_DEPTH {
+        return Err(SandboxError::Exception {
+            name: "RangeError".into(),
+            message: format!("the program's result is nested more than {MAX_RESULT_DEPTH} levels deep"),
+            stack: None,
+        });
+    }
+    serde_json::from_slice(json)
+        .map_err(|error| SandboxError::internal(format!("the sandbox reported a result that is not JSON: {error}")))
+}
+
+/// The deepest nesting of arrays and objects in JSON text (brackets inside strings do not count). Linear, with no
+/// recursion, so that it is safe on any input.
+fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_length_matches_serde_json() {
+        for text in ["", "plain", "quote \" and \\ backslash", "\n\r\t\u{8}\u{c}", "\u{1}\u{1f}\u{7f}", "é€😀"] {
+            let serialised = serde_json::to_string(text).unwrap();
+            assert_eq!(json_escaped_len(text), serialised.len() as u64 - 2, "{text:?}");
+        }
+        assert_eq!(json_escaped_len(&"\u{1}".repeat(1000)), 6000);
+    }
+
+    #[test]
+    fn results_deeper_than_the_bound_are_the_programs_error() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(decode_result(nested(MAX_RESULT_DEPTH).as_bytes()).unwrap().as_array().unwrap().len(), 1);
+        let error = decode_result(nested(MAX_RESULT_DEPTH + 1).as_bytes()).unwrap_err();
+        assert!(matches!(&error, SandboxError::Exception { name, .. } if name == "RangeError"), "{error:?}");
+        // Far deeper than serde_json's own recursion bound, and still the program's error.
+        assert_eq!(decode_result(nested(100_000).as_bytes()).unwrap_err().kind(), "exception");
+        // Brackets inside strings are text, not nesting.
+        let text = serde_json::to_string(&"[{\\\"".repeat(500)).unwrap();
+        assert!(decode_result(text.as_bytes()).unwrap().is_string());
+        assert_eq!(decode_result(b"{\"a\":").unwrap_err().kind(), "internal");
+    }
+}
