@@ -14,6 +14,6 @@ mod request;
 
 pub use backend::Backend;
 pub use error::{Budget, SandboxError};
-pub use limits::Limits;
+pub use limits::{Limits, json_escaped_len};
 pub use outcome::{Level, LogLine, Metrics, Outcome};
 pub use request::Request;

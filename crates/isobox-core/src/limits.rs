@@ -42,3 +42,31 @@ impl Default for Limits {
         }
     }
 }
+
+/// The bytes `text` takes inside a JSON string (quotes excluded), as in the JSON report: console lines are counted
+/// against [`Limits::output_bytes`] by this length, so that characters JSON escapes (a control character takes six
+/// bytes there) cannot make a report several times larger than its budget.
+pub fn json_escaped_len(text: &str) -> u64 {
+    let escapes: u64 = text
+        .bytes()
+        .map(|byte| match byte {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+            0..0x20 => 5,
+            _ => 0,
+        })
+        .sum();
+    text.len() as u64 + escapes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_escaped_len;
+
+    #[test]
+    fn escaped_length_matches_serde_json() {
+        for text in ["", "plain", "tab\there", "quote\" and \\", "\u{1}\u{1f}\u{7f}", "caf\u{e9} \u{20ac}"] {
+            let serialised = serde_json::to_string(text).unwrap();
+            assert_eq!(json_escaped_len(text), serialised.len() as u64 - 2, "{text:?}");
+        }
+    }
+}

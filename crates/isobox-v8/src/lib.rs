@@ -35,10 +35,12 @@ mod backend;
 mod config;
 mod engine;
 mod errors;
+mod frame;
+mod pool;
 mod sandbox;
 mod stop;
-mod warm;
 mod watchdog;
+mod worker;
 
 pub use backend::{Unavailable, V8Backend};
 pub use config::V8Config;
