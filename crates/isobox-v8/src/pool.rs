@@ -314,6 +314,10 @@ impl Conduct {
         let mut started_us = 0;
         // A worker that died while it was idle is replaced once; a request never fails for that.
         for _ in 0..2 {
+            // A request cancelled before it reached its worker leaves the worker alone.
+            if self.claim.state() == CANCELLED {
+                return Err(SandboxError::internal("the request was cancelled"));
+            }
             if worker.is_none() {
                 let began = Instant::now();
                 let by = self.deadline + GRACE;
@@ -342,11 +346,18 @@ impl Conduct {
 
     /// The error of a request whose worker could not be reached, after the deadline or a cancellation if there was one.
     fn stopped(&self, limits: &Limits, error: String) -> SandboxError {
-        match self.claim.state() {
-            RUNNING => SandboxError::internal(error),
-            CANCELLED => SandboxError::internal("the request was cancelled"),
-            _ => SandboxError::wall_clock_timeout(limits),
+        if self.claim.state() == CANCELLED {
+            SandboxError::internal("the request was cancelled")
+        } else if self.past_deadline() {
+            SandboxError::wall_clock_timeout(limits)
+        } else {
+            SandboxError::internal(error)
         }
+    }
+
+    /// Whether the deadline has passed, by the clock or the watchdog (which may ring late on a busy machine).
+    fn past_deadline(&self) -> bool {
+        self.claim.state() >= DEADLINE || Instant::now() >= self.deadline
     }
 
     /// The error of a request whose worker died or was ended while serving it.
@@ -360,7 +371,7 @@ impl Conduct {
             (_, Some(status)) if status.code() == Some(worker::OUT_OF_MEMORY_EXIT) => {
                 SandboxError::memory_limit(limits)
             }
-            (DEADLINE | OVERDUE, _) => SandboxError::wall_clock_timeout(limits),
+            _ if self.past_deadline() => SandboxError::wall_clock_timeout(limits),
             (_, Some(status)) => match status.signal() {
                 Some(signal) => SandboxError::internal(format!("the V8 worker process died (signal {signal})")),
                 None => SandboxError::internal(format!("the V8 worker process exited ({status})")),
