@@ -71,8 +71,14 @@ impl engine::Host for Console<'_> {
         if self.stop.reason().is_some() {
             return false;
         }
-        // A line costs what it takes in the JSON report, escapes included.
-        let used = self.output_used.get() + json_escaped_len(&String::from_utf8_lossy(text));
+        // A line costs what it takes in the JSON report, escapes included; escaping never shrinks a line, so one
+        // longer than the budget left is over it whatever it holds.
+        let left = self.output_limit.saturating_sub(self.output_used.get());
+        let used = if text.len() as u64 > left {
+            u64::MAX
+        } else {
+            self.output_used.get() + json_escaped_len(&String::from_utf8_lossy(text))
+        };
         if used > self.output_limit {
             self.stop.stop(Reason::Output);
             return false;

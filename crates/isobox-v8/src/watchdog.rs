@@ -65,9 +65,13 @@ impl Watchdog {
         let mut state = self.shared.lock();
         let key = (deadline, state.next);
         state.next += 1;
+        // The watchdog sleeps until the earliest instant due: it needs waking only when this one comes sooner.
+        let sooner = state.due.keys().next().is_none_or(|&first| key < first);
         state.due.insert(key, (alarm, Phase::Deadline));
         drop(state);
-        self.shared.wake.notify_one();
+        if sooner {
+            self.shared.wake.notify_one();
+        }
         Watch { shared: self.shared.clone(), key }
     }
 }
