@@ -58,4 +58,15 @@ async fn a_worker_killed_mid_request_gives_an_error_and_is_replaced() {
     assert_eq!(outcome.result.unwrap(), json!(2));
     let replaced = workers();
     assert_eq!(replaced.len(), 1, "{replaced:?}");
+
+    // A worker killed while it waits for a request is replaced without the next request seeing it.
+    // SAFETY: a plain system call on our own child.
+    unsafe { libc::kill(replaced[0], libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(200));
+    let outcome = backend
+        .run(&Request::new("return 3").with_limits(Limits { timeout: Duration::from_secs(30), ..Limits::default() }))
+        .await;
+    assert_eq!(outcome.result.unwrap(), json!(3));
+    let again = workers();
+    assert!(again.len() == 1 && again[0] != replaced[0], "{again:?}");
 }
