@@ -638,7 +638,8 @@ extern "C" {
 const char *isobox_v8_unavailable(void) { return nullptr; }
 
 const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const char *globals, size_t globals_len,
-                                 int out_of_memory_exit) {
+                                 int out_of_memory_exit, const uint8_t *snapshot, size_t snapshot_len,
+                                 uint64_t hooks_index) {
   std::call_once(process_once, [&] {
     process = new Process;
     process->out_of_memory_exit = out_of_memory_exit;
@@ -650,11 +651,24 @@ const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const 
     v8::V8::InitializePlatform(process->platform.get());
     if (!v8::V8::Initialize()) {
       process->error = "V8 failed to initialise";
+    } else if (snapshot_len > 0) {
+      // A snapshot another process of this same program built: V8 checks it belongs to this build.
+      char *copy = snapshot_len <= INT_MAX ? new char[snapshot_len] : nullptr;
+      if (copy != nullptr) std::memcpy(copy, snapshot, snapshot_len);
+      process->snapshot = v8::StartupData{copy, static_cast<int>(copy != nullptr ? snapshot_len : 0)};
+      process->hooks_index = static_cast<size_t>(hooks_index);
+      if (copy == nullptr || !process->snapshot.IsValid()) process->error = "the startup snapshot given is not valid";
     } else if (!CreateSnapshot(std::string(globals, globals_len), std::string(prelude, prelude_len))) {
       process->error = "V8 could not build isobox's startup snapshot (the prelude failed to evaluate)";
     }
   });
   return process->error;
+}
+
+void isobox_v8_snapshot(const uint8_t **data, size_t *len, uint64_t *hooks_index) {
+  *data = reinterpret_cast<const uint8_t *>(process->snapshot.data);
+  *len = static_cast<size_t>(process->snapshot.raw_size);
+  *hooks_index = process->hooks_index;
 }
 
 isobox_v8_sandbox *isobox_v8_sandbox_new(uint64_t memory_bytes) {

@@ -1,5 +1,5 @@
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -52,6 +52,7 @@ impl V8Backend {
             program: config.worker_program.clone().unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
             max_memory_bytes: config.max_memory_bytes,
             ahead_memory_bytes: Limits::DEFAULT_MEMORY_BYTES.min(config.max_memory_bytes),
+            snapshot: Mutex::new(None),
         };
         let slots = Arc::new(Semaphore::new(config.max_sandboxes as usize));
         let pool = Pool::start(spawn, config.warm_sandboxes, &slots)

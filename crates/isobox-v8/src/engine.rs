@@ -43,7 +43,11 @@ unsafe extern "C" {
         globals: *const c_char,
         globals_len: usize,
         out_of_memory_exit: c_int,
+        snapshot: *const u8,
+        snapshot_len: usize,
+        hooks_index: u64,
     ) -> *const c_char;
+    fn isobox_v8_snapshot(data: *mut *const u8, len: *mut usize, hooks_index: *mut u64);
     fn isobox_v8_sandbox_new(memory_bytes: u64) -> *mut RawSandbox;
     fn isobox_v8_sandbox_attach(sandbox: *mut RawSandbox, host: *const RawHost);
     fn isobox_v8_start(
@@ -72,8 +76,9 @@ pub(crate) fn unavailable() -> Option<String> {
 
 /// Starts V8 once per process. Fails, with the same message every time, when V8 is unavailable (isobox-v8 was built
 /// without libnode) or did not start. From then on, V8 running out of memory for good ends the process with status
-/// `out_of_memory_exit` (where V8 would abort it).
-pub(crate) fn initialize(out_of_memory_exit: i32) -> Result<(), String> {
+/// `out_of_memory_exit` (where V8 would abort it). `snapshot` is one [`snapshot`] gave in another process of this
+/// program, used instead of building one.
+pub(crate) fn initialize(out_of_memory_exit: i32, snapshot: Option<&Snapshot>) -> Result<(), String> {
     static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
     STARTED
         .get_or_init(|| {
@@ -85,11 +90,32 @@ pub(crate) fn initialize(out_of_memory_exit: i32) -> Result<(), String> {
                     GLOBALS.as_ptr().cast(),
                     GLOBALS.len(),
                     out_of_memory_exit,
+                    snapshot.map_or(std::ptr::null(), |snapshot| snapshot.blob.as_ptr()),
+                    snapshot.map_or(0, |snapshot| snapshot.blob.len()),
+                    snapshot.map_or(0, |snapshot| snapshot.hooks_index),
                 )
             };
             message(error).map_or(Ok(()), Err)
         })
         .clone()
+}
+
+/// The startup snapshot every sandbox starts from (isobox's globals and prelude evaluated), as bytes another process
+/// of the same program can start from.
+pub(crate) struct Snapshot {
+    pub blob: Vec<u8>,
+    pub hooks_index: u64,
+}
+
+/// This process's snapshot. [`initialize`] must have succeeded.
+pub(crate) fn snapshot() -> Snapshot {
+    let (mut data, mut len, mut hooks_index) = (std::ptr::null(), 0, 0);
+    // SAFETY: the engine is initialised; the binding points at its snapshot, valid for the life of the process.
+    unsafe {
+        isobox_v8_snapshot(&mut data, &mut len, &mut hooks_index);
+        let blob = if data.is_null() { Vec::new() } else { std::slice::from_raw_parts(data, len).to_vec() };
+        Snapshot { blob, hooks_index }
+    }
 }
 
 fn message(text: *const c_char) -> Option<String> {

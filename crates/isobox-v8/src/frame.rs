@@ -17,9 +17,15 @@ pub(crate) const REPLY: u8 = 2;
 pub(crate) const REPLY_RETURN: u8 = 0;
 pub(crate) const REPLY_THROW: u8 = 1;
 pub(crate) const REPLY_STOP: u8 = 2;
+/// Host to worker, first of all when the worker's settings say so: a startup snapshot another worker built, as
+/// `hooks_index` (`u64`) and the blob.
+pub(crate) const SNAPSHOT: u8 = 3;
 
-/// Worker to host, once, when it is ready for requests: empty, or why V8 did not start.
+/// Worker to host, once, when it is ready for requests: `READY_OK`, then the snapshot it built (as in `SNAPSHOT`) if
+/// it was given none; or `READY_FAILED` and why V8 did not start.
 pub(crate) const READY: u8 = 10;
+pub(crate) const READY_OK: u8 = 0;
+pub(crate) const READY_FAILED: u8 = 1;
 /// Worker to host: console lines, each a level byte and a byte string.
 pub(crate) const LOGS: u8 = 11;
 /// Worker to host: a capability call: capability and function indices (`u32`), then the JSON text of the arguments.

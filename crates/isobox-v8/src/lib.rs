@@ -17,7 +17,8 @@
 //!   the marker set it becomes the worker's loop and exits, so `main` never runs. The `isobox` CLI, an embedder's
 //!   server and a test binary are all workers this way, with nothing to install. The argument makes a program that
 //!   does not link isobox-v8 fail on an unknown option instead of running. A worker dies with the host thread that
-//!   started it (`PR_SET_PDEATHSIG`).
+//!   started it (`PR_SET_PDEATHSIG`). The first worker sends the startup snapshot it built (about 0.5 MB) with its
+//!   ready frame, before it has run any program; later workers are given it rather than building their own.
 //! - Each worker serves one request at a time and is kept for the next ones, up to [`V8Config::max_sandboxes`]
 //!   workers; [`V8Config::warm_sandboxes`] are started with the backend. After each request a worker makes the next
 //!   request's isolate and context ahead, off the next request's path.

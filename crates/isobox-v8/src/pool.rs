@@ -22,6 +22,7 @@ use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
+use crate::engine::Snapshot;
 use crate::frame::{self, Fields, Frame};
 use crate::watchdog::{Alarm, GRACE};
 use crate::worker;
@@ -41,7 +42,12 @@ pub(crate) struct Spawn {
     pub program: PathBuf,
     pub max_memory_bytes: u64,
     pub ahead_memory_bytes: u64,
+    /// The startup snapshot the first worker built, given to the next ones so that they need not build their own.
+    pub snapshot: Mutex<Option<Arc<Snapshot>>>,
 }
+
+/// The largest snapshot the host takes from a worker.
+const MAX_SNAPSHOT_BYTES: u64 = 64 << 20;
 
 /// A running worker process and the host's end of its channel.
 pub(crate) struct Worker {
@@ -51,9 +57,15 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Starts a worker; it is usable once [`Worker::ready`] says so.
-    fn spawn(spawn: &Spawn) -> io::Result<Self> {
+    fn spawn(spawn: &Spawn, snapshot: Option<&Snapshot>) -> io::Result<Self> {
         let (channel, theirs) = UnixStream::pair()?;
-        let settings = format!("{},{},{}", std::process::id(), spawn.max_memory_bytes, spawn.ahead_memory_bytes);
+        let settings = format!(
+            "{},{},{},{}",
+            std::process::id(),
+            spawn.max_memory_bytes,
+            spawn.ahead_memory_bytes,
+            u8::from(snapshot.is_some())
+        );
         let child = Command::new(&spawn.program)
             .arg(worker::ARGUMENT)
             .env(worker::MARKER, settings)
@@ -68,15 +80,37 @@ impl Worker {
         self.child.id()
     }
 
-    /// Waits until `by` for the worker to start V8.
-    fn ready(&mut self, by: Instant) -> Result<(), String> {
-        let mut payload = Vec::new();
-        self.channel
-            .set_read_timeout(Some(by.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))))
+    /// Sends `snapshot` (if any) and waits until `by` for the worker to start V8; keeps the snapshot a first worker
+    /// built in `spawn`. (A worker that has run no program yet is trusted with that.)
+    fn ready(&mut self, by: Instant, spawn: &Spawn, snapshot: Option<&Snapshot>) -> Result<(), String> {
+        let timeout = by.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let channel = &self.channel;
+        channel
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| channel.set_write_timeout(Some(timeout)))
             .map_err(|error| error.to_string())?;
-        match frame::read(&self.channel, 4096, &mut payload) {
-            Ok(frame::READY) if payload.is_empty() => Ok(()),
-            Ok(frame::READY) => Err(String::from_utf8_lossy(&payload).into_owned()),
+        if let Some(snapshot) = snapshot {
+            Frame::new(frame::SNAPSHOT)
+                .u64(snapshot.hooks_index)
+                .rest(&snapshot.blob)
+                .send(channel)
+                .map_err(|error| format!("the V8 worker did not start: {error}"))?;
+        }
+        let mut payload = Vec::new();
+        match frame::read(channel, MAX_SNAPSHOT_BYTES, &mut payload) {
+            Ok(frame::READY) => {
+                let mut fields = Fields::new(&payload);
+                match fields.u8() {
+                    None | Some(frame::READY_OK) => {
+                        if let (Some(hooks_index), false) = (fields.u64(), fields.is_empty()) {
+                            let built = Snapshot { hooks_index, blob: fields.rest().to_vec() };
+                            lock(&spawn.snapshot).get_or_insert_with(|| Arc::new(built));
+                        }
+                        Ok(())
+                    }
+                    Some(_) => Err(String::from_utf8_lossy(fields.rest()).into_owned()),
+                }
+            }
             Ok(tag) => Err(format!("the V8 worker sent frame {tag} before it was ready")),
             Err(error) => Err(format!("the V8 worker did not start: {error}")),
         }
@@ -98,12 +132,13 @@ impl Drop for Worker {
 
 /// Starts a worker and waits until `by` for it to be ready, letting `claim` kill it meanwhile.
 fn start(spawn: &Spawn, by: Instant, claim: Option<&Claim>) -> Result<Worker, String> {
-    let mut worker = Worker::spawn(spawn)
+    let snapshot = lock(&spawn.snapshot).clone();
+    let mut worker = Worker::spawn(spawn, snapshot.as_deref())
         .map_err(|error| format!("the V8 worker process ({}) did not start: {error}", spawn.program.display()))?;
     if let Some(claim) = claim {
         claim.attach(worker.pid());
     }
-    let ready = worker.ready(by);
+    let ready = worker.ready(by, spawn, snapshot.as_deref());
     if let Some(claim) = claim {
         claim.detach();
     }
@@ -111,6 +146,10 @@ fn start(spawn: &Spawn, by: Instant, claim: Option<&Claim>) -> Result<Worker, St
         Ok(()) => Ok(worker),
         Err(error) => {
             worker.end();
+            // Should a worker fail with the snapshot it was given, the next one builds its own.
+            if snapshot.is_some() {
+                lock(&spawn.snapshot).take();
+            }
             Err(error)
         }
     }

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 use isobox_core::Limits;
 
-use crate::engine::{self, Blank};
+use crate::engine::{self, Blank, Snapshot};
 use crate::frame::{self, Fields, Frame};
 use crate::sandbox::{self, Job, send};
 use crate::stop::Stop;
 use crate::watchdog::Watchdog;
 
 /// The environment variable that makes a process a worker; its value is
-/// `<parent pid>,<largest memory limit>,<memory limit of sandboxes made ahead>`.
+/// `<parent pid>,<largest memory limit>,<memory limit of sandboxes made ahead>,<1 when a snapshot frame comes first>`.
 pub(crate) const MARKER: &str = "ISOBOX_V8_WORKER";
 /// The argument a worker is started with: a program that ignores the marker (it does not link isobox-v8) then fails
 /// on an unknown option rather than doing its usual work.
@@ -66,12 +66,18 @@ struct Settings {
     parent: i32,
     max_memory_bytes: u64,
     ahead_memory_bytes: u64,
+    snapshot_given: bool,
 }
 
 fn parse(settings: &str) -> Option<Settings> {
     let mut parts = settings.split(',').map(str::parse::<u64>);
     let parent = i32::try_from(parts.next()?.ok()?).ok()?;
-    Some(Settings { parent, max_memory_bytes: parts.next()?.ok()?, ahead_memory_bytes: parts.next()?.ok()? })
+    Some(Settings {
+        parent,
+        max_memory_bytes: parts.next()?.ok()?,
+        ahead_memory_bytes: parts.next()?.ok()?,
+        snapshot_given: parts.next()?.ok()? == 1,
+    })
 }
 
 fn serve(settings: &str) -> i32 {
@@ -88,10 +94,20 @@ fn serve(settings: &str) -> i32 {
     }
     // SAFETY: the host starts every worker with its end of the socket pair as standard input, owned by nothing else.
     let channel = unsafe { UnixStream::from_raw_fd(0) };
-    if let Err(error) = engine::initialize(OUT_OF_MEMORY_EXIT) {
-        send(Frame::new(frame::READY).rest(error.as_bytes()), &channel);
+    // Building the snapshot is most of a worker's start: the host passes on the first worker's to the others.
+    let mut snapshot = None;
+    if settings.snapshot_given {
+        let mut payload = Vec::new();
+        let Ok(frame::SNAPSHOT) = frame::read(&channel, u64::MAX, &mut payload) else { return FAILED_EXIT };
+        let mut fields = Fields::new(&payload);
+        let Some(hooks_index) = fields.u64() else { return FAILED_EXIT };
+        snapshot = Some(Snapshot { hooks_index, blob: fields.rest().to_vec() });
+    }
+    if let Err(error) = engine::initialize(OUT_OF_MEMORY_EXIT, snapshot.as_ref()) {
+        send(Frame::new(frame::READY).u8(frame::READY_FAILED).rest(error.as_bytes()), &channel);
         return FAILED_EXIT;
     }
+    drop(snapshot);
     let Ok(watchdog) = Watchdog::start() else { return FAILED_EXIT };
     let thread = std::thread::Builder::new()
         .name("isobox-v8-sandbox".into())
@@ -118,7 +134,12 @@ fn work(channel: &UnixStream, watchdog: &Watchdog, settings: &Settings) {
             baseline
         });
         if !ready {
-            send(Frame::new(frame::READY), channel);
+            let mut frame = Frame::new(frame::READY).u8(frame::READY_OK);
+            if !settings.snapshot_given {
+                let snapshot = engine::snapshot();
+                frame = frame.u64(snapshot.hooks_index).rest(&snapshot.blob);
+            }
+            send(frame, channel);
             ready = true;
         }
         let Ok(frame::REQUEST) = frame::read(channel, u64::MAX, &mut payload) else { return };
