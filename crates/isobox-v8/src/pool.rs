@@ -364,11 +364,22 @@ impl Conduct {
                 started_us += micros(began);
             }
             let Some(current) = worker.as_mut() else { continue };
+            // A worker that died while idle is replaced (reaped here, before its pid is lent to the claim).
+            if !matches!(current.child.try_wait(), Ok(None)) {
+                worker.take();
+                continue;
+            }
             self.claim.attach(current.pid());
             let exchanged = self.exchange(current);
             self.claim.detach();
+            // Overdue or cancelled, the worker may have been killed even if its report came through first: it is not
+            // offered again (the next request would find it dead).
+            let killed = self.claim.state() >= OVERDUE;
             match exchanged {
                 Ok(mut run) => {
+                    if killed {
+                        worker.take().and_then(Worker::end);
+                    }
                     run.start_us += started_us;
                     return Ok(run);
                 }
