@@ -19,7 +19,10 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
+
+#include <unistd.h>
 
 namespace {
 
@@ -54,6 +57,8 @@ struct Process {
   // Where the prelude's hooks are in the snapshot's context data.
   size_t hooks_index = 0;
   const char *error = nullptr;
+  // The exit status of a process whose memory ran out (see `isobox_v8_initialize`).
+  int out_of_memory_exit = 0;
 };
 
 // The isolate data slot holding the isolate's sandbox, for natives (snapshotted functions cannot hold a pointer).
@@ -147,6 +152,7 @@ struct isobox_v8_sandbox {
   // Zero (no host) until attached.
   isobox_v8_host host{};
   v8::Isolate *isolate = nullptr;
+  uint64_t memory_bytes = 0;
   std::shared_ptr<BufferAllocator> buffers;
   v8::Global<v8::Context> context;
   // The prelude's hooks.
@@ -182,6 +188,22 @@ size_t NearHeapLimit(void *data, size_t current_heap_limit, size_t initial_heap_
     return current_heap_limit;
   }
   return ceiling;
+}
+
+// V8 ran out of memory for good (a heap limit it cannot raise, or an allocation the OS refused): it would abort the
+// process. The process ends instead with the status that tells its parent why.
+void OutOfMemory(const char *, bool) { _exit(process->out_of_memory_exit); }
+
+void NoNewMemory() { _exit(process->out_of_memory_exit); }
+
+// A single allocation can take the heap past its limit without V8 asking `NearHeapLimit` first (a string of hundreds
+// of megabytes is one object in large-object space). Checked after every step, so such a program ends with a memory
+// error rather than running on.
+void CheckHeap(isobox_v8_sandbox *sandbox) {
+  if (sandbox->host.out_of_memory == nullptr) return;
+  v8::HeapStatistics statistics;
+  sandbox->isolate->GetHeapStatistics(&statistics);
+  if (statistics.used_heap_size() > sandbox->memory_bytes) sandbox->host.out_of_memory(sandbox->host.data);
 }
 
 bool NoWasm(v8::Local<v8::Context>, v8::Local<v8::String>) { return false; }
@@ -613,15 +635,29 @@ void BufferAllocator::Refuse(size_t length) {
 
 extern "C" {
 
-const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const char *globals, size_t globals_len) {
+const char *isobox_v8_unavailable(void) { return nullptr; }
+
+const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const char *globals, size_t globals_len,
+                                 int out_of_memory_exit, const uint8_t *snapshot, size_t snapshot_len,
+                                 uint64_t hooks_index) {
   std::call_once(process_once, [&] {
     process = new Process;
+    process->out_of_memory_exit = out_of_memory_exit;
+    v8::V8::SetFatalMemoryErrorCallback(OutOfMemory);
+    std::set_new_handler(NoNewMemory);
     // WebAssembly would allocate memory outside the limits isobox enforces; programs get plain JavaScript.
     v8::V8::SetFlagsFromString("--no-expose-wasm");
     process->platform = v8::platform::NewDefaultPlatform();
     v8::V8::InitializePlatform(process->platform.get());
     if (!v8::V8::Initialize()) {
       process->error = "V8 failed to initialise";
+    } else if (snapshot_len > 0) {
+      // A snapshot another process of this same program built: V8 checks it belongs to this build.
+      char *copy = snapshot_len <= INT_MAX ? new char[snapshot_len] : nullptr;
+      if (copy != nullptr) std::memcpy(copy, snapshot, snapshot_len);
+      process->snapshot = v8::StartupData{copy, static_cast<int>(copy != nullptr ? snapshot_len : 0)};
+      process->hooks_index = static_cast<size_t>(hooks_index);
+      if (copy == nullptr || !process->snapshot.IsValid()) process->error = "the startup snapshot given is not valid";
     } else if (!CreateSnapshot(std::string(globals, globals_len), std::string(prelude, prelude_len))) {
       process->error = "V8 could not build isobox's startup snapshot (the prelude failed to evaluate)";
     }
@@ -629,8 +665,15 @@ const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const 
   return process->error;
 }
 
+void isobox_v8_snapshot(const uint8_t **data, size_t *len, uint64_t *hooks_index) {
+  *data = reinterpret_cast<const uint8_t *>(process->snapshot.data);
+  *len = static_cast<size_t>(process->snapshot.raw_size);
+  *hooks_index = process->hooks_index;
+}
+
 isobox_v8_sandbox *isobox_v8_sandbox_new(uint64_t memory_bytes) {
   auto *sandbox = new isobox_v8_sandbox;
+  sandbox->memory_bytes = memory_bytes;
   sandbox->buffers = std::make_shared<BufferAllocator>(memory_bytes);
   v8::Isolate::CreateParams params;
   params.constraints.ConfigureDefaultsFromHeapSize(0, static_cast<size_t>(memory_bytes));
@@ -644,6 +687,7 @@ isobox_v8_sandbox *isobox_v8_sandbox_new(uint64_t memory_bytes) {
   isolate->SetData(kSandboxSlot, sandbox);
   sandbox->buffers->Attach(isolate, sandbox);
   isolate->AddNearHeapLimitCallback(NearHeapLimit, sandbox);
+  isolate->SetOOMErrorHandler(OutOfMemory);
   isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate->SetAllowWasmCodeGenerationCallback(NoWasm);
 
@@ -676,6 +720,7 @@ int isobox_v8_start(isobox_v8_sandbox *sandbox, const uint8_t *code, size_t code
   sandbox->isolate->SetStackLimit(here - stack_bytes - kCompileStackBytes);
   int status = Start(sandbox, enter.context(), code, code_len, input, input_len, manifest, manifest_len);
   ReportRefusal(sandbox);
+  CheckHeap(sandbox);
   return status;
 }
 
@@ -683,6 +728,7 @@ int isobox_v8_run_jobs(isobox_v8_sandbox *sandbox) {
   Enter enter(sandbox);
   int status = RunJobs(sandbox);
   ReportRefusal(sandbox);
+  CheckHeap(sandbox);
   return status;
 }
 
@@ -690,6 +736,7 @@ int isobox_v8_settle(isobox_v8_sandbox *sandbox) {
   Enter enter(sandbox);
   int status = Settle(sandbox, enter.context());
   ReportRefusal(sandbox);
+  CheckHeap(sandbox);
   return status;
 }
 

@@ -47,11 +47,23 @@ enum {
   ISOBOX_V8_SETTLED = 4,
 };
 
+// NULL when this build has the engine, else a static description of why it is unavailable. Starts nothing.
+const char *isobox_v8_unavailable(void);
+
 // Starts the engine once per process and builds the startup snapshot every sandbox starts from: a context in which
 // `globals` (what QuickJS's guest has and V8 lacks) and `prelude` (isobox's engine-neutral prelude) were evaluated.
 // Returns NULL on success, else a static description of why the engine is unavailable. Later calls return the first
-// call's answer.
-const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const char *globals, size_t globals_len);
+// call's answer. From then on, when the engine runs out of memory for good (where V8 would abort), the process exits
+// at once with status `out_of_memory_exit`: sandboxes run in processes of their own, and this tells their parent why.
+// With `snapshot_len` > 0, `snapshot` (and `hooks_index`) is a snapshot another process of the same program built,
+// as `isobox_v8_snapshot` gave it, used instead of building one (the sources are then unused).
+const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const char *globals, size_t globals_len,
+                                 int out_of_memory_exit, const uint8_t *snapshot, size_t snapshot_len,
+                                 uint64_t hooks_index);
+
+// The startup snapshot of an initialised engine, valid for the life of the process, and where the prelude's hooks
+// are in it.
+void isobox_v8_snapshot(const uint8_t **data, size_t *len, uint64_t *hooks_index);
 
 // A fresh isolate and context from the startup snapshot. `memory_bytes` bounds the JavaScript heap and, separately,
 // the contents of ArrayBuffers. Returns NULL when the sandbox could not be set up (for instance when the memory limit

@@ -4,10 +4,23 @@
 
 #include "isobox_v8.h"
 
-const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const char *globals, size_t globals_len) {
-  (void)prelude, (void)prelude_len, (void)globals, (void)globals_len;
-  return "isobox-v8 was built without V8: libnode108 was not found under " ISOBOX_LIBNODE_PREFIX
-         "; run scripts/setup-v8.sh (or set ISOBOX_LIBNODE_PREFIX) and rebuild";
+#define UNAVAILABLE                                                                                      \
+  "isobox-v8 was built without V8: libnode108 was not found under " ISOBOX_LIBNODE_PREFIX \
+  "; run scripts/setup-v8.sh (or set ISOBOX_LIBNODE_PREFIX) and rebuild"
+
+const char *isobox_v8_unavailable(void) { return UNAVAILABLE; }
+
+const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const char *globals, size_t globals_len,
+                                 int out_of_memory_exit, const uint8_t *snapshot, size_t snapshot_len,
+                                 uint64_t hooks_index) {
+  (void)prelude, (void)prelude_len, (void)globals, (void)globals_len, (void)out_of_memory_exit, (void)snapshot,
+      (void)snapshot_len, (void)hooks_index;
+  return UNAVAILABLE;
+}
+
+void isobox_v8_snapshot(const uint8_t **data, size_t *len, uint64_t *hooks_index) {
+  (void)data, (void)len, (void)hooks_index;
+  abort();
 }
 
 isobox_v8_sandbox *isobox_v8_sandbox_new(uint64_t memory_bytes) {

@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -7,32 +8,24 @@ use isobox_core::{Backend, Limits, Metrics, Outcome, Request, SandboxError};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::V8Config;
-use crate::sandbox::{self, Calls, Run};
-use crate::stop::{Reason, Stop};
-use crate::warm::{Job, Warm};
+use crate::pool::{Claim, Conduct, Pool, Run, Spawn, Task};
 use crate::watchdog::Watchdog;
+use crate::worker::{self, MAX_STACK_BYTES};
 
-/// JavaScript in V8, one fresh isolate and context per request, each on a thread of its own.
+/// JavaScript in V8, one fresh isolate and context per request, in worker processes of its own.
 ///
-/// Creating a backend starts V8 (once per process) and a watchdog thread; share one backend for the life of the
-/// process. V8 cannot count instructions, so requests with a fuel budget are refused (an `internal` error): use the
-/// wall-clock timeout, or the wasm backend for deterministic budgets.
+/// Creating a backend starts a watchdog thread and the workers made ahead ([`V8Config::warm_sandboxes`]); share one
+/// backend for the life of the process. V8 cannot count instructions, so requests with a fuel budget are refused (an
+/// `internal` error): use the wall-clock timeout, or the wasm backend for deterministic budgets.
 pub struct V8Backend {
     capabilities: Capabilities,
     slots: Arc<Semaphore>,
     watchdog: Watchdog,
-    warm: Arc<Warm>,
+    pool: Arc<Pool>,
     max_memory_bytes: u64,
 }
 
-/// The most JavaScript stack a request may ask for.
-const MAX_STACK_BYTES: u32 = 4 << 20;
-
-/// Each sandbox thread's stack: the JavaScript stack limit is set below the thread's current position, and V8 needs
-/// room past it for its own frames (and the thread for isobox's).
-const THREAD_STACK_BYTES: usize = MAX_STACK_BYTES as usize + (4 << 20);
-
-/// Why a [`V8Backend`] could not be created: V8 is not available in this build, or did not start.
+/// Why a [`V8Backend`] could not be created: V8 is not available in this build, or its threads did not start.
 #[derive(Debug)]
 pub struct Unavailable(String);
 
@@ -45,22 +38,26 @@ impl std::fmt::Display for Unavailable {
 impl std::error::Error for Unavailable {}
 
 impl V8Backend {
-    /// Starts V8 (the first time in the process; this builds the startup snapshot every sandbox starts from) and the
-    /// backend's watchdog thread. Fails when this build has no V8 (libnode was not found when it was compiled).
+    /// Starts the backend's watchdog thread and its first workers. Fails when this build has no V8 (libnode was not
+    /// found when it was compiled).
     pub fn new(config: V8Config) -> Result<Self, Unavailable> {
-        crate::engine::initialize().map_err(Unavailable)?;
+        // The worker entry point must be linked into the program, which re-executes itself as its workers.
+        std::hint::black_box(&worker::HOOK);
+        if let Some(error) = crate::engine::unavailable() {
+            return Err(Unavailable(error));
+        }
         let watchdog =
             Watchdog::start().map_err(|error| Unavailable(format!("the watchdog thread did not start: {error}")))?;
-        let memory_bytes = Limits::DEFAULT_MEMORY_BYTES.min(config.max_memory_bytes);
-        let warm = Warm::start(config.warm_sandboxes, memory_bytes, THREAD_STACK_BYTES)
-            .map_err(|error| Unavailable(format!("the sandbox threads did not start: {error}")))?;
-        Ok(Self {
-            capabilities: config.capabilities,
-            slots: Arc::new(Semaphore::new(config.max_sandboxes as usize)),
-            watchdog,
-            warm,
+        let spawn = Spawn {
+            program: config.worker_program.clone().unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
             max_memory_bytes: config.max_memory_bytes,
-        })
+            ahead_memory_bytes: Limits::DEFAULT_MEMORY_BYTES.min(config.max_memory_bytes),
+            snapshot: Mutex::new(None),
+        };
+        let slots = Arc::new(Semaphore::new(config.max_sandboxes as usize));
+        let pool = Pool::start(spawn, config.warm_sandboxes, &slots)
+            .map_err(|error| Unavailable(format!("the worker threads did not start: {error}")))?;
+        Ok(Self { capabilities: config.capabilities, slots, watchdog, pool, max_memory_bytes: config.max_memory_bytes })
     }
 
     fn check_limits(&self, request: &Request) -> Result<(), SandboxError> {
@@ -86,58 +83,38 @@ impl V8Backend {
         Ok(())
     }
 
-    /// Runs `request` with its granted capabilities on a thread whose sandbox is ready, or else on a new thread,
-    /// holding a slot until the thread has disposed of its sandbox.
-    async fn run_on_thread(&self, request: &Request, host_calls: HostCalls) -> Result<Run, SandboxError> {
-        let slot = self.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed");
-        let (deliver, delivered) = oneshot::channel();
-        let stop = Arc::new(Stop::new(deliver));
+    /// Runs `request` with its granted capabilities in a worker, once a slot is free (or its deadline has passed).
+    async fn run_in_worker(&self, request: &Request, host_calls: HostCalls) -> Result<Run, SandboxError> {
         let deadline = Instant::now() + request.limits.timeout;
-        let watch = self.watchdog.watch(deadline, stop.clone());
-        // Host functions run on the request's runtime, driven from the sandbox's thread.
-        let calls = Calls { host_calls, runtime: tokio::runtime::Handle::try_current().ok(), deadline };
-        let job: Job = {
-            let request = request.clone();
-            let stop = stop.clone();
-            Box::new(move |made| {
-                // Should the run panic, the request hears of it at once rather than at its deadline.
-                let _abandon = AbandonOnExit(&stop);
-                sandbox::run(&request, &stop, calls, made, |run| stop.deliver(run));
-                drop(watch);
-                drop(slot);
-            })
+        let claim = Arc::new(Claim::new());
+        let _watch = self.watchdog.watch(deadline, claim.clone());
+        // If this future is dropped before the outcome arrives, the program's worker is ended rather than left running.
+        let cancel = CancelOnDrop(Some(claim.clone()));
+        let permit = tokio::select! {
+            biased;
+            permit = self.slots.clone().acquire_owned() => permit.expect("the slot semaphore is never closed"),
+            () = claim.ended() => return Err(SandboxError::wall_clock_timeout(&request.limits)),
         };
-        if let Err(job) = self.warm.hand(request.limits.memory_bytes, job) {
-            let thread = std::thread::Builder::new()
-                .name("isobox-v8-sandbox".into())
-                .stack_size(THREAD_STACK_BYTES)
-                .spawn(move || job(None));
-            if let Err(error) = thread {
-                return Err(SandboxError::internal(format!("the sandbox thread did not start: {error}")));
-            }
+        let (deliver, delivered) = oneshot::channel();
+        let conduct = Conduct {
+            request: request.clone(),
+            host_calls,
+            // Host functions run on the request's runtime, driven from the worker's relay thread.
+            runtime: tokio::runtime::Handle::try_current().ok(),
+            deadline,
+            claim,
+        };
+        let task = Task { permit, conduct, deliver };
+        if let Err(error) = self.pool.hand(task) {
+            return Err(SandboxError::internal(format!("the worker's thread did not start: {error}")));
         }
-        // If this future is dropped before the outcome arrives, the program is stopped rather than left running.
-        let cancel = CancelOnDrop(Some(stop.clone()));
         let run = delivered.await;
         cancel.disarm();
-        // Without an outcome, the watchdog abandoned a program V8 could not stop in time.
-        run.map_err(|_| {
-            stop.error(&request.limits)
-                .unwrap_or_else(|| SandboxError::internal("the sandbox thread ended without an outcome"))
-        })
+        run.unwrap_or_else(|_| Err(SandboxError::internal("the V8 worker's thread ended without an outcome")))
     }
 }
 
-/// Abandons the request when the sandbox's thread is done, delivered or not (abandoning after delivery does nothing).
-struct AbandonOnExit<'a>(&'a Stop);
-
-impl Drop for AbandonOnExit<'_> {
-    fn drop(&mut self) {
-        self.0.abandon();
-    }
-}
-
-struct CancelOnDrop(Option<Arc<Stop>>);
+struct CancelOnDrop(Option<Arc<Claim>>);
 
 impl CancelOnDrop {
     fn disarm(mut self) {
@@ -147,8 +124,8 @@ impl CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if let Some(stop) = &self.0 {
-            stop.stop(Reason::Cancelled);
+        if let Some(claim) = &self.0 {
+            claim.cancel();
         }
     }
 }
@@ -163,7 +140,7 @@ impl Backend for V8Backend {
         let received = Instant::now();
         // An unknown grant is refused before any sandbox starts, as the wasm backend does.
         let run = match self.check_limits(request).and_then(|()| self.capabilities.host_calls(request)) {
-            Ok(host_calls) => self.run_on_thread(request, host_calls).await,
+            Ok(host_calls) => self.run_in_worker(request, host_calls).await,
             Err(error) => Err(error),
         };
         let total_us = received.elapsed().as_micros() as u64;

@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use isobox_capabilities::Capabilities;
 
 /// How a [`V8Backend`](crate::V8Backend) is set up. Per-request limits live in [`Limits`](isobox_core::Limits); these
@@ -6,20 +8,30 @@ use isobox_capabilities::Capabilities;
 pub struct V8Config {
     /// What requests may be granted.
     pub capabilities: Capabilities,
-    /// Sandboxes that may run at once; further requests wait for a free slot. Each running sandbox is one thread and
-    /// one isolate (about 1 MiB, plus what its program allocates).
+    /// Sandboxes that may run at once, each in a worker process of its own; further requests wait for a free slot
+    /// (until their deadline). Also the most worker processes the backend keeps.
     pub max_sandboxes: u32,
     /// The largest memory limit a request may ask for.
     pub max_memory_bytes: u64,
-    /// Sandbox threads that make a fresh isolate and context ahead of the next request, for requests with the
-    /// default memory limit (each isolate still serves one request). They hold about 1 MiB each while they wait; the
-    /// other requests, and requests beyond them, make their isolate when they come. 0 turns this off.
+    /// Worker processes started with the backend, before any request. Every worker makes a fresh isolate and
+    /// context ahead of its next request (for requests with the default memory limit; each isolate still serves one
+    /// request); requests that find no idle worker start one (up to `max_sandboxes`), which then stays for later
+    /// requests. 0 starts none ahead.
     pub warm_sandboxes: u32,
+    /// The program started as a worker process; `None` (the default) is the running program itself
+    /// (`/proc/self/exe`). Either must link isobox-v8, whose start-up code turns it into a worker.
+    pub worker_program: Option<PathBuf>,
 }
 
 impl Default for V8Config {
     fn default() -> Self {
-        Self { capabilities: Capabilities::new(), max_sandboxes: 64, max_memory_bytes: 256 << 20, warm_sandboxes: 2 }
+        Self {
+            capabilities: Capabilities::new(),
+            max_sandboxes: 64,
+            max_memory_bytes: 256 << 20,
+            warm_sandboxes: 2,
+            worker_program: None,
+        }
     }
 }
 
@@ -31,6 +43,7 @@ impl std::fmt::Debug for V8Config {
             .field("max_sandboxes", &self.max_sandboxes)
             .field("max_memory_bytes", &self.max_memory_bytes)
             .field("warm_sandboxes", &self.warm_sandboxes)
+            .field("worker_program", &self.worker_program)
             .finish()
     }
 }

@@ -36,12 +36,18 @@ const STATUS_PENDING: c_int = 3;
 const STATUS_SETTLED: c_int = 4;
 
 unsafe extern "C" {
+    fn isobox_v8_unavailable() -> *const c_char;
     fn isobox_v8_initialize(
         prelude: *const c_char,
         prelude_len: usize,
         globals: *const c_char,
         globals_len: usize,
+        out_of_memory_exit: c_int,
+        snapshot: *const u8,
+        snapshot_len: usize,
+        hooks_index: u64,
     ) -> *const c_char;
+    fn isobox_v8_snapshot(data: *mut *const u8, len: *mut usize, hooks_index: *mut u64);
     fn isobox_v8_sandbox_new(memory_bytes: u64) -> *mut RawSandbox;
     fn isobox_v8_sandbox_attach(sandbox: *mut RawSandbox, host: *const RawHost);
     fn isobox_v8_start(
@@ -62,24 +68,59 @@ unsafe extern "C" {
     fn isobox_v8_sandbox_free(sandbox: *mut RawSandbox);
 }
 
+/// Why this build has no V8 (isobox-v8 was built without libnode), without starting anything.
+pub(crate) fn unavailable() -> Option<String> {
+    // SAFETY: no arguments; the binding returns NULL or a static, NUL-terminated message.
+    message(unsafe { isobox_v8_unavailable() })
+}
+
 /// Starts V8 once per process. Fails, with the same message every time, when V8 is unavailable (isobox-v8 was built
-/// without libnode) or did not start.
-pub(crate) fn initialize() -> Result<(), String> {
+/// without libnode) or did not start. From then on, V8 running out of memory for good ends the process with status
+/// `out_of_memory_exit` (where V8 would abort it). `snapshot` is one [`snapshot`] gave in another process of this
+/// program, used instead of building one.
+pub(crate) fn initialize(out_of_memory_exit: i32, snapshot: Option<&Snapshot>) -> Result<(), String> {
     static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
     STARTED
         .get_or_init(|| {
             // SAFETY: the sources are valid for the call; the binding copies them.
             let error = unsafe {
-                isobox_v8_initialize(PRELUDE.as_ptr().cast(), PRELUDE.len(), GLOBALS.as_ptr().cast(), GLOBALS.len())
+                isobox_v8_initialize(
+                    PRELUDE.as_ptr().cast(),
+                    PRELUDE.len(),
+                    GLOBALS.as_ptr().cast(),
+                    GLOBALS.len(),
+                    out_of_memory_exit,
+                    snapshot.map_or(std::ptr::null(), |snapshot| snapshot.blob.as_ptr()),
+                    snapshot.map_or(0, |snapshot| snapshot.blob.len()),
+                    snapshot.map_or(0, |snapshot| snapshot.hooks_index),
+                )
             };
-            if error.is_null() {
-                Ok(())
-            } else {
-                // SAFETY: the binding returns a static, NUL-terminated message.
-                Err(unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned())
-            }
+            message(error).map_or(Ok(()), Err)
         })
         .clone()
+}
+
+/// The startup snapshot every sandbox starts from (isobox's globals and prelude evaluated), as bytes another process
+/// of the same program can start from.
+pub(crate) struct Snapshot {
+    pub blob: Vec<u8>,
+    pub hooks_index: u64,
+}
+
+/// This process's snapshot. [`initialize`] must have succeeded.
+pub(crate) fn snapshot() -> Snapshot {
+    let (mut data, mut len, mut hooks_index) = (std::ptr::null(), 0, 0);
+    // SAFETY: the engine is initialised; the binding points at its snapshot, valid for the life of the process.
+    unsafe {
+        isobox_v8_snapshot(&mut data, &mut len, &mut hooks_index);
+        let blob = if data.is_null() { Vec::new() } else { std::slice::from_raw_parts(data, len).to_vec() };
+        Snapshot { blob, hooks_index }
+    }
+}
+
+fn message(text: *const c_char) -> Option<String> {
+    // SAFETY: the binding returns NULL or a static, NUL-terminated message.
+    (!text.is_null()).then(|| unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned())
 }
 
 /// What the engine reports while a program runs, on the sandbox's thread.

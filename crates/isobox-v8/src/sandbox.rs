@@ -1,96 +1,68 @@
-//! One request in one fresh isolate, on the sandbox's own thread: the console and output budget, capability calls,
-//! and the run loop.
+//! One request in one fresh isolate, inside a worker process: the console and output budget, capability calls (sent
+//! to the host over the channel), and the run loop.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::task::{Context, Poll, Waker};
+use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-use isobox_capabilities::{CallOutcome, HostCalls, PendingCall};
-use isobox_core::output::{decode_result, json_escaped_len};
-use isobox_core::{Level, Limits, LogLine, Request, SandboxError};
-use serde_json::Value;
-use tokio::runtime::Handle;
+use isobox_core::output::json_escaped_len;
+use isobox_core::{Limits, SandboxError};
 
 use crate::engine::{self, Blank, Reply, Sandbox, Step};
 use crate::errors;
+use crate::frame::{self, Fields, Frame};
 use crate::stop::{Reason, Stop};
 
-/// What one sandboxed run produced.
+/// A request as a worker receives it.
+pub(crate) struct Job {
+    /// The request's limits; `host_calls` and `host_call_bytes` are the host's to enforce.
+    pub limits: Limits,
+    pub deadline: Instant,
+    pub code: String,
+    /// The input's JSON text, empty for none.
+    pub input: String,
+    /// The granted capabilities, as `HostCalls::manifest` writes them.
+    pub manifest: String,
+}
+
+/// What one sandboxed run produced: the result's JSON text or the error, and what it cost.
 pub(crate) struct Run {
-    pub result: Result<Value, SandboxError>,
-    pub logs: Vec<LogLine>,
+    pub result: Result<String, SandboxError>,
     pub start_us: u64,
     pub run_us: u64,
     pub memory_bytes: u64,
-    pub output_bytes: u64,
 }
 
-/// The host side of one sandbox: console lines and the output budget they share with the result, and the request's
-/// capability calls.
+/// Console lines are sent to the host in batches of about this many bytes (and before every capability call and the
+/// outcome), so that a chatty program costs few writes.
+const LOG_BATCH_BYTES: usize = 64 << 10;
+
+/// The worker's side of one sandbox: console lines and the output budget they share with the result, and capability
+/// calls, which go to the host.
 struct Console<'a> {
     stop: &'a Stop,
+    channel: &'a UnixStream,
     output_limit: u64,
     output_used: Cell<u64>,
-    logs: RefCell<Vec<LogLine>>,
-    host_calls: RefCell<HostCalls>,
-    runtime: Option<Handle>,
-    deadline: Instant,
-}
-
-/// What a sandbox needs to make its program's capability calls.
-pub(crate) struct Calls {
-    /// The request's granted capabilities and what it has left to spend on them.
-    pub host_calls: HostCalls,
-    /// The runtime the request came from, where host functions run; `None` when it was not made on a tokio runtime.
-    pub runtime: Option<Handle>,
-    /// The request's wall-clock deadline, which host calls are held to as the program is.
-    pub deadline: Instant,
+    /// Console lines not sent yet, encoded as in a [`frame::LOGS`] frame.
+    logs: RefCell<Vec<u8>>,
+    reply: RefCell<Vec<u8>>,
 }
 
 impl Console<'_> {
-    /// Drives a started host call to completion, under the request's deadline, on this thread (the program waits
-    /// meanwhile, as it does in the wasm guest). `None` when the program was stopped meanwhile (the deadline, or the
-    /// request was cancelled): the call is dropped.
-    fn finish(&self, pending: PendingCall) -> Option<CallOutcome> {
-        let Some(runtime) = &self.runtime else {
-            self.stop.fail(SandboxError::internal("host calls need a tokio runtime: run the request on one"));
-            return None;
-        };
-        let mut finishing = std::pin::pin!(pending.finish());
-        // Most host functions answer at once: one poll in the runtime's context, without arming a timer or parking
-        // the thread, answers them. (As `timeout_at` would, the call is polled once even past the deadline.)
-        {
-            let _context = runtime.enter();
-            let mut context = Context::from_waker(Waker::noop());
-            if let Poll::Ready(outcome) = finishing.as_mut().poll(&mut context) {
-                return Some(outcome);
-            }
+    fn flush(&self) {
+        let mut logs = self.logs.borrow_mut();
+        if !logs.is_empty() {
+            send(Frame::new(frame::LOGS).rest(&logs), self.channel);
+            logs.clear();
         }
-        let stop = self.stop;
-        let deadline = tokio::time::Instant::from_std(self.deadline);
-        // Blocking this thread is what it is for: each sandbox has its own, outside the runtime's workers, so other
-        // requests go on. The runtime's timers and blocking pool serve the host function as on any task.
-        runtime.block_on(async {
-            let stopped = stop.stopped();
-            tokio::pin!(stopped);
-            stopped.as_mut().enable();
-            if stop.reason().is_some() {
-                return None;
-            }
-            tokio::select! {
-                biased;
-                () = &mut stopped => None,
-                finished = tokio::time::timeout_at(deadline, finishing) => match finished {
-                    Ok(outcome) => Some(outcome),
-                    Err(_) => {
-                        stop.stop(Reason::Deadline);
-                        None
-                    }
-                },
-            }
-        })
+    }
+}
+
+/// Sends a frame to the host. A worker whose host is gone (or has given up on it) has nothing left to do: it exits.
+pub(crate) fn send(frame: Frame, channel: &UnixStream) {
+    if frame.send(channel).is_err() {
+        crate::worker::exit(0);
     }
 }
 
@@ -100,21 +72,28 @@ impl engine::Host for Console<'_> {
         if self.stop.reason().is_some() {
             return false;
         }
-        // Counted by the size the line takes in the report; escaping never shrinks a line, so one longer than the
-        // budget left is over it whatever it holds.
-        let used = self.output_used.get() + text.len() as u64;
-        if used > self.output_limit {
-            self.stop.stop(Reason::Output);
-            return false;
-        }
-        let message = String::from_utf8_lossy(text).into_owned();
-        let used = self.output_used.get() + json_escaped_len(&message);
+        // A line costs what it takes in the JSON report, escapes included; escaping never shrinks a line, so one
+        // longer than the budget left is over it whatever it holds.
+        let left = self.output_limit.saturating_sub(self.output_used.get());
+        let used = if text.len() as u64 > left {
+            u64::MAX
+        } else {
+            self.output_used.get() + json_escaped_len(&String::from_utf8_lossy(text))
+        };
         if used > self.output_limit {
             self.stop.stop(Reason::Output);
             return false;
         }
         self.output_used.set(used);
-        self.logs.borrow_mut().push(LogLine { level: Level::from_prelude(level), message });
+        let mut logs = self.logs.borrow_mut();
+        logs.push(u8::try_from(level).unwrap_or(0));
+        logs.extend_from_slice(&u32::try_from(text.len()).unwrap_or(u32::MAX).to_le_bytes());
+        logs.extend_from_slice(text);
+        let full = logs.len() >= LOG_BATCH_BYTES;
+        drop(logs);
+        if full {
+            self.flush();
+        }
         true
     }
 
@@ -127,46 +106,38 @@ impl engine::Host for Console<'_> {
         if self.stop.reason().is_some() {
             return Reply::Stop;
         }
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            // The borrow ends with `begin`; a call is never made while another is on (the program waits for each).
-            let begun = self.host_calls.borrow_mut().begin(capability, function, args);
-            match begun {
-                Ok(pending) => self.finish(pending),
-                Err(outcome) => Some(outcome),
-            }
-        }));
-        match outcome {
-            Ok(Some(CallOutcome::Return(text))) => Reply::Return(text),
-            Ok(Some(CallOutcome::Throw(text))) => Reply::Throw(text),
-            Ok(Some(CallOutcome::Abort(error))) => {
+        self.flush();
+        send(Frame::new(frame::CALL).u32(capability).u32(function).rest(args), self.channel);
+        // The host answers by the request's deadline; the host is trusted, its frames are not bounded further.
+        let mut reply = self.reply.borrow_mut();
+        let Ok(frame::REPLY) = frame::read(self.channel, u64::MAX, &mut reply) else { crate::worker::exit(0) };
+        let mut fields = Fields::new(&reply);
+        let status = fields.u8();
+        let text = String::from_utf8_lossy(fields.rest()).into_owned();
+        match status {
+            Some(frame::REPLY_RETURN) => Reply::Return(text),
+            Some(frame::REPLY_THROW) => Reply::Throw(text),
+            _ => {
+                let error = serde_json::from_str(&text)
+                    .unwrap_or_else(|_| SandboxError::internal("the host ended a capability call without a reason"));
                 self.stop.fail(error);
-                Reply::Stop
-            }
-            Ok(None) => Reply::Stop,
-            Err(_) => {
-                let message = format!("a host function panicked (capability {capability}, function {function})");
-                self.stop.fail(SandboxError::internal(message));
                 Reply::Stop
             }
         }
     }
 }
 
-/// Runs `request` in a fresh sandbox on the current thread, which must have room for the request's stack limit plus
-/// V8's own frames: `made`, made on this thread ahead of the request with the request's memory limit, or one made
-/// now. `deliver` receives the outcome before the sandbox is disposed of, so the caller does not wait for the
-/// disposal.
-pub(crate) fn run(request: &Request, stop: &Stop, calls: Calls, made: Option<Blank>, deliver: impl FnOnce(Run)) {
-    let limits = &request.limits;
-    let manifest = calls.host_calls.manifest();
+/// Runs `job` in a fresh sandbox on the current thread, which must have room for the request's stack limit plus V8's
+/// own frames: `made`, made on this thread ahead of the request with the request's memory limit, or one made now.
+pub(crate) fn run(job: &Job, stop: &Stop, channel: &UnixStream, made: Option<Blank>) -> Run {
+    let limits = &job.limits;
     let console = Console {
         stop,
+        channel,
         output_limit: limits.output_bytes,
         output_used: Cell::new(0),
         logs: RefCell::new(Vec::new()),
-        host_calls: RefCell::new(calls.host_calls),
-        runtime: calls.runtime,
-        deadline: calls.deadline,
+        reply: RefCell::new(Vec::new()),
     };
     let started = Instant::now();
     let sandbox = made.or_else(|| Blank::new(limits.memory_bytes)).map(|blank| blank.attach(&console));
@@ -175,7 +146,7 @@ pub(crate) fn run(request: &Request, stop: &Stop, calls: Calls, made: Option<Bla
     let (result, memory_bytes) = match &sandbox {
         Some(sandbox) => {
             let _attached = stop.attach(sandbox);
-            let result = drive(sandbox, request, &manifest, &console, stop);
+            let result = drive(sandbox, job, &console, stop);
             (result, sandbox.memory_bytes())
         }
         None => (
@@ -184,36 +155,18 @@ pub(crate) fn run(request: &Request, stop: &Stop, calls: Calls, made: Option<Bla
         ),
     };
     let run_us = micros(running);
-    deliver(Run {
-        result,
-        logs: console.logs.take(),
-        start_us,
-        run_us,
-        memory_bytes,
-        output_bytes: console.output_used.get(),
-    });
-    drop(sandbox);
+    console.flush();
+    Run { result, start_us, run_us, memory_bytes }
 }
 
 /// Starts the program, runs its jobs until its promise settles, and reports the outcome.
 ///
 /// Capability calls happen inside the steps: the prelude calls the host synchronously and wraps the reply in a
-/// settled promise (as in the wasm guest), the thread waiting on the host function meanwhile. A call that ends the
-/// program (a capability limit, the deadline) terminates it, and the step reports that.
-fn drive(
-    sandbox: &Sandbox<'_>,
-    request: &Request,
-    manifest: &str,
-    console: &Console<'_>,
-    stop: &Stop,
-) -> Result<Value, SandboxError> {
-    let limits = &request.limits;
-    let input = match &request.input {
-        Some(input) => serde_json::to_string(input)
-            .map_err(|error| SandboxError::internal(format!("the input is not JSON: {error}")))?,
-        None => String::new(),
-    };
-    let mut step = sandbox.start(&request.code, &input, manifest, limits.stack_bytes);
+/// settled promise (as in the wasm guest), the thread waiting on the host meanwhile. A call that ends the program (a
+/// capability limit, the deadline) terminates it, and the step reports that.
+fn drive(sandbox: &Sandbox<'_>, job: &Job, console: &Console<'_>, stop: &Stop) -> Result<String, SandboxError> {
+    let limits = &job.limits;
+    let mut step = sandbox.start(&job.code, &job.input, &job.manifest, limits.stack_bytes);
     loop {
         // A limit ends the program whatever it did since: memory and output are exceeded as soon as they are
         // reported, and a deadline may pass while an outcome is being described.
@@ -226,10 +179,10 @@ fn drive(
                 next => next,
             },
             Step::Settled => sandbox.settle(),
-            Step::Result(text) => return result(&text, console, limits),
+            // The result and an error's description are output too: both must fit what the logs left.
+            Step::Result(text) => return within_output(text, console, limits),
             Step::Error(text) => {
-                // An error's description leaves the sandbox as a result does: it is counted the same way.
-                spend(&text, console, limits)?;
+                let text = within_output(text, console, limits)?;
                 return Err(SandboxError::from_prelude(text.as_bytes(), limits));
             }
             Step::Terminated => {
@@ -241,20 +194,12 @@ fn drive(
     }
 }
 
-/// The program's result, counted against the output limit.
-fn result(text: &str, console: &Console<'_>, limits: &Limits) -> Result<Value, SandboxError> {
-    spend(text, console, limits)?;
-    decode_result(text.as_bytes())
-}
-
-/// Counts what leaves the sandbox (a result, or an error's description) against the output limit.
-fn spend(text: &str, console: &Console<'_>, limits: &Limits) -> Result<(), SandboxError> {
-    let used = console.output_used.get() + text.len() as u64;
-    if used > limits.output_bytes {
+/// `text` (JSON), when it fits the output budget the logs left.
+fn within_output(text: String, console: &Console<'_>, limits: &Limits) -> Result<String, SandboxError> {
+    if console.output_used.get() + text.len() as u64 > limits.output_bytes {
         return Err(SandboxError::output_limit(limits));
     }
-    console.output_used.set(used);
-    Ok(())
+    Ok(text)
 }
 
 fn micros(since: Instant) -> u64 {

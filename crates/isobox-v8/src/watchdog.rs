@@ -1,21 +1,26 @@
-//! One thread per backend that stops sandboxes at their deadline.
+//! One thread that rings alarms at request deadlines, whatever else is running.
 //!
 //! V8 runs a program on its sandbox's thread until it finishes; the only way to end an endless loop is
-//! `TerminateExecution` from another thread. The watchdog keeps every running sandbox's deadline and stops each that
-//! reaches it, whatever the async runtime is doing. V8 only notices termination between JavaScript operations, and a
-//! few builtins loop in C++ without ever noticing (`Array.prototype.indexOf.call({length: 1e12}, 1)`), so a sandbox
-//! still running [`GRACE`] after its deadline is abandoned: its request reports the timeout at once, while the thread
-//! keeps its slot until V8 returns.
+//! `TerminateExecution` from another thread, which a worker's watchdog does at the deadline. V8 only notices
+//! termination between JavaScript operations, and a few builtins loop in C++ without ever noticing
+//! (`Array.prototype.indexOf.call({length: 1e12}, 1)`): the host's watchdog ends the whole worker process when its
+//! request is still running [`GRACE`] after the deadline.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::stop::{Reason, Stop};
-
-/// How long a terminated program may take to stop before its request stops waiting for it. Terminating an ordinary
+/// How long a terminated program may take to stop before its worker process is killed. Terminating an ordinary
 /// program takes well under a millisecond.
-pub(crate) const GRACE: Duration = Duration::from_millis(250);
+pub(crate) const GRACE: Duration = Duration::from_millis(200);
+
+/// What a watchdog rings.
+pub(crate) trait Alarm: Send + Sync {
+    /// The deadline has come.
+    fn deadline(&self);
+    /// [`GRACE`] after the deadline, and the watch is still on.
+    fn overdue(&self);
+}
 
 pub(crate) struct Watchdog {
     shared: Arc<Shared>,
@@ -29,16 +34,14 @@ struct Shared {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// At the deadline: terminate the program.
-    Terminate,
-    /// A grace period later: stop waiting for it.
-    Abandon,
+    Deadline,
+    Overdue,
 }
 
 #[derive(Default)]
 struct State {
     /// What is due when, in order; the number tells apart equal instants.
-    due: BTreeMap<(Instant, u64), (Arc<Stop>, Phase)>,
+    due: BTreeMap<(Instant, u64), (Arc<dyn Alarm>, Phase)>,
     next: u64,
     closed: bool,
 }
@@ -57,15 +60,18 @@ impl Watchdog {
         Ok(Self { shared })
     }
 
-    /// Stops `stop`'s sandbox for [`Reason::Deadline`] at `deadline`, and abandons it [`GRACE`] later, unless the
-    /// returned guard is dropped first.
-    pub(crate) fn watch(&self, deadline: Instant, stop: Arc<Stop>) -> Watch {
+    /// Rings `alarm` at `deadline`, and [`GRACE`] later, unless the returned guard is dropped first.
+    pub(crate) fn watch(&self, deadline: Instant, alarm: Arc<dyn Alarm>) -> Watch {
         let mut state = self.shared.lock();
         let key = (deadline, state.next);
         state.next += 1;
-        state.due.insert(key, (stop, Phase::Terminate));
+        // The watchdog sleeps until the earliest instant due: it needs waking only when this one comes sooner.
+        let sooner = state.due.keys().next().is_none_or(|&first| key < first);
+        state.due.insert(key, (alarm, Phase::Deadline));
         drop(state);
-        self.shared.wake.notify_one();
+        if sooner {
+            self.shared.wake.notify_one();
+        }
         Watch { shared: self.shared.clone(), key }
     }
 }
@@ -101,18 +107,18 @@ fn watch(shared: &Shared) {
             if entry.key().0 > now {
                 break;
             }
-            let ((deadline, number), (stop, phase)) = entry.remove_entry();
-            if phase == Phase::Terminate {
-                state.due.insert((deadline + GRACE, number), (stop.clone(), Phase::Abandon));
+            let ((deadline, number), (alarm, phase)) = entry.remove_entry();
+            if phase == Phase::Deadline {
+                state.due.insert((deadline + GRACE, number), (alarm.clone(), Phase::Overdue));
             }
-            expired.push((stop, phase));
+            expired.push((alarm, phase));
         }
         if !expired.is_empty() {
             drop(state);
-            for (stop, phase) in expired {
+            for (alarm, phase) in expired {
                 match phase {
-                    Phase::Terminate => stop.stop(Reason::Deadline),
-                    Phase::Abandon => stop.abandon(),
+                    Phase::Deadline => alarm.deadline(),
+                    Phase::Overdue => alarm.overdue(),
                 }
             }
             state = shared.lock();
