@@ -3,7 +3,13 @@
 //! Every URL, and every redirect, is checked against the allowlist by origin (scheme, host and port). Responses are
 //! read up to a size limit and the whole exchange is bounded in time. The client uses no system proxy and keeps no
 //! cookies, so nothing of the host's environment leaks into requests.
+//!
+//! An allowed origin given by name reaches only public addresses: names are resolved by isobox's own resolver, which
+//! drops private, loopback, link-local, unique-local, unspecified, multicast and broadcast addresses, so neither a
+//! redirect nor a reused connection gets past it. An origin given as a literal IP address is reached whatever it is:
+//! the operator wrote that address down.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +38,10 @@ pub struct HttpConfig {
     pub max_response_bytes: usize,
     /// Redirects followed per request; each must stay within the allowed origins.
     pub max_redirects: usize,
+    /// Let allowed names resolve to private, loopback, link-local, unique-local, unspecified, multicast and broadcast
+    /// addresses ([`is_private_address`]). Off by default, so that an allowed name cannot lead into the host's own
+    /// network; an origin given as a literal IP address is reached either way.
+    pub allow_private_addresses: bool,
 }
 
 impl Default for HttpConfig {
@@ -41,6 +51,7 @@ impl Default for HttpConfig {
             timeout: Duration::from_secs(10),
             max_response_bytes: 1 << 20,
             max_redirects: 5,
+            allow_private_addresses: false,
         }
     }
 }
@@ -100,7 +111,11 @@ impl HttpClient {
                 }
             })
         };
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !config.allow_private_addresses {
+            builder = builder.dns_resolver(PublicAddresses);
+        }
+        let client = builder
             .tls_backend_preconfigured(tls_config()?)
             .no_proxy()
             .redirect(redirects)
@@ -162,6 +177,69 @@ impl HttpClient {
         }
         Ok(FetchResponse { status, url, headers, body: String::from_utf8_lossy(&body).into_owned() })
     }
+}
+
+/// Resolves names as the operating system does, and keeps only their public addresses.
+struct PublicAddresses;
+
+impl reqwest::dns::Resolve for PublicAddresses {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let lookup = host.clone();
+            let resolved: Vec<SocketAddr> =
+                tokio::task::spawn_blocking(move || (lookup.as_str(), 0).to_socket_addrs().map(Iterator::collect))
+                    .await??;
+            let (private, public): (Vec<SocketAddr>, Vec<SocketAddr>) =
+                resolved.into_iter().partition(|address| is_private_address(address.ip()));
+            if public.is_empty() {
+                let private: Vec<String> = private.iter().map(|address| address.ip().to_string()).collect();
+                return Err(format!(
+                    "`{host}` resolves to no public address ({}): this host reaches private, loopback and link-local \
+                     addresses only when they are allowed by IP or private addresses are allowed",
+                    private.join(", ")
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether `ip` is not a public unicast address: private (10/8, 172.16/12, 192.168/16), shared (100.64/10), loopback,
+/// link-local, unique-local (fc00::/7), site-local, unspecified, "this network" (0/8), multicast, broadcast or
+/// reserved (240/4); an IPv6 address that embeds an IPv4 one (`::ffff:a.b.c.d`, `::a.b.c.d`, `64:ff9b::a.b.c.d`) is
+/// judged by that.
+pub fn is_private_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => is_private_v4(ip),
+        IpAddr::V6(ip) => {
+            let segments = ip.segments();
+            let embedded = Ipv4Addr::from_bits(ip.to_bits() as u32);
+            let mapped = segments[..5] == [0; 5] && segments[5] == 0xffff;
+            let compatible = segments[..6] == [0; 6];
+            let nat64 = segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            if mapped || nat64 {
+                return is_private_v4(embedded);
+            }
+            compatible
+                || ip.is_multicast()
+                || segments[0] & 0xfe00 == 0xfc00
+                || segments[0] & 0xffc0 == 0xfe80
+                || segments[0] & 0xffc0 == 0xfec0
+        }
+    }
+}
+
+fn is_private_v4(ip: Ipv4Addr) -> bool {
+    let [first, second, ..] = ip.octets();
+    ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || first == 0
+        || first >= 240
+        || (first == 100 && second & 0xc0 == 64)
 }
 
 /// rustls with the ring provider and the operating system's certificate store, HTTP/1.1.
@@ -226,6 +304,101 @@ mod tests {
         for bad in ["api.example.com", "ftp://example.com", "https://example.com/v1", "https://u@example.com", "x"] {
             assert!(parse_origin(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn private_addresses_are_told_from_public_ones() {
+        let private = [
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "127.0.0.1",
+            "127.8.8.8",
+            "169.254.169.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+        ];
+        for ip in private {
+            assert!(is_private_address(ip.parse().unwrap()), "{ip} is private");
+        }
+        let public = [
+            "1.1.1.1",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:1.1.1.1",
+            "64:ff9b::808:808",
+        ];
+        for ip in public {
+            assert!(!is_private_address(ip.parse().unwrap()), "{ip} is public");
+        }
+    }
+
+    /// A wiremock server on 127.0.0.1, reached by name (`localhost`) and by its literal address.
+    async fn local_server() -> (wiremock::MockServer, String) {
+        use wiremock::matchers::path;
+        use wiremock::{Mock, ResponseTemplate};
+        let server = wiremock::MockServer::start().await;
+        let by_name = format!("http://localhost:{}", server.address().port());
+        Mock::given(path("/inside"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("inside"))
+            .mount(&server)
+            .await;
+        Mock::given(path("/bounce"))
+            .respond_with(ResponseTemplate::new(302).insert_header("location", format!("{by_name}/inside")))
+            .mount(&server)
+            .await;
+        (server, by_name)
+    }
+
+    fn client(origins: &[&str], allow_private_addresses: bool) -> HttpClient {
+        let allowed_origins = origins.iter().map(|origin| origin.to_string()).collect();
+        HttpClient::new(&HttpConfig { allowed_origins, allow_private_addresses, ..HttpConfig::default() }).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_a_private_address_is_refused_unless_allowed() {
+        let (server, by_name) = local_server().await;
+        let url = format!("{by_name}/inside");
+
+        let error = client(&[&by_name], false).fetch(&url, FetchOptions::default()).await.err().expect("refused");
+        assert!(error.message.contains("`localhost` resolves to no public address (127.0.0.1"), "{}", error.message);
+
+        // A redirect to the name goes through the same resolver, even from an origin allowed by literal address.
+        let bounce = format!("{}/bounce", server.uri());
+        let error = client(&[&server.uri(), &by_name], false).fetch(&bounce, FetchOptions::default()).await.err();
+        assert!(error.expect("refused").message.contains("resolves to no public address"));
+
+        let allowed = client(&[&by_name], true).fetch(&url, FetchOptions::default()).await.unwrap();
+        assert_eq!((allowed.status, allowed.body.as_str()), (200, "inside"));
+        let redirected = client(&[&server.uri(), &by_name], true).fetch(&bounce, FetchOptions::default()).await;
+        assert_eq!(redirected.unwrap().body, "inside");
+    }
+
+    #[tokio::test]
+    async fn an_origin_given_as_a_literal_loopback_address_is_reached() {
+        let (server, _) = local_server().await;
+        let response =
+            client(&[&server.uri()], false).fetch(&format!("{}/inside", server.uri()), FetchOptions::default()).await;
+        assert_eq!(response.unwrap().body, "inside");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::TenantState;
 use crate::wit::{self, Interface, WitError};
 
 /// What a host function knows about the request that called it.
@@ -57,11 +58,12 @@ pub(crate) type Handler = Arc<dyn Fn(CallContext, Value) -> HostFuture + Send + 
 pub struct Capability {
     pub(crate) interface: Interface,
     pub(crate) handlers: HashMap<String, Handler>,
+    pub(crate) tenant_state: Option<Arc<dyn TenantState>>,
 }
 
 impl Capability {
     pub fn new(interface: Interface) -> Self {
-        Self { interface, handlers: HashMap::new() }
+        Self { interface, handlers: HashMap::new(), tenant_state: None }
     }
 
     /// The interface named `interface` in a WIT package given as text.
@@ -75,6 +77,13 @@ impl Capability {
 
     pub fn interface(&self) -> &Interface {
         &self.interface
+    }
+
+    /// The state this capability keeps per tenant, which [`Capabilities::end_tenant`](crate::Capabilities::end_tenant)
+    /// deletes.
+    pub fn with_tenant_state(mut self, state: Arc<dyn TenantState>) -> Self {
+        self.tenant_state = Some(state);
+        self
     }
 
     /// Implements the WIT function `name` (its WIT name, such as `list-orders`). The arguments arrive, already checked

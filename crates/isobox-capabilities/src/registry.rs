@@ -6,7 +6,7 @@ use std::sync::Arc;
 use isobox_core::{Request, SandboxError};
 
 use crate::dispatch::HostCalls;
-use crate::{Capability, Interface};
+use crate::{Capability, Interface, TenantState, check_tenant};
 
 /// Every capability a backend can grant. Cheap to clone.
 #[derive(Clone, Default)]
@@ -74,11 +74,29 @@ impl Capabilities {
         Ok(crate::typescript::declarations(interfaces))
     }
 
-    /// The host side of one request: its granted capabilities and its limits. An unknown grant is a `capability`
-    /// error.
+    /// The host side of one request: its granted capabilities and its limits. An unknown grant, or a tenant name that
+    /// [`check_tenant`] refuses, is a `capability` error.
     pub fn host_calls(&self, request: &Request) -> Result<HostCalls, SandboxError> {
+        if let Some(tenant) = &request.tenant {
+            check_tenant(tenant).map_err(|message| SandboxError::Capability { message })?;
+        }
         let granted = request.grants.iter().map(|grant| self.lookup(grant).cloned()).collect::<Result<Vec<_>, _>>()?;
         Ok(HostCalls::new(granted, request))
+    }
+
+    /// Makes `tenant` temporary in every capability that keeps state per tenant: its state is deleted by
+    /// [`end_tenant`](Self::end_tenant), or expires once idle if the process stops first. May block on storage.
+    pub fn begin_temporary_tenant(&self, tenant: &str) -> Result<(), String> {
+        self.tenant_states().try_for_each(|state| state.begin_temporary(tenant))
+    }
+
+    /// Deletes what every capability keeps for `tenant`. May block on storage.
+    pub fn end_tenant(&self, tenant: &str) -> Result<(), String> {
+        self.tenant_states().try_for_each(|state| state.end(tenant))
+    }
+
+    fn tenant_states(&self) -> impl Iterator<Item = &Arc<dyn TenantState>> {
+        self.by_name.values().filter_map(|capability| capability.tenant_state.as_ref())
     }
 
     fn lookup(&self, name: &str) -> Result<&Arc<Capability>, SandboxError> {
@@ -122,5 +140,44 @@ mod tests {
         assert_eq!(capabilities.interfaces().count(), 1);
         assert!(capabilities.typescript(&["greeter"]).unwrap().contains("hello(name: string): Promise<string>;"));
         assert_eq!(capabilities.typescript(&["nope"]).unwrap_err().kind(), "capability");
+    }
+
+    #[test]
+    fn a_request_with_an_invalid_tenant_gets_no_host_calls() {
+        let capabilities = Capabilities::new();
+        let request = |tenant: &str| Request::new("").with_tenant(tenant);
+        let error = capabilities.host_calls(&request("a\0b")).err().expect("refused");
+        assert_eq!(error.kind(), "capability");
+        assert!(error.to_string().contains("tenant"), "{error}");
+        assert!(capabilities.host_calls(&request("")).is_err());
+        assert!(capabilities.host_calls(&request("mcp-0b7e3f7c2d9a4e1f8c6b5a4d3e2f1a0b")).is_ok());
+        assert!(capabilities.host_calls(&Request::new("")).is_ok());
+    }
+
+    #[test]
+    fn ending_a_tenant_reaches_every_capability_with_state() {
+        use std::sync::Mutex;
+        #[derive(Default)]
+        struct Log(Mutex<Vec<String>>);
+        impl TenantState for Log {
+            fn begin_temporary(&self, tenant: &str) -> Result<(), String> {
+                self.0.lock().unwrap().push(format!("begin {tenant}"));
+                Ok(())
+            }
+            fn end(&self, tenant: &str) -> Result<(), String> {
+                self.0.lock().unwrap().push(format!("end {tenant}"));
+                Ok(())
+            }
+        }
+        let log = Arc::new(Log::default());
+        let stateful = greeter()
+            .func("hello", |_, (name,): (String,)| async move { Ok::<_, CallError>(name) })
+            .func("bye", |_, ()| async { Ok::<_, CallError>(()) })
+            .with_tenant_state(log.clone());
+        let mut capabilities = Capabilities::new();
+        capabilities.register(stateful).unwrap();
+        capabilities.begin_temporary_tenant("s1").unwrap();
+        capabilities.end_tenant("s1").unwrap();
+        assert_eq!(*log.0.lock().unwrap(), ["begin s1", "end s1"]);
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use isobox_builtins::kv::KvConfig;
 use isobox_core::Limits;
 
 #[derive(Args)]
@@ -60,6 +61,21 @@ pub struct GrantArgs {
     /// An origin the `http` capability may reach, such as `https://api.example.com` (repeatable; none by default).
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origins: Vec<String>,
+    /// Let allowed origins given by name resolve to private, loopback and link-local addresses (refused by default;
+    /// an origin given as a literal IP address is reached either way).
+    #[arg(long)]
+    pub allow_private_addresses: bool,
+    /// The bytes of keys and values each `kv` tenant may store.
+    #[arg(long, value_name = "BYTES", default_value_t = KvConfig::default().max_bytes_per_tenant)]
+    pub kv_max_bytes: u64,
+    /// The keys each `kv` tenant may store.
+    #[arg(long, value_name = "N", default_value_t = KvConfig::default().max_keys_per_tenant)]
+    pub kv_max_keys: u64,
+}
+
+/// A `--tenant` name, checked as every request's tenant is (1 to 128 bytes of letters, digits and `._:@-`).
+pub fn tenant(text: &str) -> Result<String, String> {
+    isobox_capabilities::check_tenant(text).map(|()| text.to_string())
 }
 
 /// `--input`, parsed.

@@ -7,6 +7,7 @@ use isobox_builtins::http::{HttpClient, HttpConfig};
 use isobox_builtins::{http, kv, shop};
 use isobox_capabilities::{Capabilities, Interface};
 
+use crate::args::GrantArgs;
 use crate::run::{EXIT_OK, EXIT_USAGE};
 
 #[derive(Args)]
@@ -16,22 +17,30 @@ pub struct TypesArgs {
     grant: Vec<String>,
 }
 
-/// The built-in capabilities, `http` reaching only `allowed_origins`. The key-value store is opened only when
+/// The built-in capabilities, `http` reaching only the allowed origins. The key-value store is opened only when
 /// granted (its database admits one process), and the HTTP client, with its TLS setup, is built only when granted or
 /// given origins to check.
-pub fn registry(
-    grants: &[String],
-    allowed_origins: &[String],
-) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
+pub fn registry(args: &GrantArgs) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
+    let (grants, allowed_origins) = (&args.grant, &args.allow_origins);
     let mut capabilities = Capabilities::new();
     capabilities.register(shop::capability())?;
     if grants.iter().any(|grant| grant == "http") || !allowed_origins.is_empty() {
-        let http = HttpConfig { allowed_origins: allowed_origins.to_vec(), ..HttpConfig::default() };
+        let http = HttpConfig {
+            allowed_origins: allowed_origins.to_vec(),
+            allow_private_addresses: args.allow_private_addresses,
+            ..HttpConfig::default()
+        };
         capabilities.register(HttpClient::new(&http)?.capability())?;
     }
     if grants.iter().any(|grant| grant == "kv") {
         let path = kv::default_path();
-        let store = kv::KvStore::open(&path).map_err(|error| format!("opening {}: {error}", path.display()))?;
+        let config = kv::KvConfig {
+            max_bytes_per_tenant: args.kv_max_bytes,
+            max_keys_per_tenant: args.kv_max_keys,
+            ..kv::KvConfig::default()
+        };
+        let store =
+            kv::KvStore::open_with(&path, config).map_err(|error| format!("opening {}: {error}", path.display()))?;
         capabilities.register(store.capability())?;
     }
     Ok(capabilities)

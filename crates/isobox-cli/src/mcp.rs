@@ -20,8 +20,9 @@ pub struct McpArgs {
     backend: Engine,
     #[command(flatten)]
     limits: LimitArgs,
-    /// One tenant for every session, so that `kv` data outlives a session; by default each session is its own tenant.
-    #[arg(long)]
+    /// One tenant for every session, so that `kv` data outlives a session; by default each session is a tenant of its
+    /// own, deleted when the session ends.
+    #[arg(long, value_parser = crate::args::tenant)]
     tenant: Option<String>,
     /// Print what the granted API costs in a model's context, as Code Mode and as classic MCP tools, and exit.
     #[arg(long)]
@@ -45,7 +46,7 @@ pub async fn mcp(args: McpArgs) -> ExitCode {
         print!("{}", ContextSize::of(&granted, &args.limits.limits()));
         return ExitCode::from(EXIT_OK);
     }
-    let server = capabilities::registry(&args.grants.grant, &args.grants.allow_origins).and_then(|capabilities| {
+    let server = capabilities::registry(&args.grants).and_then(|capabilities| {
         let backend = backends::start(args.backend, &capabilities, Serving::Many(None))?;
         Ok(McpServer::new(backend, &capabilities, &args.grants.grant)?.with_limits(args.limits.limits()))
     });

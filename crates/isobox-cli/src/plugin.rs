@@ -71,7 +71,7 @@ pub struct CallArgs {
     #[command(flatten)]
     grants: GrantArgs,
     /// The tenant whose state capabilities such as `kv` use.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::tenant)]
     tenant: Option<String>,
     /// Print exactly one JSON object: {"ok", "result", "error", "logs", "metrics"}, as `isobox run --json` does.
     #[arg(long)]
@@ -93,7 +93,7 @@ pub async fn call(args: CallArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let capabilities = match capabilities::registry(&args.grants.grant, &args.grants.allow_origins) {
+    let capabilities = match capabilities::registry(&args.grants) {
         Ok(capabilities) => capabilities,
         Err(error) => {
             eprintln!("isobox: {error}");

@@ -28,7 +28,7 @@ pub struct RunArgs {
     #[command(flatten)]
     grants: GrantArgs,
     /// The tenant whose state capabilities such as `kv` use.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::tenant)]
     tenant: Option<String>,
     /// JSON value passed to the program as `input`.
     #[arg(long)]
@@ -51,7 +51,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let capabilities = match capabilities::registry(&request.grants, &args.grants.allow_origins) {
+    let capabilities = match capabilities::registry(&args.grants) {
         Ok(capabilities) => capabilities,
         Err(error) => {
             eprintln!("isobox: {error}");

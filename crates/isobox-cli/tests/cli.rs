@@ -324,3 +324,36 @@ async fn http_reaches_only_the_allowed_origins() {
     assert!(json["error"]["message"].as_str().unwrap().contains("allows no outbound HTTP"), "{json}");
     assert_eq!(server.received_requests().await.unwrap().len(), 1, "only the allowed run reached the server");
 }
+
+#[test]
+fn an_invalid_tenant_is_a_usage_error() {
+    let long = "t".repeat(129);
+    for args in [&["run", "--tenant", "a/b", "-"][..], &["run", "--tenant", "", "-"], &["run", "--tenant", &long, "-"]]
+    {
+        let output = isobox(args, "return 1");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("tenant"), "{args:?}: {stderr}");
+    }
+    let output = isobox(&["mcp", "--tenant", "a b"], "");
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test]
+async fn http_refuses_names_that_resolve_to_private_addresses_unless_allowed() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/local"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("inside"))
+        .mount(&server)
+        .await;
+    let by_name = format!("http://localhost:{}", server.address().port());
+    let code = format!("const r = await http.fetch('{by_name}/local'); return r.body");
+
+    let (exit, json) = run_json(&code, &["--grant", "http", "--allow-origin", &by_name]);
+    assert_eq!(exit, 1, "{json}");
+    assert!(json["error"]["message"].as_str().unwrap().contains("resolves to no public address"), "{json}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    let (exit, json) = run_json(&code, &["--grant", "http", "--allow-origin", &by_name, "--allow-private-addresses"]);
+    assert_eq!((exit, &json["result"]), (0, &json!("inside")), "{json}");
+}

@@ -34,6 +34,8 @@ struct Shared {
     limits: Limits,
     tools: Vec<Tool>,
     tenant: Option<String>,
+    /// To end each session's tenant in the capabilities that keep state per tenant.
+    capabilities: Capabilities,
 }
 
 /// Why a session ended other than by the client closing it.
@@ -73,6 +75,7 @@ impl McpServer {
                 interfaces,
                 limits,
                 tenant: None,
+                capabilities: capabilities.clone(),
             }),
         })
     }
@@ -86,7 +89,8 @@ impl McpServer {
     }
 
     /// One tenant for every session, so that stateful capabilities such as `kv` keep their data from one session to
-    /// the next. By default each session is a tenant of its own.
+    /// the next. By default each session is a temporary tenant of its own: its data is deleted when the session ends,
+    /// or, should the process stop first, once it has been idle for the period the capability is configured with.
     pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.shared).tenant = Some(tenant.into());
         self
@@ -98,13 +102,36 @@ impl McpServer {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        let tenant = match &self.shared.tenant {
-            Some(tenant) => tenant.clone(),
-            None => format!("mcp-{}", uuid::Uuid::new_v4().simple()),
+        let Some(tenant) = &self.shared.tenant else {
+            let tenant = format!("mcp-{}", uuid::Uuid::new_v4().simple());
+            self.tenant_state(&tenant, Capabilities::begin_temporary_tenant).await?;
+            let served = self.serve_as(tenant.clone(), read, write).await;
+            let ended = self.tenant_state(&tenant, Capabilities::end_tenant).await;
+            return served.and(ended);
         };
+        self.serve_as(tenant.clone(), read, write).await
+    }
+
+    async fn serve_as<R, W>(&self, tenant: String, read: R, write: W) -> Result<(), ServeError>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
         let session = Session { shared: Arc::clone(&self.shared), tenant };
         session.serve((read, write)).await?.waiting().await?;
         Ok(())
+    }
+
+    /// Begins or ends a session's tenant, off the async threads: capabilities' storage may block.
+    async fn tenant_state(
+        &self,
+        tenant: &str,
+        change: fn(&Capabilities, &str) -> Result<(), String>,
+    ) -> Result<(), ServeError> {
+        let (capabilities, tenant) = (self.shared.capabilities.clone(), tenant.to_string());
+        tokio::task::spawn_blocking(move || change(&capabilities, &tenant))
+            .await?
+            .map_err(|message| format!("the session's tenant state: {message}").into())
     }
 
     /// Serves one MCP session on standard input and output, as MCP clients launch local servers.
