@@ -111,6 +111,21 @@ fn forged(u: &mut Unstructured, setup: &Setup) -> Result<Vec<u8>> {
     Ok(module)
 }
 
+/// Seeds for the corpus: each module shape with the manifest `isobox compile` would write for it (statically linked
+/// for the last, which has the guest's exports), as raw input (a leading even byte, then the module).
+pub fn seeds() -> Vec<Vec<u8>> {
+    MODULES
+        .iter()
+        .enumerate()
+        .map(|(i, wat)| {
+            let mut module = wat::parse_str(wat).expect("the module shapes parse");
+            let linking = if i == MODULES.len() - 1 { Linking::Static } else { Linking::Dynamic };
+            PluginManifest::new(linking, vec!["upper".into(), "words".into()]).append_to(&mut module);
+            [&[0u8][..], &module].concat()
+        })
+        .collect()
+}
+
 fn append_section(module: &mut Vec<u8>, name: &str, payload: &[u8]) {
     let mut section = Vec::new();
     leb128(&mut section, name.len());

@@ -217,7 +217,8 @@ pub fn check(wit: &str, names: &[String]) {
 fn only_comments(javascript: &str) -> bool {
     let mut rest = javascript;
     loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        // JavaScript's whitespace is Unicode's and U+FEFF.
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}' || c == ';');
         if rest.is_empty() {
             return true;
         }
