@@ -148,13 +148,15 @@ fn check_arguments(label: &str, function: &Function, args: &[u8]) -> Result<Vec<
         return Err(format!("{label} expects {count} argument(s) ({}), got {}", names.join(", "), args.len()));
     }
     args.resize(params.len(), Value::Null);
-    for (param, value) in params.iter().zip(&args) {
+    for (param, value) in params.iter().zip(&mut args) {
         if let Err(mismatch) = param.ty.check(value) {
             return Err(format!(
                 "{label}: argument `{}{}` must be {}, got {}",
                 param.name, mismatch.path, mismatch.expected, mismatch.found
             ));
         }
+        // Host functions take Rust integers, which do not deserialise from `2.0`.
+        param.ty.integers_as_integers(value);
     }
     Ok(args)
 }

@@ -167,6 +167,53 @@ impl ValueType {
         }
     }
 
+    /// Rewrites integral numbers written as floats (`2.0`, `1e3`) as integers wherever this type has an integer, so
+    /// that a value that passed [`check`](Self::check) also deserialises into Rust integers. `value` must have passed
+    /// the check.
+    pub fn integers_as_integers(&self, value: &mut Value) {
+        match (self, value) {
+            (Self::Integer { .. }, Value::Number(number)) => {
+                if let Some(float) = number.as_f64().filter(|_| number.is_f64()) {
+                    // In range and integral, as checked: the cast is exact.
+                    *number = (float as i64).into();
+                }
+            }
+            (Self::List(item), Value::Array(items)) => {
+                items.iter_mut().for_each(|value| item.integers_as_integers(value))
+            }
+            (Self::Option(_), Value::Null) => {}
+            (Self::Option(inner), value) => inner.integers_as_integers(value),
+            (Self::Result { ok, err }, Value::Object(object)) => {
+                for (key, value) in object.iter_mut() {
+                    let side = if key == "ok" { ok } else { err };
+                    if let Some(ty) = side {
+                        ty.integers_as_integers(value);
+                    }
+                }
+            }
+            (Self::Tuple(types), Value::Array(items)) => {
+                types.iter().zip(items).for_each(|(ty, value)| ty.integers_as_integers(value))
+            }
+            (Self::Record(record), Value::Object(object)) => {
+                for field in &record.body {
+                    if let Some(value) = object.get_mut(&field.name) {
+                        field.ty.integers_as_integers(value);
+                    }
+                }
+            }
+            (Self::Variant(variant), Value::Object(object)) => {
+                let case = object
+                    .get("tag")
+                    .and_then(Value::as_str)
+                    .and_then(|tag| variant.body.iter().find(|c| c.name == tag));
+                if let (Some(ty), Some(value)) = (case.and_then(|case| case.ty.clone()), object.get_mut("val")) {
+                    ty.integers_as_integers(value);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// A short description for error messages, in TypeScript terms.
     pub fn describe(&self) -> String {
         match self {
@@ -216,6 +263,12 @@ mod tests {
         assert!(u8().check(&json!(-1)).is_err());
         assert!(u8().check(&json!(1.5)).is_err());
         assert!(u8().check(&json!(2.0)).is_ok());
+        // What passes as an integer is handed on as one.
+        let list = ValueType::List(Box::new(ValueType::Option(Box::new(u8()))));
+        let mut value = json!([2.0, null, 3, 1e2]);
+        list.integers_as_integers(&mut value);
+        assert_eq!(value, json!([2, null, 3, 100]));
+        assert!(value[0].is_u64() && value[3].is_u64());
         assert!(u8().check(&json!("1")).is_err());
     }
 

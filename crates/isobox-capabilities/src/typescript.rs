@@ -1,6 +1,7 @@
 //! TypeScript declarations for granted capabilities: the API an LLM is prompted with. Compact on purpose: every byte
 //! is context the model pays for.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -113,7 +114,9 @@ fn collect_named(ty: &ValueType, named: &mut BTreeMap<String, String>) {
         }
         ValueType::Flags(flags) => {
             let body = flags.body.iter().map(|flag| format!("\"{flag}\"")).collect::<Vec<_>>().join(" | ");
-            declare(&flags.name, flags.docs.as_deref(), format!("({body})[]"));
+            // No flags: the only value is the empty list.
+            let body = if body.is_empty() { "never[]".to_string() } else { format!("({body})[]") };
+            declare(&flags.name, flags.docs.as_deref(), body);
         }
         ValueType::Bool | ValueType::Integer { .. } | ValueType::Float { .. } | ValueType::Char | ValueType::String => {
         }
@@ -121,7 +124,7 @@ fn collect_named(ty: &ValueType, named: &mut BTreeMap<String, String>) {
 }
 
 fn doc_comment(out: &mut String, indent: &str, docs: Option<&str>) {
-    let Some(docs) = docs else { return };
+    let Some(docs) = docs.map(inert) else { return };
     if !docs.contains('\n') {
         writeln!(out, "{indent}/** {docs} */").unwrap();
         return;
@@ -134,7 +137,12 @@ fn doc_comment(out: &mut String, indent: &str, docs: Option<&str>) {
 }
 
 fn one_line(docs: &str) -> String {
-    docs.split_whitespace().collect::<Vec<_>>().join(" ")
+    inert(docs).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Documentation text that cannot end the `/** */` comment it is written in.
+fn inert(docs: &str) -> Cow<'_, str> {
+    if docs.contains("*/") { Cow::Owned(docs.replace("*/", "*\\/")) } else { Cow::Borrowed(docs) }
 }
 
 #[cfg(test)]
@@ -154,10 +162,11 @@ mod tests {
                     label: option<string>, kind: kind, perms: perms, shape: shape, pair: tuple<string, bool> }
                 enum kind { small, large }
                 flags perms { read, write }
+                flags none {}
                 variant shape { dot, circle(f64) }
                 /// Gets things.
                 get-things: func(ids: list<u32>) -> result<list<thing>, string>;
-                forget: func(who: option<string>);
+                forget: func(who: option<string>, none: none);
             }
             "#,
         )
@@ -166,14 +175,27 @@ mod tests {
 declare const things: {
   /** Gets things. */
   getThings(ids: number[]): Promise<Thing[]>;
-  forget(who?: string | null): Promise<void>;
+  forget(who: string | null, none: None): Promise<void>;
 };
 type Kind = "small" | "large";
+type None = never[];
 type Perms = ("read" | "write")[];
 type Shape = { tag: "dot" } | { tag: "circle"; val: number };
 /** A thing. */
 type Thing = { id: number; /** Its label. */ label?: string | null; kind: Kind; perms: Perms; shape: Shape; pair: [string, boolean] };
 "#;
         assert_eq!(declarations(&interfaces), expected);
+    }
+
+    #[test]
+    fn documentation_cannot_end_its_comment() {
+        let interfaces = crate::wit::parse_str(
+            "t.wit",
+            "package t:t; interface t {\n/// Ends */ here.\n/// Or */ here.\nrecord r { /// a */ b\n f: u8 }\n/// x */\nf: func(r: r); }",
+        )
+        .unwrap();
+        let out = declarations(&interfaces);
+        assert_eq!(out.matches("*/").count(), out.matches("/**").count(), "{out}");
+        assert!(out.contains(" * Ends *\\/ here.\n") && out.contains("/** a *\\/ b */ f: number"), "{out}");
     }
 }

@@ -1,6 +1,7 @@
 //! Capabilities declared in WIT: each `interface` becomes one capability, its functions the methods of one global
 //! object in the sandbox.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use wit_parser::{Docs, FunctionKind, Resolve, Type, TypeDefKind, TypeId};
@@ -104,9 +105,70 @@ fn interfaces(resolve: &Resolve, package: wit_parser::PackageId) -> Result<Vec<I
                     })
                 })
                 .collect::<Result<_, _>>()?;
-            Ok(Interface { name: name.clone(), global: camel_case(name), docs: docs(&interface.docs), functions })
+            let interface =
+                Interface { name: name.clone(), global: camel_case(name), docs: docs(&interface.docs), functions };
+            distinct_names(&interface)?;
+            Ok(interface)
         })
         .collect()
+}
+
+/// Refuses WIT whose distinct names meet once named for JavaScript (`a-b` and `a-B` are both `aB`): a method would
+/// replace another, a parameter or field shadow another, a type declaration hide another.
+fn distinct_names(interface: &Interface) -> Result<(), WitError> {
+    let collision = |function: &Function, what: &str, name: &str| WitError::Unsupported {
+        interface: interface.name.clone(),
+        function: function.name.clone(),
+        reason: format!("two {what} are both named `{name}` in JavaScript"),
+    };
+    let mut methods = HashSet::new();
+    let mut types = HashMap::new();
+    for function in &interface.functions {
+        if !methods.insert(&function.method) {
+            return Err(collision(function, "functions", &function.method));
+        }
+        let mut params = HashSet::new();
+        if let Some(param) = function.params.iter().find(|param| !params.insert(&param.name)) {
+            return Err(collision(function, "parameters", &param.name));
+        }
+        for ty in function.params.iter().map(|param| &param.ty).chain(&function.result) {
+            named_types(ty, &mut types).map_err(|(what, name)| collision(function, what, &name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds the named types `ty` uses to `types`, by their TypeScript name: a different type of the same name, or two
+/// fields of one record with one name, are an error.
+fn named_types<'a>(
+    ty: &'a ValueType,
+    types: &mut HashMap<&'a str, &'a ValueType>,
+) -> Result<(), (&'static str, String)> {
+    let (name, inner): (&str, Vec<&ValueType>) = match ty {
+        ValueType::List(inner) | ValueType::Option(inner) => return named_types(inner, types),
+        ValueType::Result { ok, err } => {
+            return ok.iter().chain(err).try_for_each(|ty| named_types(ty, types));
+        }
+        ValueType::Tuple(items) => return items.iter().try_for_each(|ty| named_types(ty, types)),
+        ValueType::Record(record) => {
+            let mut fields = HashSet::new();
+            if let Some(field) = record.body.iter().find(|field| !fields.insert(&field.name)) {
+                return Err(("fields", format!("{}.{}", record.name, field.name)));
+            }
+            (&record.name, record.body.iter().map(|field| &field.ty).collect())
+        }
+        ValueType::Variant(variant) => {
+            (&variant.name, variant.body.iter().filter_map(|case| case.ty.as_ref()).collect())
+        }
+        ValueType::Enum(named) | ValueType::Flags(named) => (&named.name, Vec::new()),
+        _ => return Ok(()),
+    };
+    match types.insert(name, ty) {
+        Some(previous) if previous != ty => return Err(("types", name.to_string())),
+        Some(_) => return Ok(()),
+        None => {}
+    }
+    inner.into_iter().try_for_each(|ty| named_types(ty, types))
 }
 
 fn docs(docs: &Docs) -> Option<String> {
@@ -247,5 +309,21 @@ mod tests {
         assert!(error.to_string().contains("r.open: resource types are not supported"), "{error}");
         let error = parse_str("bad.wit", "package a:b; interface r { f: func(x: nope); }").unwrap_err();
         assert!(matches!(error, WitError::Parse(_)), "{error}");
+    }
+
+    #[test]
+    fn names_that_meet_in_javascript_are_refused() {
+        let cases = [
+            ("get-a: func(); get-A: func();", "r.get-A: two functions are both named `getA`"),
+            ("f: func(a-b: u8, a-B: u8);", "r.f: two parameters are both named `aB`"),
+            ("record t { a-b: u8, a-B: u8 } f: func(t: t);", "r.f: two fields are both named `T.aB`"),
+            ("record a-b { x: u8 } enum a-B { x } f: func(a: a-b, b: a-B);", "r.f: two types are both named `AB`"),
+        ];
+        for (body, expected) in cases {
+            let error = parse_str("r.wit", &format!("package a:b; interface r {{ {body} }}")).unwrap_err();
+            assert!(error.to_string().contains(expected), "{body}: {error}");
+        }
+        // One type used twice is one declaration.
+        parse_str("r.wit", "package a:b; interface r { record t { x: u8 } f: func(a: t, b: list<t>) -> t; }").unwrap();
     }
 }

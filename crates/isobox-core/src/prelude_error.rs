@@ -25,9 +25,22 @@ impl SandboxError {
             Ok(PreludeError::StackOverflow) => Self::stack_overflow(),
             Ok(PreludeError::Memory) => Self::memory_limit(limits),
             Ok(PreludeError::Internal { message }) => Self::internal(message),
-            Err(error) => Self::internal(format!("the sandbox reported a malformed error: {error}")),
+            Err(error) => Self::internal(format!("the sandbox reported a malformed error: {}", bounded(&error))),
         }
     }
+}
+
+/// The most of a decoding error's text that is kept: it may quote the guest's bytes, escaped, several times their size.
+const MAX_DETAIL: usize = 200;
+
+fn bounded(error: &serde_json::Error) -> String {
+    let mut text = error.to_string();
+    if text.len() > MAX_DETAIL {
+        let end = (0..=MAX_DETAIL).rev().find(|&end| text.is_char_boundary(end)).unwrap_or(0);
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 #[cfg(test)]
@@ -52,5 +65,9 @@ mod tests {
         for garbage in ["", "{", r#"{"kind":"timeout"}"#, r#"{"kind":"syntax","line":-1}"#, "\u{0}\u{ff}"] {
             assert_eq!(decode(garbage).kind(), "internal", "{garbage:?}");
         }
+        // serde quotes a wrongly typed string escaped, so control characters grow sixfold; the message stays short.
+        let quoted = format!(r#"{{"kind":"syntax","message":"m","line":"{}","column":1}}"#, "\\u0001".repeat(10_000));
+        let message = decode(&quoted).to_string();
+        assert!(message.len() < 400 && message.contains("malformed"), "{message}");
     }
 }

@@ -1,0 +1,114 @@
+//! The TypeScript eraser and the code-fence reader (`isobox_typescript`), on any text (invalid UTF-8 made lossy).
+//!
+//! Properties: no panic; `unfence` keeps every line of the code where it was (the fence lines become empty lines);
+//! `strip_types` keeps the layout, as the crate promises (the same lines, each of the same length in UTF-16 code
+//! units, which is how JavaScript counts columns), and changes nothing but the erased types (which become
+//! whitespace, or a `;` that keeps statements apart); a syntax error points inside the program as given;
+//! `to_javascript` is `unfence` then `strip_types`.
+
+use isobox_core::SandboxError;
+use isobox_typescript::{strip_types, to_javascript, unfence};
+
+/// Inputs nested deeper than this are skipped: swc's parser recurses once per level and overflows the stack of the
+/// thread that erases types before isobox bounds the nesting. Remove this guard once `isobox_typescript` refuses such
+/// programs itself.
+const MAX_NESTING: usize = 1_000;
+
+pub fn typescript(data: &[u8]) {
+    let source = String::from_utf8_lossy(data);
+    if nesting(&source) > MAX_NESTING {
+        return;
+    }
+    let unfenced = unfence(&source);
+    match &unfenced {
+        Ok(code) => assert_same_lines_or_blank(&source, code),
+        Err(error) => assert_points_into(&source, error),
+    }
+    let Ok(code) = unfenced else {
+        assert_eq!(to_javascript(&source), Err(unfence(&source).unwrap_err()));
+        return;
+    };
+    let stripped = strip_types(&code);
+    match &stripped {
+        Ok(javascript) => assert_layout_kept(&code, javascript),
+        Err(error) => assert_points_into(&code, error),
+    }
+    assert_eq!(to_javascript(&source), stripped, "to_javascript is not unfence then strip_types");
+}
+
+/// The deepest nesting of brackets in `source`.
+fn nesting(source: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for byte in source.bytes() {
+        match byte {
+            b'(' | b'[' | b'{' | b'<' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' | b'>' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Every line of `code` is empty or the line of `source` at the same place.
+fn assert_same_lines_or_blank(source: &str, code: &str) {
+    let source_lines: Vec<&str> = source.split('\n').collect();
+    let code_lines: Vec<&str> = code.split('\n').collect();
+    assert!(code_lines.len() <= source_lines.len(), "unfence added lines: {source:?} -> {code:?}");
+    for (i, (line, original)) in code_lines.iter().zip(&source_lines).enumerate() {
+        assert!(line.is_empty() || line == original, "unfence moved line {}: {source:?} -> {code:?}", i + 1);
+    }
+}
+
+/// The same lines, each as long in UTF-16 code units, and every changed character is an erased one: made a space
+/// (whitespace and line terminators stay), or a `;`.
+fn assert_layout_kept(source: &str, javascript: &str) {
+    let source_lines: Vec<&str> = source.split('\n').collect();
+    let lines: Vec<&str> = javascript.split('\n').collect();
+    assert_eq!(lines.len(), source_lines.len(), "line count changed: {source:?} -> {javascript:?}");
+    for (i, (line, original)) in lines.iter().zip(&source_lines).enumerate() {
+        assert_eq!(
+            line.encode_utf16().count(),
+            original.encode_utf16().count(),
+            "line {} changed its length: {original:?} -> {line:?}",
+            i + 1
+        );
+        if line == original {
+            continue;
+        }
+        // Character by character only where the line keeps its characters' count (a wide character erased to spaces
+        // does not).
+        if line.chars().count() == original.chars().count() {
+            for (new, old) in line.chars().zip(original.chars()) {
+                assert!(
+                    new == old || new == ' ' || new == ';',
+                    "line {} changed {old:?} into {new:?}: {original:?} -> {line:?}",
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
+/// A syntax error names a line of `source`, and a column at most one past its end.
+fn assert_points_into(source: &str, error: &SandboxError) {
+    let SandboxError::Syntax { line, column, message } = error else {
+        panic!("a program was refused with an error other than a syntax error: {error:?}")
+    };
+    assert!(!message.is_empty(), "a syntax error without a message");
+    // A lone `\r` ends a line for swc's parser but not for the eraser's mapping back to the program, so that positions
+    // in such programs can be past the end of a line. Known; not checked until the two agree.
+    if source.replace("\r\n", "").contains('\r') {
+        return;
+    }
+    let lines: Vec<&str> = source.split('\n').collect();
+    assert!(
+        *line >= 1 && (*line as usize) <= lines.len(),
+        "{error:?} is outside the {} line(s) of {source:?}",
+        lines.len()
+    );
+    let text = lines[*line as usize - 1];
+    assert!(*column >= 1 && (*column as usize) <= text.len() + 1, "{error:?} is past the end of line {text:?}");
+}

@@ -1,0 +1,2 @@
+const a = 1, b = 2, c = 3;
+return [a < b > c, a<b>(c)];

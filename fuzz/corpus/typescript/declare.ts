@@ -1,0 +1,3 @@
+declare const kv: { get(key: string): Promise<string | null> };
+declare function g(): void;
+return await kv.get("a");

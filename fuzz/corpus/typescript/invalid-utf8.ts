@@ -1,0 +1,1 @@
+const aÿ: number = 1;Ã( return a;

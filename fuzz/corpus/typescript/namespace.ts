@@ -1,0 +1,2 @@
+return 1;
+namespace N { export const x = 1 }

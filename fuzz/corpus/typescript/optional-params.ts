@@ -1,0 +1,3 @@
+class A { m?(): void; x!: number; static s?: string }
+function f(this: A, a?: number) {}
+return new A();

@@ -1,0 +1,4 @@
+class P {
+  constructor(private x: number) {}
+}
+return new P(1);

@@ -1,0 +1,3 @@
+// Bad: getCustomer takes a number.
+const customer = await shop.getCustomer("42");
+return customer;

@@ -1,0 +1,3 @@
+import type { X } from "y";
+export type { X };
+return 1;

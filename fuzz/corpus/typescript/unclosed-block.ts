@@ -1,0 +1,2 @@
+if (input) {
+  return 1;
