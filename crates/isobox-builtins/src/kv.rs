@@ -92,7 +92,8 @@ pub fn interface() -> Interface {
     Capability::from_wit("wit/kv.wit", WIT, "kv").expect("wit/kv.wit declares `kv`").interface().clone()
 }
 
-/// `$ISOBOX_DATA_DIR/kv.redb`, else `$XDG_DATA_HOME/isobox/kv.redb`, else `~/.local/share/isobox/kv.redb`.
+/// `$ISOBOX_DATA_DIR/kv.redb`, else `$XDG_DATA_HOME/isobox/kv.redb`, else `~/.local/share/isobox/kv.redb`, else a
+/// folder of this user's in the temp dir (one another user made first is refused when the store opens).
 pub fn default_path() -> PathBuf {
     let dir = if let Some(dir) = std::env::var_os("ISOBOX_DATA_DIR") {
         PathBuf::from(dir)
@@ -101,7 +102,7 @@ pub fn default_path() -> PathBuf {
     } else if let Some(home) = std::env::var_os("HOME") {
         PathBuf::from(home).join(".local/share/isobox")
     } else {
-        std::env::temp_dir().join("isobox-data")
+        isobox_core::private_dir::in_temp_dir("isobox-data")
     };
     dir.join("kv.redb")
 }
@@ -113,10 +114,11 @@ impl KvStore {
     }
 
     /// Opens (or creates) the database at `path`, moves a database of the layout before quotas to the current one,
-    /// and deletes the temporary tenants that have expired.
+    /// and deletes the temporary tenants that have expired. The database holds every tenant's data, so its directory
+    /// is created with mode 0700 and must be this user's own, with no one else allowed to write to it.
     pub fn open_with(path: &Path, config: KvConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            isobox_core::private_dir::ensure(dir)?;
         }
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
@@ -483,6 +485,24 @@ mod tests {
 
     fn usage(bytes: u64, keys: u64) -> TenantUsage {
         TenantUsage { bytes, keys }
+    }
+
+    /// Every tenant's data is in the store: a directory other users can write to (a predictable name in the shared
+    /// temp dir that someone made first, say) is refused.
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_others_can_write_to_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let error = KvStore::open(&shared.join("kv.redb")).err().expect("refused");
+        assert!(error.to_string().contains("can be written by other users"), "{error}");
+        assert!(!shared.join("kv.redb").exists());
+        let private = dir.path().join("made/here");
+        KvStore::open(&private.join("kv.redb")).unwrap();
+        assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o700);
     }
 
     #[test]

@@ -113,7 +113,9 @@ fn deeply_nested_typescript_is_the_program_s_error() {
     let deep = format!("return {}1{}", "[".repeat(3000), "]".repeat(3000));
     let (code, json) = run_json(&deep, &["--typescript"]);
     assert_eq!(code, 1, "{json}");
-    assert!(["stack_overflow", "syntax"].contains(&json["error"]["kind"].as_str().unwrap()), "{json}");
+    // However it ends (QuickJS's own depth bound, or a result deeper than isobox returns), it is the program's error.
+    let kind = json["error"]["kind"].as_str().unwrap();
+    assert!(["stack_overflow", "syntax", "exception"].contains(&kind), "{json}");
     let (code, json) = run_json(&"(".repeat(60_000), &["--typescript"]);
     assert_eq!((code, json["error"]["kind"].as_str()), (1, Some("syntax")), "{json}");
 }

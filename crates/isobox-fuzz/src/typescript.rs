@@ -9,16 +9,8 @@
 use isobox_core::SandboxError;
 use isobox_typescript::{strip_types, to_javascript, unfence};
 
-/// Inputs nested deeper than this are skipped: swc's parser recurses once per level and overflows the stack of the
-/// thread that erases types before isobox bounds the nesting. Remove this guard once `isobox_typescript` refuses such
-/// programs itself.
-const MAX_NESTING: usize = 1_000;
-
 pub fn typescript(data: &[u8]) {
     let source = String::from_utf8_lossy(data);
-    if nesting(&source) > MAX_NESTING {
-        return;
-    }
     let unfenced = unfence(&source);
     match &unfenced {
         Ok(code) => assert_same_lines_or_blank(&source, code),
@@ -34,22 +26,6 @@ pub fn typescript(data: &[u8]) {
         Err(error) => assert_points_into(&code, error),
     }
     assert_eq!(to_javascript(&source), stripped, "to_javascript is not unfence then strip_types");
-}
-
-/// The deepest nesting of brackets in `source`.
-fn nesting(source: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    for byte in source.bytes() {
-        match byte {
-            b'(' | b'[' | b'{' | b'<' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b')' | b']' | b'}' | b'>' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
 }
 
 /// Every line of `code` is empty or the line of `source` at the same place.
