@@ -119,7 +119,10 @@ async fn soak(args: &BenchArgs) -> ExitCode {
     let mut failed = false;
     let mut reports = Vec::new();
     for &engine in args.backend.engines() {
-        let backend = match backends::start(engine, &capabilities, Serving::Many(None)) {
+        // As many sandboxes as requests at once: the pooled slots a run touches (each keeps a few MiB resident
+        // between requests) are then all warm after its first tenth, and memory growth past that is a leak.
+        let slots = u32::try_from(args.concurrency).unwrap_or(u32::MAX);
+        let backend = match backends::start(engine, &capabilities, Serving::Many(Some(slots))) {
             Ok(backend) => backend,
             Err(error) => {
                 eprintln!("isobox: leaving out {}: {error}", engine.name());
