@@ -175,14 +175,23 @@ struct Tally {
 pub async fn soak(backend: Arc<dyn Backend>, capabilities: &Capabilities, options: &SoakOptions) -> SoakReport {
     let run_id =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_micros());
-    // A first burst at full concurrency makes the backend set up what it keeps (its pool, threads, worker processes),
-    // and the runtime its blocking threads, before anything is counted.
-    let mut warming = JoinSet::new();
-    for i in 0..options.concurrency.max(1) as u64 {
-        let backend = Arc::clone(&backend);
-        warming.spawn(async move { backend.run(&ordinary(run_id, u64::MAX - i, i % TENANTS)).await });
+    // Bursts at full concurrency make the backend set up what it keeps before anything is counted: its pool and
+    // threads or worker processes, the runtime's blocking threads, and the memory each pooled sandbox keeps resident
+    // between requests once a program has used it all (a memory bomb in every slot at once).
+    for bomb in [true, false] {
+        let mut warming = JoinSet::new();
+        for i in 0..options.concurrency.max(1) as u64 {
+            let backend = Arc::clone(&backend);
+            let request = if bomb {
+                let limits = Limits { memory_bytes: 32 << 20, ..Limits::default() };
+                Request::new(HOSTILE[1].code).with_limits(limits)
+            } else {
+                ordinary(run_id, u64::MAX - i, i % TENANTS)
+            };
+            warming.spawn(async move { backend.run(&request).await });
+        }
+        warming.join_all().await;
     }
-    warming.join_all().await;
     let fds_at_start = count_dir("/proc/self/fd");
     let threads_at_start = count_dir("/proc/self/task");
     let started = Instant::now();

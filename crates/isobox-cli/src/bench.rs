@@ -83,14 +83,8 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
         report.cores
     );
     print!("{}", report.table());
-    if let Some(path) = &args.json {
-        let written = serde_json::to_string_pretty(&report)
-            .map_err(|e| e.to_string())
-            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
-        if let Err(error) = written {
-            eprintln!("isobox: writing {}: {error}", path.display());
-            return ExitCode::from(EXIT_FAILED);
-        }
+    if !write_json(args.json.as_deref(), &report) {
+        return ExitCode::from(EXIT_FAILED);
     }
     if let Some(dir) = &args.out {
         match isobox_bench::write_charts(&report, dir) {
@@ -147,14 +141,20 @@ async fn soak(args: &BenchArgs) -> ExitCode {
         reports.push(report);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    if let Some(path) = &args.json {
-        let written = serde_json::to_string_pretty(&reports)
-            .map_err(|e| e.to_string())
-            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
-        if let Err(error) = written {
-            eprintln!("isobox: writing {}: {error}", path.display());
-            return ExitCode::from(EXIT_FAILED);
-        }
+    if !write_json(args.json.as_deref(), &reports) {
+        return ExitCode::from(EXIT_FAILED);
     }
     ExitCode::from(if failed || reports.is_empty() { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// Writes `value` as JSON to `path` when one was given; says why on stderr and returns false when that failed.
+fn write_json(path: Option<&std::path::Path>, value: &impl serde::Serialize) -> bool {
+    let Some(path) = path else { return true };
+    let written = serde_json::to_string_pretty(value)
+        .map_err(|e| e.to_string())
+        .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
+    if let Err(error) = &written {
+        eprintln!("isobox: writing {}: {error}", path.display());
+    }
+    written.is_ok()
 }
