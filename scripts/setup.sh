@@ -22,11 +22,22 @@ if ! rustup target list --installed | grep -qx wasm32-wasip1; then
 fi
 
 # TypeScript's compiler, for the test that type-checks generated declarations; the MCP SDK, whose client drives
-# `isobox mcp` in its test.
-if [ ! -x tests/ts/node_modules/.bin/tsc ] || [ ! -d tests/mcp/node_modules/@modelcontextprotocol/sdk ]; then
+# `isobox mcp` in its test; the reference MCP servers the connector tests connect to.
+if [ ! -x tests/ts/node_modules/.bin/tsc ] || [ ! -d tests/mcp/node_modules/@modelcontextprotocol/server-memory ]; then
   command -v npm >/dev/null || { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq npm >/dev/null; }
   npm ci --prefix tests/ts --no-audit --no-fund --loglevel=error
   npm ci --prefix tests/mcp --no-audit --no-fund --loglevel=error
+fi
+
+# GitHub's REST API as OpenAPI 3.0 (13 MB), for the OpenAPI connector tests: only that file of the npm package.
+github_openapi=tests/openapi/api.github.com.json
+if [ ! -s "$github_openapi" ]; then
+  mkdir -p tests/openapi
+  scratch=$(mktemp -d)
+  npm pack --silent --pack-destination "$scratch" @octokit/openapi@23.0.2 >/dev/null
+  tar -xzf "$scratch"/octokit-openapi-23.0.2.tgz -C "$scratch" package/generated/api.github.com.json
+  mv "$scratch"/package/generated/api.github.com.json "$github_openapi"
+  rm -rf "$scratch"
 fi
 
 scripts/setup-v8.sh

@@ -110,4 +110,21 @@ impl Capability {
         self.handlers.insert(name.to_string(), handler);
         self
     }
+
+    /// Implements function `name` with a function of the JSON arguments, for capabilities whose functions are known
+    /// only at run time (connectors): `args` is the array of arguments, already checked against the declared types
+    /// (`null` for a function without parameters), and the result is checked as for [`func`](Self::func).
+    pub fn handler<F, Fut>(mut self, name: &str, function: F) -> Self
+    where
+        F: Fn(CallContext, Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, CallError>> + Send + 'static,
+    {
+        let function = Arc::new(function);
+        let handler: Handler = Arc::new(move |context, args: Value| {
+            let function = Arc::clone(&function);
+            Box::pin(async move { function(context, args).await })
+        });
+        self.handlers.insert(name.to_string(), handler);
+        self
+    }
 }

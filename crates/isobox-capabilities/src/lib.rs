@@ -11,6 +11,7 @@ mod capability;
 mod dispatch;
 mod names;
 mod registry;
+pub mod schema;
 mod tenant;
 pub mod types;
 mod typescript;

@@ -20,6 +20,12 @@
 //! | `variant` | `{ tag: "case-name", val?: T }` |
 //! | `enum` | the case name as a string |
 //! | `flags` | array of the set flag names |
+//!
+//! Connectors (MCP tools, OpenAPI operations) declare their types in JSON Schema instead; [`crate::schema`] maps it to
+//! the JSON-native types below ([`ValueType::Any`], [`ValueType::Object`], [`ValueType::Union`] …), which WIT never
+//! produces.
+
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -27,18 +33,64 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq)]
 pub enum ValueType {
     Bool,
-    Integer { min: i64, max: i64, wit: &'static str },
-    Float { wit: &'static str },
+    Integer {
+        min: i64,
+        max: i64,
+        wit: &'static str,
+    },
+    Float {
+        wit: &'static str,
+    },
     Char,
     String,
     List(Box<ValueType>),
     Option(Box<ValueType>),
-    Result { ok: Option<Box<ValueType>>, err: Option<Box<ValueType>> },
+    Result {
+        ok: Option<Box<ValueType>>,
+        err: Option<Box<ValueType>>,
+    },
     Tuple(Vec<ValueType>),
     Record(Named<Vec<Field>>),
     Variant(Named<Vec<Case>>),
     Enum(Named<Vec<String>>),
     Flags(Named<Vec<String>>),
+    /// Any JSON value (TypeScript `unknown`).
+    Any,
+    /// `null` alone.
+    Null,
+    /// Exactly this JSON value: a JSON Schema `const`, or one member of an `enum`.
+    Literal(Value),
+    /// A value of any of these types (`anyOf`, `oneOf`, a list of `type`s, OpenAPI's `nullable`).
+    Union(Vec<ValueType>),
+    /// A JSON object whose properties may be optional and whose other properties may be allowed. Shared, as a large
+    /// API uses one schema in many places.
+    Object(Arc<Object>),
+    /// A type with a name, declared once (`type Name = …`) and used by name: a JSON Schema `$ref`.
+    Alias(Arc<Named<ValueType>>),
+    /// A use of the alias being declared, inside its own declaration (a recursive schema): TypeScript names it, and
+    /// values in that place are not checked further.
+    Ref(String),
+    /// A type that documents values without checking them: what an upstream promises about its own results, which
+    /// a program should still get when the upstream does not keep the promise.
+    Declared(Box<ValueType>),
+}
+
+/// A JSON object type: [`ValueType::Object`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Object {
+    pub properties: Vec<Property>,
+    /// Properties not listed are allowed with this type; `None`: refused.
+    pub additional: Option<Box<ValueType>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Property {
+    /// The JSON name, as is.
+    pub name: String,
+    pub docs: Option<String>,
+    pub ty: ValueType,
+    /// Whether a value must have this property (an optional one, when present, must fit `ty`).
+    pub required: bool,
 }
 
 /// A type declared with a name in WIT: records, variants, enums and flags.
@@ -156,6 +208,56 @@ impl ValueType {
                 }
             }
             (Self::Enum(cases), Value::String(name)) if cases.body.contains(name) => Ok(()),
+            (Self::Any | Self::Ref(_) | Self::Declared(_), _) | (Self::Null, Value::Null) => Ok(()),
+            (Self::Literal(expected), value) if expected == value => Ok(()),
+            (Self::Alias(alias), value) => alias.body.check_at(value, path),
+            (Self::Union(types), value) => {
+                if types.iter().any(|ty| ty.check(value).is_ok()) {
+                    return Ok(());
+                }
+                // One alternative of the value's own kind: say where inside it the value fails.
+                let mut same_kind = types.iter().filter(|ty| ty.accepts_kind(value));
+                match (same_kind.next(), same_kind.next()) {
+                    (Some(only), None) => only.check_at(value, path),
+                    _ => Err(mismatch(path)),
+                }
+            }
+            (Self::Object(object), Value::Object(map)) => {
+                for property in &object.properties {
+                    match map.get(&property.name) {
+                        Some(value) => {
+                            nested(path, &property_step(&property.name), |path| property.ty.check_at(value, path))?
+                        }
+                        None if property.required => {
+                            return Err(Mismatch {
+                                path: format!("{path}{}", property_step(&property.name)),
+                                expected: property.ty.describe(),
+                                found: "nothing (the property is required)",
+                            });
+                        }
+                        None => {}
+                    }
+                }
+                for (key, value) in map {
+                    if object.properties.iter().any(|property| &property.name == key) {
+                        continue;
+                    }
+                    match &object.additional {
+                        Some(ty) => nested(path, &property_step(key), |path| ty.check_at(value, path))?,
+                        None => {
+                            return Err(Mismatch {
+                                path: format!("{path}{}", property_step(key)),
+                                expected: format!(
+                                    "no such property (expected one of: {})",
+                                    object.properties.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                                ),
+                                found: kind_of(value),
+                            });
+                        }
+                    }
+                }
+                Ok(())
+            }
             (Self::Flags(flags), Value::Array(names))
                 if names
                     .iter()
@@ -201,6 +303,24 @@ impl ValueType {
                     }
                 }
             }
+            (Self::Alias(alias), value) => alias.body.integers_as_integers(value),
+            (Self::Union(types), value) => {
+                if let Some(ty) = types.iter().find(|ty| ty.check(value).is_ok()) {
+                    ty.integers_as_integers(value);
+                }
+            }
+            (Self::Object(object), Value::Object(map)) => {
+                for (key, value) in map.iter_mut() {
+                    let ty = match object.properties.iter().find(|property| &property.name == key) {
+                        Some(property) => &property.ty,
+                        None => match &object.additional {
+                            Some(ty) => ty,
+                            None => continue,
+                        },
+                    };
+                    ty.integers_as_integers(value);
+                }
+            }
             (Self::Variant(variant), Value::Object(object)) => {
                 let case = object
                     .get("tag")
@@ -214,13 +334,51 @@ impl ValueType {
         }
     }
 
-    /// A short description for error messages, in TypeScript terms.
+    /// A short description for error messages, in TypeScript terms (cut after about 200 bytes).
     pub fn describe(&self) -> String {
-        match self {
+        let mut text = match self {
+            Self::Integer { wit, .. } if *wit == "integer" => "integer".into(),
             Self::Integer { wit, .. } => format!("integer ({wit})"),
             Self::Char => "string of one character (char)".into(),
+            Self::Alias(alias) => format!("{} ({})", alias.name, alias.body.describe()),
             _ => crate::typescript::type_expr(self),
+        };
+        if text.len() > 200 {
+            let mut cut = 200;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
         }
+        text
+    }
+
+    /// Whether a value of `value`'s JSON kind could be of this type, whatever is inside it.
+    fn accepts_kind(&self, value: &Value) -> bool {
+        match (self, value) {
+            (Self::Alias(alias), _) => alias.body.accepts_kind(value),
+            (Self::Option(inner), _) => value.is_null() || inner.accepts_kind(value),
+            (Self::Union(types), _) => types.iter().any(|ty| ty.accepts_kind(value)),
+            (Self::Literal(literal), _) => kind_of(literal) == kind_of(value),
+            (Self::List(_) | Self::Tuple(_) | Self::Flags(_), Value::Array(_))
+            | (Self::Record(_) | Self::Variant(_) | Self::Result { .. } | Self::Object(_), Value::Object(_))
+            | (Self::String | Self::Char | Self::Enum(_), Value::String(_))
+            | (Self::Integer { .. } | Self::Float { .. }, Value::Number(_))
+            | (Self::Bool, Value::Bool(_))
+            | (Self::Null, Value::Null)
+            | (Self::Any | Self::Ref(_) | Self::Declared(_), _) => true,
+            _ => false,
+        }
+    }
+}
+
+/// `.name`, or `["odd name"]` for a property that is not an identifier.
+fn property_step(name: &str) -> String {
+    if crate::typescript::is_identifier(name) {
+        format!(".{name}")
+    } else {
+        format!("[{}]", Value::String(name.to_string()))
     }
 }
 

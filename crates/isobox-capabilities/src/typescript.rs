@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::types::{Named, ValueType};
+use crate::types::{Named, Object, ValueType};
 use crate::wit::{Function, Interface};
 
 /// Declarations for `interfaces`: one `declare const` per capability, then the named types they use.
@@ -54,7 +54,10 @@ pub fn type_expr(ty: &ValueType) -> String {
         ValueType::Integer { .. } | ValueType::Float { .. } => "number".into(),
         ValueType::Char | ValueType::String => "string".into(),
         ValueType::List(item) => match item.as_ref() {
-            ValueType::Option(_) | ValueType::Result { .. } => format!("({})[]", type_expr(item)),
+            ValueType::Option(_) | ValueType::Result { .. } | ValueType::Union(_) => format!("({})[]", type_expr(item)),
+            ValueType::Declared(inner) if matches!(inner.as_ref(), ValueType::Union(_) | ValueType::Option(_)) => {
+                format!("({})[]", type_expr(item))
+            }
             item => format!("{}[]", type_expr(item)),
         },
         ValueType::Option(inner) => format!("{} | null", type_expr(inner)),
@@ -67,10 +70,57 @@ pub fn type_expr(ty: &ValueType) -> String {
         | ValueType::Variant(Named { name, .. })
         | ValueType::Enum(Named { name, .. })
         | ValueType::Flags(Named { name, .. }) => name.clone(),
+        ValueType::Any => "unknown".into(),
+        ValueType::Null => "null".into(),
+        // JSON text is a TypeScript literal type, escapes and all.
+        ValueType::Literal(value) => value.to_string(),
+        ValueType::Union(types) => types.iter().map(type_expr).collect::<Vec<_>>().join(" | "),
+        ValueType::Object(object) => object_expr(object),
+        ValueType::Alias(alias) => alias.name.clone(),
+        ValueType::Ref(name) => name.clone(),
+        ValueType::Declared(inner) => type_expr(inner),
     }
 }
 
+/// `{ id: number; name?: string }`; `Record<string, T>` for a map.
+fn object_expr(object: &Object) -> String {
+    if object.properties.is_empty() {
+        return match object.additional.as_deref() {
+            Some(ty) => format!("Record<string, {}>", type_expr(ty)),
+            None => "Record<string, never>".into(),
+        };
+    }
+    let properties: Vec<String> = object
+        .properties
+        .iter()
+        .map(|property| {
+            let docs = property.docs.as_deref().map(|docs| format!("/** {} */ ", one_line(docs))).unwrap_or_default();
+            let name = if is_identifier(&property.name) {
+                property.name.clone()
+            } else {
+                serde_json::Value::String(property.name.clone()).to_string()
+            };
+            let optional = if property.required { "" } else { "?" };
+            format!("{docs}{name}{optional}: {}", type_expr(&property.ty))
+        })
+        .collect();
+    format!("{{ {} }}", properties.join("; "))
+}
+
+/// Whether `name` can be written bare as a property name or a type name.
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
 fn collect_named(ty: &ValueType, named: &mut BTreeMap<String, String>) {
+    // A large API uses one alias in many places: each is declared, and walked, once.
+    if let ValueType::Alias(alias) = ty
+        && named.contains_key(&alias.name)
+    {
+        return;
+    }
     let mut declare = |name: &str, docs: Option<&str>, body: String| {
         let mut out = String::new();
         doc_comment(&mut out, "", docs);
@@ -78,7 +128,16 @@ fn collect_named(ty: &ValueType, named: &mut BTreeMap<String, String>) {
         named.entry(name.to_string()).or_insert(out);
     };
     match ty {
-        ValueType::List(inner) | ValueType::Option(inner) => collect_named(inner, named),
+        ValueType::List(inner) | ValueType::Option(inner) | ValueType::Declared(inner) => collect_named(inner, named),
+        ValueType::Union(types) => types.iter().for_each(|ty| collect_named(ty, named)),
+        ValueType::Object(object) => {
+            object.properties.iter().for_each(|property| collect_named(&property.ty, named));
+            object.additional.iter().for_each(|ty| collect_named(ty, named));
+        }
+        ValueType::Alias(alias) => {
+            declare(&alias.name, alias.docs.as_deref(), type_expr(&alias.body));
+            collect_named(&alias.body, named);
+        }
         ValueType::Result { ok, err } => ok.iter().chain(err).for_each(|ty| collect_named(ty, named)),
         ValueType::Tuple(types) => types.iter().for_each(|ty| collect_named(ty, named)),
         ValueType::Record(record) => {
@@ -118,8 +177,15 @@ fn collect_named(ty: &ValueType, named: &mut BTreeMap<String, String>) {
             let body = if body.is_empty() { "never[]".to_string() } else { format!("({body})[]") };
             declare(&flags.name, flags.docs.as_deref(), body);
         }
-        ValueType::Bool | ValueType::Integer { .. } | ValueType::Float { .. } | ValueType::Char | ValueType::String => {
-        }
+        ValueType::Bool
+        | ValueType::Integer { .. }
+        | ValueType::Float { .. }
+        | ValueType::Char
+        | ValueType::String
+        | ValueType::Any
+        | ValueType::Null
+        | ValueType::Literal(_)
+        | ValueType::Ref(_) => {}
     }
 }
 

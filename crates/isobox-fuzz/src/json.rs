@@ -158,6 +158,27 @@ pub fn value_for(u: &mut Unstructured, ty: &ValueType) -> Result<Value> {
             let len = u.int_in_range(0..=flags.body.len())?;
             Value::Array((0..len).map(|_| Ok(Value::String(u.choose(&flags.body)?.clone()))).collect::<Result<_>>()?)
         }
+        ValueType::Any | ValueType::Ref(_) | ValueType::Declared(_) => any_value(u, 2)?,
+        ValueType::Null => Value::Null,
+        ValueType::Literal(value) => value.clone(),
+        ValueType::Union(types) => {
+            let ty = u.choose(types)?;
+            value_for(u, ty)?
+        }
+        ValueType::Alias(alias) => value_for(u, &alias.body)?,
+        ValueType::Object(object) => {
+            let mut map = Map::new();
+            for property in &object.properties {
+                if !property.required && u.ratio(1, 3)? {
+                    continue;
+                }
+                map.insert(property.name.clone(), value_for(u, &property.ty)?);
+            }
+            if u.ratio(1, 16)? {
+                map.insert(string(u)?, Value::Null);
+            }
+            Value::Object(map)
+        }
     })
 }
 
@@ -227,5 +248,20 @@ pub fn fits(ty: &ValueType, value: &Value, strict: bool) -> bool {
         ValueType::Flags(flags) => value.as_array().is_some_and(|names| {
             names.iter().all(|name| name.as_str().is_some_and(|name| flags.body.iter().any(|flag| flag == name)))
         }),
+        ValueType::Any | ValueType::Ref(_) | ValueType::Declared(_) => true,
+        ValueType::Null => value.is_null(),
+        ValueType::Literal(literal) => literal == value,
+        ValueType::Union(types) => types.iter().any(|ty| fits(ty, value, strict)),
+        ValueType::Alias(alias) => fits(&alias.body, value, strict),
+        ValueType::Object(object) => {
+            let Some(map) = value.as_object() else { return false };
+            object.properties.iter().all(|property| match map.get(&property.name) {
+                Some(value) => fits(&property.ty, value, strict),
+                None => !property.required,
+            }) && map.iter().all(|(key, value)| {
+                object.properties.iter().any(|property| &property.name == key)
+                    || object.additional.as_deref().is_some_and(|ty| fits(ty, value, strict))
+            })
+        }
     }
 }

@@ -129,6 +129,34 @@ pub fn schema(ty: &ValueType, defs: &mut BTreeMap<String, Value>) -> Value {
             flags.docs.as_deref(),
             |_| json!({ "type": "array", "items": { "type": "string", "enum": flags.body }, "uniqueItems": true }),
         ),
+        ValueType::Any => json!({}),
+        ValueType::Null => json!({ "type": "null" }),
+        ValueType::Literal(value) => json!({ "const": value }),
+        ValueType::Union(types) => json!({ "anyOf": types.iter().map(|ty| schema(ty, defs)).collect::<Vec<_>>() }),
+        ValueType::Object(object) => {
+            let properties: Map<String, Value> = object
+                .properties
+                .iter()
+                .map(|property| {
+                    let mut value = schema(&property.ty, defs);
+                    if let Some(docs) = &property.docs {
+                        value["description"] = json!(docs);
+                    }
+                    (property.name.clone(), value)
+                })
+                .collect();
+            let required: Vec<&str> = object
+                .properties
+                .iter()
+                .filter(|property| property.required)
+                .map(|property| property.name.as_str())
+                .collect();
+            let additional = object.additional.as_deref().map_or(json!(false), |ty| schema(ty, defs));
+            json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": additional })
+        }
+        ValueType::Alias(alias) => define(defs, &alias.name, alias.docs.as_deref(), |defs| schema(&alias.body, defs)),
+        ValueType::Ref(name) => json!({ "$ref": format!("#/$defs/{name}") }),
+        ValueType::Declared(inner) => schema(inner, defs),
     }
 }
 
