@@ -21,6 +21,7 @@
 pub use isobox_builtins as builtins;
 pub use isobox_capabilities as capabilities;
 pub use isobox_capabilities::{CallContext, CallError, Capabilities, Capability};
+pub use isobox_connectors as connectors;
 pub use isobox_core::*;
 pub use isobox_typescript as typescript;
 pub use isobox_typescript::TypeScript;

@@ -139,21 +139,38 @@ impl HttpClient {
 
     async fn fetch(&self, url: &str, options: FetchOptions) -> Result<FetchResponse, CallError> {
         let url = Url::parse(url).map_err(|error| CallError::new(format!("`{url}` is not a URL: {error}")))?;
-        check_origin(&self.allowed, &url).map_err(CallError::new)?;
         let method = options.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-        if !METHODS.contains(&method.as_str()) {
+        let headers = options.headers.unwrap_or_default();
+        if let Some((name, _)) = headers.iter().find(|(name, _)| is_reserved_header(name)) {
+            return Err(CallError::new(format!("the `{name}` header is set by the host, not by the program")));
+        }
+        let response = self.send(&method, url, headers, options.body.map(String::into_bytes)).await?;
+        let HttpResponse { status, url, headers, body } = response;
+        Ok(FetchResponse { status, url, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    }
+
+    /// One exchange: `method` (one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS) to `url` with `headers` and
+    /// `body`, within the allowed origins (redirects too), the time limit and the response size limit.
+    ///
+    /// # Errors
+    /// A URL outside the allowed origins, an unsupported method, an invalid header, a failed exchange (refused, timed
+    /// out, a redirect refused) or a response body larger than the limit, each as a message for the program.
+    pub async fn send(
+        &self,
+        method: &str,
+        url: Url,
+        headers: Vec<(String, String)>,
+        body: Option<Vec<u8>>,
+    ) -> Result<HttpResponse, CallError> {
+        check_origin(&self.allowed, &url).map_err(CallError::new)?;
+        if !METHODS.contains(&method) {
             return Err(CallError::new(format!("unsupported method `{method}` (use one of {})", METHODS.join(", "))));
         }
         let mut request = self.client.request(Method::from_bytes(method.as_bytes()).expect("a known method"), url);
-        for (name, value) in options.headers.unwrap_or_default() {
-            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
-                || name.to_ascii_lowercase().starts_with("proxy-")
-            {
-                return Err(CallError::new(format!("the `{name}` header is set by the host, not by the program")));
-            }
+        for (name, value) in headers {
             request = request.header(name, value);
         }
-        if let Some(body) = options.body {
+        if let Some(body) = body {
             request = request.body(body);
         }
         let mut response = request.send().await.map_err(|error| CallError::new(describe(&error)))?;
@@ -175,8 +192,31 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(FetchResponse { status, url, headers, body: String::from_utf8_lossy(&body).into_owned() })
+        Ok(HttpResponse { status, url, headers, body })
     }
+}
+
+/// What [`HttpClient::send`] got back.
+#[derive(Clone, Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// The URL answered, after redirects.
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+}
+
+/// Headers a program may not set: the ones the client sets itself, and `Proxy-*`.
+pub fn is_reserved_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    RESERVED_HEADERS.contains(&name.as_str()) || name.starts_with("proxy-")
 }
 
 /// Resolves names as the operating system does, and keeps only their public addresses.

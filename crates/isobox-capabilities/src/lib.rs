@@ -22,5 +22,5 @@ pub use dispatch::{CallOutcome, HostCalls, PendingCall};
 pub use names::{camel_case, pascal_case};
 pub use registry::{Capabilities, RegistryError};
 pub use tenant::{MAX_TENANT_BYTES, TenantState, check_tenant};
-pub use typescript::{declarations, signature, type_expr};
+pub use typescript::{declarations, function_declaration, signature, type_declarations, type_expr};
 pub use wit::{Function, Interface, Param, WitError, parse_path, parse_str};

@@ -114,32 +114,92 @@ pub(crate) fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
-fn collect_named(ty: &ValueType, named: &mut BTreeMap<String, String>) {
-    // A large API uses one alias in many places: each is declared, and walked, once.
-    if let ValueType::Alias(alias) = ty
-        && named.contains_key(&alias.name)
-    {
-        return;
+/// One function as written inside its capability's `declare const`: its doc comment and signature, indented.
+pub fn function_declaration(function: &Function) -> String {
+    let mut out = String::new();
+    doc_comment(&mut out, "  ", function.docs.as_deref());
+    writeln!(out, "  {};", signature(function)).unwrap();
+    out
+}
+
+/// The named types `functions` use, each declared once as `(name, declaration)`, nearest first: those the signatures
+/// name, then those their declarations name, and so on.
+pub fn type_declarations<'a>(functions: impl IntoIterator<Item = &'a Function>) -> Vec<(String, String)> {
+    let mut queue = std::collections::VecDeque::new();
+    for function in functions {
+        for ty in function.params.iter().map(|param| &param.ty).chain(&function.result) {
+            direct_named(ty, &mut queue);
+        }
     }
-    let mut declare = |name: &str, docs: Option<&str>, body: String| {
-        let mut out = String::new();
-        doc_comment(&mut out, "", docs);
-        writeln!(out, "type {name} = {body};").unwrap();
-        named.entry(name.to_string()).or_insert(out);
-    };
+    let mut seen = std::collections::HashSet::new();
+    let mut declared = Vec::new();
+    while let Some(ty) = queue.pop_front() {
+        let Some((name, declaration)) = declaration(ty) else { continue };
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        declared.push((name, declaration));
+        named_children(ty, &mut queue);
+    }
+    declared
+}
+
+fn collect_named(ty: &ValueType, named: &mut BTreeMap<String, String>) {
+    let mut queue = std::collections::VecDeque::new();
+    direct_named(ty, &mut queue);
+    while let Some(ty) = queue.pop_front() {
+        let Some((name, declaration)) = declaration(ty) else { continue };
+        // A large API uses one type in many places: each is declared, and walked, once.
+        if named.contains_key(&name) {
+            continue;
+        }
+        named.insert(name, declaration);
+        named_children(ty, &mut queue);
+    }
+}
+
+/// The named types `ty` uses without going through another named type.
+fn direct_named<'a>(ty: &'a ValueType, out: &mut std::collections::VecDeque<&'a ValueType>) {
     match ty {
-        ValueType::List(inner) | ValueType::Option(inner) | ValueType::Declared(inner) => collect_named(inner, named),
-        ValueType::Union(types) => types.iter().for_each(|ty| collect_named(ty, named)),
+        ValueType::Record(_)
+        | ValueType::Variant(_)
+        | ValueType::Enum(_)
+        | ValueType::Flags(_)
+        | ValueType::Alias(_) => out.push_back(ty),
+        ValueType::List(inner) | ValueType::Option(inner) | ValueType::Declared(inner) => direct_named(inner, out),
+        ValueType::Result { ok, err } => ok.iter().chain(err).for_each(|ty| direct_named(ty, out)),
+        ValueType::Tuple(types) | ValueType::Union(types) => types.iter().for_each(|ty| direct_named(ty, out)),
         ValueType::Object(object) => {
-            object.properties.iter().for_each(|property| collect_named(&property.ty, named));
-            object.additional.iter().for_each(|ty| collect_named(ty, named));
+            object.properties.iter().for_each(|property| direct_named(&property.ty, out));
+            object.additional.iter().for_each(|ty| direct_named(ty, out));
         }
-        ValueType::Alias(alias) => {
-            declare(&alias.name, alias.docs.as_deref(), type_expr(&alias.body));
-            collect_named(&alias.body, named);
+        ValueType::Bool
+        | ValueType::Integer { .. }
+        | ValueType::Float { .. }
+        | ValueType::Char
+        | ValueType::String
+        | ValueType::Any
+        | ValueType::Null
+        | ValueType::Literal(_)
+        | ValueType::Ref(_) => {}
+    }
+}
+
+/// The named types the declaration of named type `ty` uses directly.
+fn named_children<'a>(ty: &'a ValueType, out: &mut std::collections::VecDeque<&'a ValueType>) {
+    match ty {
+        ValueType::Record(record) => record.body.iter().for_each(|field| direct_named(&field.ty, out)),
+        ValueType::Variant(variant) => {
+            variant.body.iter().filter_map(|case| case.ty.as_ref()).for_each(|ty| direct_named(ty, out))
         }
-        ValueType::Result { ok, err } => ok.iter().chain(err).for_each(|ty| collect_named(ty, named)),
-        ValueType::Tuple(types) => types.iter().for_each(|ty| collect_named(ty, named)),
+        ValueType::Alias(alias) => direct_named(&alias.body, out),
+        _ => {}
+    }
+}
+
+/// `type Name = …;` (with its doc comment) for a named type.
+fn declaration(ty: &ValueType) -> Option<(String, String)> {
+    let (name, docs, body) = match ty {
         ValueType::Record(record) => {
             let fields: Vec<String> = record
                 .body
@@ -152,8 +212,7 @@ fn collect_named(ty: &ValueType, named: &mut BTreeMap<String, String>) {
                     format!("{docs}{}{optional}: {}", field.name, type_expr(&field.ty))
                 })
                 .collect();
-            declare(&record.name, record.docs.as_deref(), format!("{{ {} }}", fields.join("; ")));
-            record.body.iter().for_each(|field| collect_named(&field.ty, named));
+            (&record.name, &record.docs, format!("{{ {} }}", fields.join("; ")))
         }
         ValueType::Variant(variant) => {
             let cases: Vec<String> = variant
@@ -164,29 +223,25 @@ fn collect_named(ty: &ValueType, named: &mut BTreeMap<String, String>) {
                     None => format!("{{ tag: \"{}\" }}", case.name),
                 })
                 .collect();
-            declare(&variant.name, variant.docs.as_deref(), cases.join(" | "));
-            variant.body.iter().filter_map(|case| case.ty.as_ref()).for_each(|ty| collect_named(ty, named));
+            (&variant.name, &variant.docs, cases.join(" | "))
         }
         ValueType::Enum(cases) => {
             let body = cases.body.iter().map(|case| format!("\"{case}\"")).collect::<Vec<_>>().join(" | ");
-            declare(&cases.name, cases.docs.as_deref(), body);
+            (&cases.name, &cases.docs, body)
         }
         ValueType::Flags(flags) => {
             let body = flags.body.iter().map(|flag| format!("\"{flag}\"")).collect::<Vec<_>>().join(" | ");
             // No flags: the only value is the empty list.
             let body = if body.is_empty() { "never[]".to_string() } else { format!("({body})[]") };
-            declare(&flags.name, flags.docs.as_deref(), body);
+            (&flags.name, &flags.docs, body)
         }
-        ValueType::Bool
-        | ValueType::Integer { .. }
-        | ValueType::Float { .. }
-        | ValueType::Char
-        | ValueType::String
-        | ValueType::Any
-        | ValueType::Null
-        | ValueType::Literal(_)
-        | ValueType::Ref(_) => {}
-    }
+        ValueType::Alias(alias) => (&alias.name, &alias.docs, type_expr(&alias.body)),
+        _ => return None,
+    };
+    let mut out = String::new();
+    doc_comment(&mut out, "", docs.as_deref());
+    writeln!(out, "type {name} = {body};").unwrap();
+    Some((name.clone(), out))
 }
 
 fn doc_comment(out: &mut String, indent: &str, docs: Option<&str>) {

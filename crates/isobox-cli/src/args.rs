@@ -71,6 +71,8 @@ pub struct GrantArgs {
     /// The keys each `kv` tenant may store.
     #[arg(long, value_name = "N", default_value_t = KvConfig::default().max_keys_per_tenant)]
     pub kv_max_keys: u64,
+    #[command(flatten)]
+    pub config: crate::capabilities::ConfigArgs,
 }
 
 /// A `--tenant` name, checked as every request's tenant is (1 to 128 bytes of letters, digits and `._:@-`).

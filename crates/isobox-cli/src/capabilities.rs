@@ -1,26 +1,63 @@
 //! The built-in capabilities as the CLI offers them: `isobox caps`, `isobox types`, and the registry `run` grants from.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use isobox_builtins::http::{HttpClient, HttpConfig};
 use isobox_builtins::{http, kv, shop};
 use isobox_capabilities::{Capabilities, Interface};
+use isobox_connectors::Config;
 
 use crate::args::GrantArgs;
 use crate::run::{EXIT_OK, EXIT_USAGE};
 
+/// `isobox types`: which capabilities to declare.
 #[derive(Args)]
 pub struct TypesArgs {
     /// Capabilities to declare, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     grant: Vec<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
-/// The built-in capabilities, `http` reaching only the allowed origins. The key-value store is opened only when
-/// granted (its database admits one process), and the HTTP client, with its TLS setup, is built only when granted or
-/// given origins to check.
-pub fn registry(args: &GrantArgs) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
+/// `isobox caps`: where connectors are declared.
+#[derive(Args)]
+pub struct CapsArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// `isobox search`: what to look for, in which capabilities.
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Capabilities to search, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    grant: Vec<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The answer's size limit in bytes (about a quarter of that in tokens).
+    #[arg(long, default_value_t = isobox_mcp::DEFAULT_SEARCH_BUDGET,
+          value_parser = clap::value_parser!(u64).range(200..=1_000_000))]
+    budget: u64,
+    /// What to look for, in plain words (`list open pull requests`); none: an overview of the whole API.
+    query: Vec<String>,
+}
+
+/// The `--config` flag: an `isobox.toml` declaring connectors.
+#[derive(Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// An `isobox.toml` declaring connectors (MCP servers, OpenAPI documents), each a capability of its name.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The built-in capabilities, `http` reaching only the allowed origins, and the granted connectors of `--config`. The
+/// key-value store is opened only when granted (its database admits one process), the HTTP client, with its TLS
+/// setup, is built only when granted or given origins to check, and a connector is loaded (an MCP server started)
+/// only when granted.
+pub async fn registry(args: &GrantArgs) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
     let (grants, allowed_origins) = (&args.grant, &args.allow_origins);
     let mut capabilities = Capabilities::new();
     capabilities.register(shop::capability())?;
@@ -43,40 +80,96 @@ pub fn registry(args: &GrantArgs) -> Result<Capabilities, Box<dyn std::error::Er
             kv::KvStore::open_with(&path, config).map_err(|error| format!("opening {}: {error}", path.display()))?;
         capabilities.register(store.capability())?;
     }
+    if let Some(path) = &args.config.config {
+        let config = Config::from_path(path)?;
+        let loaded = isobox_connectors::load(&config, |name| grants.iter().any(|grant| grant == name)).await;
+        if let Some(error) = loaded.errors.into_iter().next() {
+            return Err(error.into());
+        }
+        for connector in loaded.capabilities {
+            capabilities.register(connector)?;
+        }
+    }
     Ok(capabilities)
 }
 
-/// The interfaces of every built-in capability, without opening anything.
-pub fn interfaces() -> Vec<Interface> {
-    vec![http::interface(), kv::interface(), shop::capability().interface().clone()]
-}
-
-pub fn list() -> ExitCode {
-    for interface in interfaces() {
-        let summary = interface.docs.as_deref().and_then(|docs| docs.split(". ").next()).unwrap_or("");
-        let methods: Vec<&str> = interface.functions.iter().map(|f| f.method.as_str()).collect();
-        println!("{:8} {summary}", interface.name);
-        println!("{:8} global `{}`: {}", "", interface.global, methods.join(", "));
-    }
-    ExitCode::from(EXIT_OK)
-}
-
-pub fn types(args: TypesArgs) -> ExitCode {
-    let all = interfaces();
-    let mut chosen = Vec::new();
-    for grant in &args.grant {
-        match all.iter().find(|interface| &interface.name == grant) {
-            Some(interface) => chosen.push(interface),
-            None => {
-                let known: Vec<&str> = all.iter().map(|interface| interface.name.as_str()).collect();
-                eprintln!("isobox: unknown capability `{grant}` (known: {})", known.join(", "));
-                return ExitCode::from(EXIT_USAGE);
+/// The interfaces of every built-in capability and of the connectors of `config` (only the `grants`, when given),
+/// without opening anything the built-ins keep. A connector that does not load is an error when granted, and a
+/// warning otherwise.
+async fn catalogue(config: &ConfigArgs, grants: &[String]) -> Result<Vec<Interface>, String> {
+    let mut all = vec![http::interface(), kv::interface(), shop::capability().interface().clone()];
+    if let Some(path) = &config.config {
+        let config = Config::from_path(path).map_err(|error| error.to_string())?;
+        let loaded =
+            isobox_connectors::load(&config, |name| grants.is_empty() || grants.iter().any(|grant| grant == name))
+                .await;
+        for error in loaded.errors {
+            if !grants.is_empty() {
+                return Err(error.to_string());
             }
+            eprintln!("isobox: skipped {error}");
         }
+        all.extend(loaded.capabilities.iter().map(|capability| capability.interface().clone()));
     }
-    if args.grant.is_empty() {
-        chosen = all.iter().collect();
+    if grants.is_empty() {
+        return Ok(all);
     }
-    print!("{}", isobox_capabilities::declarations(chosen));
+    grants
+        .iter()
+        .map(|grant| {
+            all.iter().find(|interface| &interface.name == grant).cloned().ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|interface| interface.name.as_str()).collect();
+                format!("unknown capability `{grant}` (known: {})", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+/// The granted interfaces, or the exit code for a usage error already reported.
+pub async fn granted(config: &ConfigArgs, grants: &[String]) -> Result<Vec<Interface>, ExitCode> {
+    catalogue(config, grants).await.map_err(|message| {
+        eprintln!("isobox: {message}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+pub async fn list(args: CapsArgs) -> ExitCode {
+    let interfaces = match granted(&args.config, &[]).await {
+        Ok(interfaces) => interfaces,
+        Err(code) => return code,
+    };
+    for interface in interfaces {
+        let summary = interface.docs.as_deref().and_then(|docs| docs.split(". ").next()).unwrap_or("");
+        let summary = summary.lines().next().unwrap_or("");
+        let methods: Vec<&str> = interface.functions.iter().map(|f| f.method.as_str()).collect();
+        let shown = if methods.len() > 12 {
+            format!("{}, … ({} functions; see `isobox search`)", methods[..12].join(", "), methods.len())
+        } else {
+            methods.join(", ")
+        };
+        println!("{:8} {summary}", interface.name);
+        println!("{:8} global `{}`: {shown}", "", interface.global);
+    }
     ExitCode::from(EXIT_OK)
+}
+
+pub async fn types(args: TypesArgs) -> ExitCode {
+    match granted(&args.config, &args.grant).await {
+        Ok(interfaces) => {
+            print!("{}", isobox_capabilities::declarations(&interfaces));
+            ExitCode::from(EXIT_OK)
+        }
+        Err(code) => code,
+    }
+}
+
+pub async fn search(args: SearchArgs) -> ExitCode {
+    match granted(&args.config, &args.grant).await {
+        Ok(interfaces) => {
+            let query = args.query.join(" ");
+            print!("{}", isobox_mcp::search(&interfaces, Some(&query), args.budget as usize));
+            ExitCode::from(EXIT_OK)
+        }
+        Err(code) => code,
+    }
 }

@@ -31,7 +31,10 @@ enum Command {
     /// Print the TypeScript declarations of capabilities: the API to prompt a model with.
     Types(capabilities::TypesArgs),
     /// List the capabilities a program can be granted.
-    Caps,
+    Caps(capabilities::CapsArgs),
+    /// Find the functions of the granted API that fit a task, as TypeScript within a size budget (what the MCP
+    /// `search` tool answers).
+    Search(capabilities::SearchArgs),
     /// Compare the backends on the same workloads, interleaved in one run.
     Bench(bench::BenchArgs),
     /// Serve MCP on standard input and output: `search` the granted API, `execute` a program in a fresh sandbox.
@@ -45,8 +48,9 @@ fn main() -> ExitCode {
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Compile(args) => runtime.block_on(plugin::compile(args)),
         Command::Call(args) => runtime.block_on(plugin::call(args)),
-        Command::Types(args) => capabilities::types(args),
-        Command::Caps => capabilities::list(),
+        Command::Types(args) => runtime.block_on(capabilities::types(args)),
+        Command::Caps(args) => runtime.block_on(capabilities::list(args)),
+        Command::Search(args) => runtime.block_on(capabilities::search(args)),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Mcp(args) => runtime.block_on(mcp::mcp(args)),
     }

@@ -30,26 +30,31 @@ pub struct McpArgs {
 }
 
 pub async fn mcp(args: McpArgs) -> ExitCode {
-    let known = capabilities::interfaces();
-    let mut granted = Vec::new();
-    for grant in &args.grants.grant {
-        match known.iter().find(|interface| &interface.name == grant) {
-            Some(interface) => granted.push(interface.clone()),
-            None => {
-                let names: Vec<&str> = known.iter().map(|interface| interface.name.as_str()).collect();
-                eprintln!("isobox: unknown capability `{grant}` (known: {})", names.join(", "));
-                return ExitCode::from(EXIT_USAGE);
-            }
-        }
-    }
     if args.context_size {
+        let granted = match capabilities::granted(&args.grants.config, &args.grants.grant).await {
+            Ok(granted) => granted,
+            Err(code) => return code,
+        };
         print!("{}", ContextSize::of(&granted, &args.limits.limits()));
         return ExitCode::from(EXIT_OK);
     }
-    let server = capabilities::registry(&args.grants).and_then(|capabilities| {
-        let backend = backends::start(args.backend, &capabilities, Serving::Many(None))?;
-        Ok(McpServer::new(backend, &capabilities, &args.grants.grant)?.with_limits(args.limits.limits()))
-    });
+    let capabilities = match capabilities::registry(&args.grants).await {
+        Ok(capabilities) => capabilities,
+        Err(error) => {
+            eprintln!("isobox: {error}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    // Every grant must name a capability: anything else is a usage error.
+    if let Some(unknown) = args.grants.grant.iter().find(|grant| capabilities.get(grant).is_none()) {
+        let known: Vec<&str> = capabilities.interfaces().map(|interface| interface.name.as_str()).collect();
+        eprintln!("isobox: unknown capability `{unknown}` (known: {})", known.join(", "));
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let server = backends::start(args.backend, &capabilities, Serving::Many(None))
+        .map_err(|error| error.to_string())
+        .and_then(|backend| McpServer::new(backend, &capabilities, &args.grants.grant).map_err(|e| e.to_string()))
+        .map(|server| server.with_limits(args.limits.limits()));
     let server = match (server, &args.tenant) {
         (Ok(server), Some(tenant)) => server.with_tenant(tenant),
         (Ok(server), None) => server,

@@ -93,7 +93,7 @@ pub async fn call(args: CallArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let capabilities = match capabilities::registry(&args.grants) {
+    let capabilities = match capabilities::registry(&args.grants).await {
         Ok(capabilities) => capabilities,
         Err(error) => {
             eprintln!("isobox: {error}");

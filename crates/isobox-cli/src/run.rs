@@ -51,7 +51,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let capabilities = match capabilities::registry(&args.grants) {
+    let capabilities = match capabilities::registry(&args.grants).await {
         Ok(capabilities) => capabilities,
         Err(error) => {
             eprintln!("isobox: {error}");

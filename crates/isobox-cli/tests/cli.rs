@@ -359,3 +359,80 @@ async fn http_refuses_names_that_resolve_to_private_addresses_unless_allowed() {
     let (exit, json) = run_json(&code, &["--grant", "http", "--allow-origin", &by_name, "--allow-private-addresses"]);
     assert_eq!((exit, &json["result"]), (0, &json!("inside")), "{json}");
 }
+
+#[tokio::test]
+async fn connectors_come_from_the_config_file_with_credentials_from_the_environment() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/v1/items/7"))
+        .and(wiremock::matchers::header("authorization", "Bearer from-the-environment"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({"id": 7, "name": "lamp"})))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let api = json!({
+        "openapi": "3.0.3",
+        "info": { "title": "Items", "description": "The item store." },
+        "paths": { "/items/{id}": { "get": {
+            "operationId": "get-item", "summary": "One item by id",
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+            "responses": { "200": { "description": "ok", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/item" } } } } }
+        } } },
+        "components": { "schemas": { "item": { "type": "object", "required": ["id"],
+            "properties": { "id": { "type": "integer" }, "name": { "type": "string" } } } } }
+    });
+    std::fs::write(dir.path().join("items.json"), api.to_string()).unwrap();
+    let config = dir.path().join("isobox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[connectors.items]\nopenapi = \"items.json\"\nbase-url = \"{}/v1\"\nheaders = {{ Authorization = \"Bearer ${{ISOBOX_TEST_TOKEN}}\" }}\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let isobox_with_token = |args: &[&str], token: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_isobox"));
+        command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        match token {
+            Some(token) => command.env("ISOBOX_TEST_TOKEN", token),
+            None => command.env_remove("ISOBOX_TEST_TOKEN"),
+        };
+        let mut child = command.spawn().expect("isobox starts");
+        child.stdin.take().unwrap().write_all(b"return await items.getItem({ id: 7 })").unwrap();
+        child.wait_with_output().unwrap()
+    };
+
+    let output = isobox_with_token(
+        &["run", "--json", "--config", config, "--grant", "items", "-"],
+        Some("from-the-environment"),
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["result"], json!({"id": 7, "name": "lamp"}), "{json}");
+
+    let types = isobox_with_token(&["types", "--config", config, "--grant", "items"], Some("x"));
+    let types = String::from_utf8_lossy(&types.stdout);
+    assert!(types.contains("  getItem(params: { id: number }): Promise<Item>;"), "{types}");
+    assert!(types.contains("type Item = { id: number; name?: string };"), "{types}");
+    let caps = isobox_with_token(&["caps", "--config", config], Some("x"));
+    assert!(String::from_utf8_lossy(&caps.stdout).contains("global `items`: getItem"));
+    let search = isobox_with_token(&["search", "--config", config, "--grant", "items", "one", "item"], Some("x"));
+    assert!(String::from_utf8_lossy(&search.stdout).contains("getItem("));
+
+    // A missing variable names the connector and the variable; the program never runs.
+    let output = isobox_with_token(&["run", "--config", config, "--grant", "items", "-"], None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0));
+    assert!(stderr.contains("connector `items`") && stderr.contains("ISOBOX_TEST_TOKEN"), "{stderr}");
+    // Without the connector granted, the rest works.
+    let output = isobox(&["run", "--json", "--config", config, "-"], "return 1");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    // A broken file is named.
+    std::fs::write(dir.path().join("broken.toml"), "[connectors.items]\nopenapi = \"items.json\"\nbase_url = 1\n")
+        .unwrap();
+    let broken = dir.path().join("broken.toml");
+    let output = isobox(&["run", "--config", broken.to_str().unwrap(), "--grant", "items", "-"], "return 1");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.toml") && stderr.contains("unknown field"), "{stderr}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}

@@ -25,7 +25,7 @@ impl McpConnector {
     }
 
     /// The capability: one method per tool.
-    pub fn capability(&self) -> Capability {
-        unimplemented!()
+    pub fn capability(&self) -> Result<Capability, ConfigError> {
+        Err(ConfigError::connector("?", "MCP connectors are not built yet"))
     }
 }

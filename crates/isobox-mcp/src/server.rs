@@ -173,11 +173,13 @@ impl ServerHandler for Session {
             Some(_) => Err(format!("`{name}` must be a string")),
         };
         let result = match request.name.as_ref() {
-            SEARCH => match string("query") {
-                Ok(query) => {
-                    CallToolResult::success(vec![ContentBlock::text(search(&self.shared.interfaces, query.as_deref()))])
-                }
-                Err(message) => invalid(message),
+            SEARCH => match (string("query"), budget(arguments.remove("budget"))) {
+                (Ok(query), Ok(budget)) => CallToolResult::success(vec![ContentBlock::text(search(
+                    &self.shared.interfaces,
+                    query.as_deref(),
+                    budget,
+                ))]),
+                (Err(message), _) | (_, Err(message)) => invalid(message),
             },
             EXECUTE => match string("code") {
                 Ok(Some(code)) => {
@@ -200,6 +202,19 @@ impl ServerHandler for Session {
             }
         };
         Ok(result.into())
+    }
+}
+
+/// `search`'s size budget in bytes: the default, or a number from 200 to 100,000.
+fn budget(value: Option<Value>) -> Result<usize, String> {
+    match value {
+        None | Some(Value::Null) => Ok(crate::search::DEFAULT_SEARCH_BUDGET as usize),
+        Some(Value::Number(number)) => number
+            .as_u64()
+            .filter(|budget| (200..=100_000).contains(budget))
+            .map(|budget| budget as usize)
+            .ok_or_else(|| "`budget` must be a whole number of bytes from 200 to 100000".to_string()),
+        Some(_) => Err("`budget` must be a number".to_string()),
     }
 }
 

@@ -18,12 +18,17 @@ pub fn tools(interfaces: &[Interface], limits: &Limits) -> Vec<Tool> {
     let search = Tool::new(
         SEARCH,
         format!(
-            "TypeScript declarations of the API `execute` programs can call (globals: {globals}). Without `query`: \
-             all of it. With `query`: the functions whose name or doc contains all its words, and their types."
+            "TypeScript declarations of the API `execute` programs can call (globals: {globals}). `query`: words for \
+             a task; the answer is the best-matching functions and their types, within `budget` bytes (default {}). \
+             Without `query`: the whole API if it fits, else an overview.",
+            crate::search::DEFAULT_SEARCH_BUDGET
         ),
         schema(json!({
             "type": "object",
-            "properties": { "query": { "type": "string", "description": "Words to look for, such as `order status`." } }
+            "properties": {
+                "query": { "type": "string", "description": "What the program must do, such as `list open orders`." },
+                "budget": { "type": "integer", "minimum": 200, "maximum": 100000, "description": "The answer's size limit in bytes." }
+            }
         })),
     )
     .with_annotations(ToolAnnotations::new().read_only(true));

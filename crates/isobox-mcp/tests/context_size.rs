@@ -11,7 +11,7 @@ fn the_typescript_api_costs_less_context_than_a_tool_per_function() {
     println!("{size}");
 
     // The sizes are those of what a client passes on.
-    assert_eq!(size.code_mode_search, search(&shop, None).len());
+    assert_eq!(size.code_mode_search, search(&shop, None, isobox_mcp::DEFAULT_SEARCH_BUDGET as usize).len());
     assert_eq!(size.classic_tools, serde_json::to_string(&classic_tools(&shop)).unwrap().len());
     assert_eq!(tokens(size.code_mode()), size.code_mode().div_ceil(4));
 
