@@ -37,3 +37,4 @@ pub use classic::{classic_tools, classic_tools_with_results, schema};
 pub use context_size::{ContextSize, tokens};
 pub use search::{DEFAULT_SEARCH_BUDGET, search};
 pub use server::{McpServer, ServeError};
+pub use tools::tools;
