@@ -177,6 +177,35 @@ async fn everything_results_errors_environment_timeouts_and_restarts() {
 }
 
 #[tokio::test]
+async fn what_a_server_started_is_killed_with_it() {
+    // The server leaves a child behind, which does not read its standard input: only killing the group ends it.
+    let script = Path::new(SERVERS).join("server-memory/dist/index.js");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("memory.jsonl").display().to_string();
+    let config = McpServerConfig::Stdio {
+        command: "sh".into(),
+        args: vec!["-c".into(), format!("sleep 600 & exec node '{}'", script.display())],
+        env: [("MEMORY_FILE_PATH".to_string(), file)].into(),
+        cwd: None,
+    };
+    let connector = McpConnector::connect("memory", &config, TIMEOUT, 1 << 20).await.unwrap();
+    let server = connector.process_id().await.unwrap();
+    let children: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|pid: &u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+            parent == Some(server)
+        })
+        .collect();
+    assert_eq!(children.len(), 1, "the server's children: {children:?}");
+    drop(connector);
+    wait_for_exit(server);
+    wait_for_exit(children[0]);
+}
+
+#[tokio::test]
 async fn a_server_that_does_not_start_is_named() {
     let config = McpServerConfig::Stdio {
         command: "isobox-no-such-server".into(),

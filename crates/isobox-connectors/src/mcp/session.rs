@@ -42,6 +42,9 @@ impl Session {
                 let mut process = tokio::process::Command::new(command);
                 process.args(args).env_clear().kill_on_drop(true);
                 process.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+                // A group of its own, killed whole: `npx` and shell scripts start the server as their child.
+                #[cfg(unix)]
+                process.process_group(0);
                 for name in ["PATH", "HOME"] {
                     if let Some(value) = std::env::var_os(name) {
                         process.env(name, value);
@@ -134,6 +137,18 @@ impl Session {
     /// The id of a stdio server's process.
     pub(crate) fn process_id(&self) -> Option<u32> {
         self.child.as_ref()?.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).id()
+    }
+}
+
+impl Drop for Session {
+    /// Kills the server's process group: the server and what it started. (The process itself is killed on drop too.)
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(group) = self.process_id().and_then(|pid| i32::try_from(pid).ok()) {
+            // SAFETY: kill has no memory preconditions. The process leads the group and has not been reaped (its id
+            // is known only until then), so the group's id cannot belong to anything else yet.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
     }
 }
 
