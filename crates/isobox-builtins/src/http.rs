@@ -282,8 +282,12 @@ fn is_private_v4(ip: Ipv4Addr) -> bool {
         || (first == 100 && second & 0xc0 == 64)
 }
 
-/// rustls with the ring provider and the operating system's certificate store, HTTP/1.1.
-fn tls_config() -> Result<rustls::ClientConfig, HttpConfigError> {
+/// rustls with the ring provider and the operating system's certificate store, HTTP/1.1: the TLS of every outbound
+/// connection isobox makes.
+///
+/// # Errors
+/// The platform's certificate verifier cannot be set up.
+pub fn tls_config() -> Result<rustls::ClientConfig, HttpConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -36,7 +36,7 @@ pub async fn load(config: &Config, wanted: impl Fn(&str) -> bool) -> Loaded {
             servers.spawn(async move {
                 let connected =
                     McpConnector::connect(&name, &server, connector.timeout(), connector.max_response_bytes()).await;
-                (name, connected.and_then(|connector| connector.capability()))
+                (name, connected.map(|connector| connector.capability()))
             });
             continue;
         }
