@@ -216,3 +216,57 @@ fn context_size_compares_code_mode_with_classic_tools() {
 fn isobox_mcp_budget() -> usize {
     4000
 }
+
+/// What the issue asks of connectors, end to end: `isobox mcp --config isobox.toml --grant github,memory` with an
+/// OpenAPI connector (against a local server answering as GitHub would) and a real MCP server from npm; a model finds
+/// both with `search` and calls both from one program, and the credential never reaches it.
+#[tokio::test]
+async fn connectors_are_found_and_called_through_the_mcp_server() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/repos/octo/hello/pulls"))
+        .and(wiremock::matchers::header("authorization", "Bearer kept-on-the-host"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!([
+            { "number": 7, "title": "Fix it", "user": { "login": "ada" } }
+        ])))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let memory = root.join("tests/mcp/node_modules/@modelcontextprotocol/server-memory/dist/index.js");
+    let config = dir.path().join("isobox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[connectors.github]\nopenapi = {:?}\nbase-url = \"{}\"\nheaders = {{ Authorization = \"Bearer kept-on-the-host\" }}\n\n\
+             [connectors.memory]\nmcp = {{ command = \"node\", args = [{:?}], env = {{ MEMORY_FILE_PATH = {:?} }} }}\n",
+            root.join("tests/openapi/api.github.com.json"),
+            server.uri(),
+            memory,
+            dir.path().join("memory.jsonl"),
+        ),
+    )
+    .unwrap();
+    let program = "const prs = await github.pullsList({ owner: 'octo', repo: 'hello', state: 'open' });
+        await memory.createEntities({ entities: prs.map((pr) => ({ name: `PR ${pr.number}`, entityType: 'pull request', observations: [pr.title] })) });
+        const graph = await memory.readGraph();
+        return graph.entities.map((e) => e.name + ': ' + e.observations.join());";
+    let sessions = drive(
+        &["--config", config.to_str().unwrap(), "--grant", "github,memory"],
+        dir.path(),
+        json!([[
+            search(Some("list pull requests of a repository")),
+            search(Some("create entities in the knowledge graph")),
+            execute(program),
+            execute("return await memory.createEntities({ entities: [{ name: 1 }] })"),
+        ]]),
+    );
+    let results = sessions[0]["results"].as_array().unwrap();
+    assert!(text(&results[0]).contains("  pullsList(params: {"), "{}", text(&results[0]));
+    assert!(text(&results[1]).contains("  createEntities(args: {"), "{}", text(&results[1]));
+    let (is_error, found) = outcome(&results[2]);
+    assert!(!is_error, "{found}");
+    assert_eq!(found["result"], json!(["PR 7: Fix it"]));
+    let (is_error, wrong) = outcome(&results[3]);
+    assert!(is_error && wrong["error"]["name"] == "TypeError", "{wrong}");
+    assert!(!sessions[0].to_string().contains("kept-on-the-host"), "the credential reached the client");
+}
