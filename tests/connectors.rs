@@ -194,3 +194,27 @@ async fn a_declared_header_parameter_cannot_replace_a_configured_header() {
         value(&backends, &["me"], "return await me.getMe({ Authorization: 'Bearer mine', 'X-Trace': 't-1' })").await;
     assert_eq!(answer, "plain text");
 }
+
+#[tokio::test]
+async fn a_redirect_off_the_base_origin_is_refused_and_a_dead_upstream_is_an_error() {
+    let server = MockServer::start().await;
+    // Elsewhere: another port of this machine, a different origin.
+    Mock::given(method("GET"))
+        .and(path("/v1/me"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "http://127.0.0.1:9/steal"))
+        .mount(&server)
+        .await;
+    let document = tempfile::NamedTempFile::new().unwrap();
+    let api = json!({ "openapi": "3.0.0", "info": { "title": "t" },
+                      "paths": { "/me": { "get": { "operationId": "getMe", "responses": {} } } } });
+    std::fs::write(document.path(), api.to_string()).unwrap();
+    let moved = connector("moved", document.path().to_path_buf(), &format!("{}/v1", server.uri()));
+    // Nothing listens on port 9 of 127.0.0.1 (discard): the upstream is down.
+    let down = connector("down", document.path().to_path_buf(), "http://127.0.0.1:9");
+    let backends = backends(vec![moved, down]);
+    let redirected = value(&backends, &["moved"], &thrown("moved.getMe()")).await;
+    assert_eq!(redirected["name"], "Error", "{redirected}");
+    assert!(redirected["message"].as_str().unwrap().contains("is not allowed"), "{redirected}");
+    let dead = value(&backends, &["down"], &thrown("down.getMe()")).await;
+    assert_eq!(dead["name"], "Error", "{dead}");
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use reqwest::header::{HeaderName, HeaderValue};
-use rmcp::model::{PaginatedRequestParams, Tool};
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, PaginatedRequestParams, Tool};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::async_rw::AsyncRwTransport;
@@ -22,7 +22,7 @@ const MAX_ERROR_BYTES: usize = 500;
 
 /// One initialised session. Dropping it closes the connection and kills the server's process.
 pub(crate) struct Session {
-    client: RunningService<RoleClient, ()>,
+    client: RunningService<RoleClient, ClientConfig>,
     /// A stdio server's process, killed when dropped.
     child: Option<Mutex<tokio::process::Child>>,
     /// Set when a call failed in the transport: the next call starts a new session.
@@ -60,7 +60,7 @@ impl Session {
                     return Err("the server's standard input and output are not pipes".into());
                 };
                 let transport = AsyncRwTransport::<RoleClient, _, _>::new(stdout, stdin);
-                let client = ().serve(transport).await.map_err(|error| initialize_error(&error))?;
+                let client = client_info().serve(transport).await.map_err(|error| initialize_error(&error))?;
                 Ok(Self { client, child: Some(Mutex::new(child)), broken: AtomicBool::new(false) })
             }
             McpServerConfig::Http { url, headers } => {
@@ -79,7 +79,7 @@ impl Session {
                 }
                 let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom);
                 let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
-                let client = ().serve(transport).await.map_err(|error| initialize_error(&error))?;
+                let client = client_info().serve(transport).await.map_err(|error| initialize_error(&error))?;
                 Ok(Self { client, child: None, broken: AtomicBool::new(false) })
             }
         }
@@ -190,6 +190,11 @@ pub(crate) fn cut(text: &str) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// How isobox introduces itself to a server: by name, asking for no client features (no sampling, no roots).
+fn client_info() -> ClientConfig {
+    ClientConfig::new(ClientCapabilities::default(), Implementation::new("isobox", env!("CARGO_PKG_VERSION")))
 }
 
 fn initialize_error(error: &impl std::fmt::Display) -> String {
