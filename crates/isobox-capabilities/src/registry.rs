@@ -1,6 +1,6 @@
 //! The capabilities a host offers; each request is granted a subset by name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use isobox_core::{Request, SandboxError};
@@ -12,6 +12,9 @@ use crate::{Capability, Interface, TenantState, check_tenant};
 #[derive(Clone, Default)]
 pub struct Capabilities {
     by_name: BTreeMap<String, Arc<Capability>>,
+    /// Every named type's TypeScript declaration, by name, with the capability that declared it first: TypeScript
+    /// declares a name once for all granted capabilities, so one name must mean one type.
+    types: Arc<HashMap<String, (String, String)>>,
 }
 
 /// A capability that cannot be registered.
@@ -25,6 +28,11 @@ pub enum RegistryError {
     Unimplemented { capability: String, function: String },
     #[error("`{capability}` implements `{function}`, which its WIT does not declare")]
     Undeclared { capability: String, function: String },
+    #[error(
+        "`{capability}` declares a type `{name}` that `{existing}` declares differently: their TypeScript would \
+         declare only one of them"
+    )]
+    TypeConflict { name: String, capability: String, existing: String },
 }
 
 impl Capabilities {
@@ -32,7 +40,8 @@ impl Capabilities {
         Self::default()
     }
 
-    /// Adds a capability, under its WIT interface name. Every declared function must be implemented.
+    /// Adds a capability, under its WIT interface name. Every declared function must be implemented, and a named type
+    /// that a registered capability declares too must be declared the same.
     pub fn register(&mut self, capability: Capability) -> Result<&mut Self, RegistryError> {
         let interface = &capability.interface;
         let name = interface.name.clone();
@@ -51,6 +60,22 @@ impl Capabilities {
         if let Some(function) = capability.handlers.keys().find(|h| !interface.functions.iter().any(|f| &f.name == *h))
         {
             return Err(RegistryError::Undeclared { capability: name, function: function.clone() });
+        }
+        let declared = crate::type_declarations(&interface.functions);
+        for (type_name, declaration) in &declared {
+            if let Some((existing, previous)) = self.types.get(type_name)
+                && previous != declaration
+            {
+                return Err(RegistryError::TypeConflict {
+                    name: type_name.clone(),
+                    capability: name,
+                    existing: existing.clone(),
+                });
+            }
+        }
+        let types = Arc::make_mut(&mut self.types);
+        for (type_name, declaration) in declared {
+            types.entry(type_name).or_insert_with(|| (name.clone(), declaration));
         }
         self.by_name.insert(name, Arc::new(capability));
         Ok(self)
@@ -140,6 +165,37 @@ mod tests {
         assert_eq!(capabilities.interfaces().count(), 1);
         assert!(capabilities.typescript(&["greeter"]).unwrap().contains("hello(name: string): Promise<string>;"));
         assert_eq!(capabilities.typescript(&["nope"]).unwrap_err().kind(), "capability");
+    }
+
+    /// A capability answering every call with null.
+    fn stub(wit: &str, name: &str) -> Capability {
+        let capability = Capability::from_wit("t.wit", wit, name).unwrap();
+        let functions: Vec<String> = capability.interface().functions.iter().map(|f| f.name.clone()).collect();
+        functions.iter().fold(capability, |capability, function| {
+            capability.handler(function, |_, _| async { Ok::<_, CallError>(serde_json::Value::Null) })
+        })
+    }
+
+    #[test]
+    fn a_type_name_means_one_type_across_capabilities() {
+        let orders = stub("package t:a; interface orders { record item { id: u32 } get: func() -> item; }", "orders");
+        let same = "package t:b; interface stock { record item { id: u32 } count: func(i: item) -> u32; }";
+        let other = "package t:c; interface notes { record item { text: string } all: func() -> list<item>; }";
+        let mut capabilities = Capabilities::new();
+        capabilities.register(orders).unwrap();
+        capabilities.register(stub(same, "stock")).unwrap();
+        let error = capabilities.register(stub(other, "notes")).err();
+        let expected =
+            RegistryError::TypeConflict { name: "Item".into(), capability: "notes".into(), existing: "orders".into() };
+        assert_eq!(error, Some(expected));
+        assert!(capabilities.get("notes").is_none());
+        // The conflict is found however deep the type is.
+        let nested =
+            "package t:d; interface deep { record box { items: list<item> } record item { n: u8 } f: func(b: box); }";
+        let error = capabilities.clone().register(stub(nested, "deep")).err().expect("refused");
+        assert!(error.to_string().contains("`deep` declares a type `Item` that `orders`"), "{error}");
+        let typescript = capabilities.typescript(&["orders", "stock"]).unwrap();
+        assert_eq!(typescript.matches("type Item = ").count(), 1, "{typescript}");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! | `char` | string of one code point |
 //! | `string` | string |
 //! | `list<T>` | array |
-//! | `option<T>` | `T` or `null` |
+//! | `option<T>` | `T` or `null`; `option<option<T>>` is refused when the WIT is loaded (one `null` for two nones) |
 //! | `result<T, E>` (as a return type) | the call resolves to `T`, or rejects with an `Error` carrying `E` as `data` |
 //! | `result<T, E>` (elsewhere) | `{ ok: T }` or `{ err: E }` |
 //! | `tuple<A, B>` | `[A, B]` |

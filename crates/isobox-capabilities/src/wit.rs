@@ -203,7 +203,15 @@ fn convert_def(resolve: &Resolve, id: TypeId) -> Result<ValueType, String> {
     Ok(match &def.kind {
         TypeDefKind::Type(ty) => convert(resolve, *ty)?,
         TypeDefKind::List(ty) => ValueType::List(boxed(*ty)?),
-        TypeDefKind::Option(ty) => ValueType::Option(boxed(*ty)?),
+        // Both nones of `option<option<T>>` would be `null`: refused rather than guessed.
+        TypeDefKind::Option(ty) => match convert(resolve, *ty)? {
+            ValueType::Option(_) => {
+                return Err("option<option<…>> is not supported: JSON has one `null`, so its outer and inner none \
+                            could not be told apart"
+                    .into());
+            }
+            inner => ValueType::Option(Box::new(inner)),
+        },
         TypeDefKind::Result(result) => {
             ValueType::Result { ok: result.ok.map(boxed).transpose()?, err: result.err.map(boxed).transpose()? }
         }
@@ -307,6 +315,15 @@ mod tests {
         let error =
             parse_str("r.wit", "package a:b; interface r { resource file; open: func() -> file; }").unwrap_err();
         assert!(error.to_string().contains("r.open: resource types are not supported"), "{error}");
+        let nested = [
+            "f: func(x: option<option<u8>>);",
+            "type maybe = option<string>; record r { x: option<maybe> } f: func() -> list<r>;",
+        ];
+        for body in nested {
+            let error = parse_str("r.wit", &format!("package a:b; interface r {{ {body} }}")).unwrap_err();
+            assert!(matches!(error, WitError::Unsupported { .. }), "{body}: {error:?}");
+            assert!(error.to_string().starts_with("r.f: option<option<…>> is not supported"), "{body}: {error}");
+        }
         let error = parse_str("bad.wit", "package a:b; interface r { f: func(x: nope); }").unwrap_err();
         assert!(matches!(error, WitError::Parse(_)), "{error}");
     }

@@ -20,8 +20,8 @@ use serde_json::Value;
 
 use crate::json::{any_value, fits, value_for};
 
-/// Types the built-in WIT does not use: variants, flags, tuples, results in argument position, nested options and
-/// lists, every integer width, and trailing optional parameters.
+/// Types the built-in WIT does not use: variants, flags, tuples, results in argument position, options within lists
+/// and lists, every integer width, and trailing optional parameters.
 const EXTRA_WIT: &str = r#"
 package fuzz:types;
 
@@ -40,7 +40,7 @@ interface odd-types {
     results: func(r: result<u32, string>, e: result<_, list<u8>>, n: result) -> result<_, string>;
     tuples: func(t: tuple<string, tuple<bool, option<char>>>, d: deep) -> deep;
     nothing: func();
-    optional-tail: func(a: string, b: option<u32>, c: option<option<string>>) -> result;
+    optional-tail: func(a: string, b: option<u32>, c: option<list<option<string>>>) -> result;
 }
 "#;
 

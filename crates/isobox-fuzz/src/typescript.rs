@@ -3,7 +3,8 @@
 //! Properties: no panic; `unfence` keeps every line of the code where it was (the fence lines become empty lines);
 //! `strip_types` keeps the layout, as the crate promises (the same lines, each of the same length in UTF-16 code
 //! units, which is how JavaScript counts columns), and changes nothing but the erased types (which become
-//! whitespace, or a `;` that keeps statements apart); a syntax error points inside the program as given;
+//! whitespace, or a `;` that keeps statements apart); a syntax error points inside the program as given, lines counted
+//! as JavaScript counts them (`\n`, `\r\n`, `\r`, U+2028, U+2029) and columns in UTF-16 code units;
 //! `to_javascript` is `unfence` then `strip_types`.
 
 use isobox_core::SandboxError;
@@ -30,8 +31,8 @@ pub fn typescript(data: &[u8]) {
 
 /// Every line of `code` is empty or the line of `source` at the same place.
 fn assert_same_lines_or_blank(source: &str, code: &str) {
-    let source_lines: Vec<&str> = source.split('\n').collect();
-    let code_lines: Vec<&str> = code.split('\n').collect();
+    let source_lines = javascript_lines(source);
+    let code_lines = javascript_lines(code);
     assert!(code_lines.len() <= source_lines.len(), "unfence added lines: {source:?} -> {code:?}");
     for (i, (line, original)) in code_lines.iter().zip(&source_lines).enumerate() {
         assert!(line.is_empty() || line == original, "unfence moved line {}: {source:?} -> {code:?}", i + 1);
@@ -74,17 +75,53 @@ fn assert_points_into(source: &str, error: &SandboxError) {
         panic!("a program was refused with an error other than a syntax error: {error:?}")
     };
     assert!(!message.is_empty(), "a syntax error without a message");
-    // A lone `\r` ends a line for swc's parser but not for the eraser's mapping back to the program, so that positions
-    // in such programs can be past the end of a line. Known; not checked until the two agree.
-    if source.replace("\r\n", "").contains('\r') {
-        return;
-    }
-    let lines: Vec<&str> = source.split('\n').collect();
+    let lines = javascript_lines(source);
     assert!(
         *line >= 1 && (*line as usize) <= lines.len(),
         "{error:?} is outside the {} line(s) of {source:?}",
         lines.len()
     );
     let text = lines[*line as usize - 1];
-    assert!(*column >= 1 && (*column as usize) <= text.len() + 1, "{error:?} is past the end of line {text:?}");
+    let units = text.encode_utf16().count();
+    assert!(*column >= 1 && (*column as usize) <= units + 1, "{error:?} is past the end of line {text:?}");
+}
+
+/// The lines of `text` as JavaScript counts them: ended by `\n`, `\r\n`, a lone `\r`, U+2028 or U+2029.
+fn javascript_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}') {
+            lines.push(&text[start..at]);
+            if c == '\r' && chars.next_if(|&(_, next)| next == '\n').is_some() {
+                start = at + 2;
+            } else {
+                start = at + c.len_utf8();
+            }
+        }
+    }
+    lines.push(&text[start..]);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_end_where_javascript_ends_them() {
+        assert_eq!(javascript_lines("a\nb\rc\r\nd\u{2028}e\u{2029}f"), ["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(javascript_lines("\r\r\n"), ["", "", ""]);
+    }
+
+    /// Issue 12: a lone `\r` made the eraser's syntax errors point past the end of a line.
+    #[test]
+    fn syntax_errors_after_any_line_terminator_point_into_the_program() {
+        for terminator in ["\r", "\r\n", "\u{2028}", "\u{2029}"] {
+            typescript(format!("let a: number = 1;{terminator}{terminator}let b = ;").as_bytes());
+            typescript(format!("if (input) {{{terminator}return 1;{terminator}").as_bytes());
+            typescript(format!("{terminator}```ts\nlet b = ;\n```").as_bytes());
+        }
+    }
 }

@@ -164,7 +164,8 @@ pub fn check(wit: &str, names: &[String]) {
         });
         interfaces.push(capability.interface().clone());
         if capabilities.register(capability).is_err() {
-            // Two interfaces with one global (`a-b` and `a-B`): refused, as it must be.
+            // Two interfaces with one global (`a-b` and `a-B`), or one type name declared differently by two:
+            // refused, as it must be.
             return;
         }
     }
@@ -180,9 +181,17 @@ pub fn check(wit: &str, names: &[String]) {
         Err(error) => panic!("the declarations do not parse: {error}\n{wit}\n->\n{declarations}"),
     }
 
+    // Across the granted interfaces, a type name has one declaration (the TypeScript declares each name once).
+    let mut declared = BTreeMap::new();
     for interface in &interfaces {
-        // Named types are checked one interface at a time: two granted interfaces may each declare a different
-        // `Item`, and the declarations then hold only one of them (a known limit of the declarations, not checked).
+        for (name, declaration) in isobox_capabilities::type_declarations(&interface.functions) {
+            let previous = declared.entry(name.clone()).or_insert_with(|| declaration.clone());
+            assert!(*previous == declaration, "two granted interfaces declare `{name}` differently:\n{wit}");
+        }
+    }
+
+    for interface in &interfaces {
+        // Types by value, one interface at a time (`u8` and `u32` fields may be one declaration, `number`).
         let mut named: BTreeMap<String, ValueType> = BTreeMap::new();
         let block = declaration_block(&declarations, &interface.global);
         let mut methods = std::collections::BTreeSet::new();

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 
 use isobox_core::SandboxError;
 
+use crate::line_and_column;
+
 const FENCE: &str = "```";
 
 /// The info strings a fence may carry: the languages isobox runs.
@@ -22,7 +24,7 @@ pub fn unfence(source: &str) -> Result<Cow<'_, str>, SandboxError> {
         return Ok(Cow::Borrowed(source));
     }
     let start = source.len() - source.trim_start().len();
-    let line = source[..start].matches('\n').count() as u32 + 1;
+    let line = line_and_column(&source[..start]).0;
     let error = |message: String| Err(SandboxError::Syntax { message, line, column: 1 });
     let Some(opening_len) = source[start..].find('\n') else {
         return error("a code block needs its code on the lines between its fences".into());
@@ -38,7 +40,9 @@ pub fn unfence(source: &str) -> Result<Cow<'_, str>, SandboxError> {
     if !code.is_empty() && !code.ends_with('\n') {
         return error("the closing ``` must be on a line of its own".into());
     }
-    let blank_lines = "\n".repeat(line as usize);
+    // As many line breaks as the fence and what precedes it hold, as JavaScript counts them (`trim` also passes `\r`,
+    // U+2028 and U+2029).
+    let blank_lines = "\n".repeat(line_and_column(&source[..code_start]).0 as usize - 1);
     Ok(Cow::Owned(blank_lines + code))
 }
 
@@ -67,6 +71,9 @@ mod tests {
         }
         assert_eq!(unfence("\n\n  ```ts\nreturn 1\n```\n\n").unwrap(), "\n\n\nreturn 1\n");
         assert_eq!(unfence("```\n```").unwrap(), "\n");
+        // Lines as JavaScript counts them, so that the code stays on its lines for the engine too.
+        assert_eq!(unfence("\r\u{2028}```ts\r\nreturn 1\n```").unwrap(), "\n\n\nreturn 1\n");
+        assert_eq!(unfence("```ts\u{2029}\nreturn 1\n```").unwrap(), "\n\nreturn 1\n");
     }
 
     #[test]
@@ -74,6 +81,7 @@ mod tests {
         let (message, line) = syntax_error("\n```python\nprint(1)\n```");
         assert_eq!(line, 2);
         assert!(message.contains("```python code block"), "{message}");
+        assert_eq!(syntax_error("\r\r\n\u{2028}```python\nprint(1)\n```").1, 4);
         assert!(syntax_error("```ts\nreturn 1").0.contains("not closed"));
         assert!(syntax_error("```ts\nreturn 1\n```\nThis returns one.").0.contains("not closed"));
         assert!(syntax_error("```ts return 1 ```").0.contains("lines between its fences"));

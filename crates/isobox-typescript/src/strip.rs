@@ -8,6 +8,8 @@ use swc_common::sync::Lrc;
 use swc_common::{BytePos, SourceMap};
 use swc_ts_fast_strip::{Mode, Options, operate};
 
+use crate::line_and_column;
+
 /// An isobox program is the body of an async function, so it may `return` and `await` at its top. It is parsed as
 /// such, wrapped in a function whose header is a line of its own, and unwrapped after: positions shift by exactly that
 /// line.
@@ -77,20 +79,18 @@ fn erase(source: &str) -> Result<String, SandboxError> {
     }
 }
 
-/// The 1-based line and column in `source` of a position in its wrapped form. A position in the wrapper's closing
-/// line (an unclosed block, say) is the end of the program.
+/// The 1-based line and column in `source` of a position in its wrapped form, as engines number them (swc's own lines
+/// differ: it ends none at U+2028 or U+2029, and counts columns in characters). A position in the wrapper's opening
+/// line is the start of the program, one in its closing line (an unclosed block, say) the end.
 fn position(map: &SourceMap, source: &str, at: BytePos) -> (u32, u32) {
-    let location = map.lookup_char_pos(at);
-    let line = location.line.saturating_sub(PREFIX.matches('\n').count());
-    let lines = source.split('\n').count();
-    if line == 0 {
+    let Ok(found) = map.try_lookup_byte_offset(at) else {
         return (1, 1);
+    };
+    let mut offset = (found.pos.0 as usize).saturating_sub(PREFIX.len()).min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
     }
-    if line > lines {
-        let last = source.rsplit('\n').next().unwrap_or("");
-        return (lines as u32, last.chars().count() as u32 + 1);
-    }
-    (line as u32, location.col.0 as u32 + 1)
+    line_and_column(&source[..offset])
 }
 
 /// swc's message, in isobox's terms where they differ.
@@ -173,6 +173,21 @@ mod tests {
         assert!(!message.is_empty());
         let (_, line, column) = syntax_error("if (input) {\n  return 1;");
         assert_eq!((line, column), (2, 12));
+    }
+
+    /// Lines end where JavaScript ends them (swc alone ends none at U+2028 or U+2029), and columns count UTF-16 code
+    /// units, so that a syntax error's position is the one an engine would give for the same line.
+    #[test]
+    fn syntax_errors_count_lines_and_columns_as_javascript_does() {
+        for terminator in ["\n", "\r", "\r\n", "\u{2028}", "\u{2029}"] {
+            let source = format!("const a: number = 1;{terminator}// two{terminator}const b = ;");
+            let (message, line, column) = syntax_error(&source);
+            assert_eq!((line, column), (3, 11), "{source:?}: {message}");
+            let (_, line, column) = syntax_error(&format!("if (input) {{{terminator}  return 1;"));
+            assert_eq!((line, column), (2, 12), "{terminator:?}");
+        }
+        let (_, line, column) = syntax_error("let s = '\u{1F600}é';\rlet t = '\u{1F600}é'; let b = ;");
+        assert_eq!((line, column), (2, 24));
     }
 
     /// Nesting as deep as a program's length allows cannot overflow the stack, even a small one: erasure grows its
