@@ -81,6 +81,18 @@ impl Capabilities {
         Ok(self)
     }
 
+    /// Adds a capability as [`register`](Self::register) does, first renaming each of its named types whose name a
+    /// registered capability declares differently: to the capability's name in PascalCase followed by the type's
+    /// (a `github` connector's `User` becomes `GithubUser`), numbered should that be taken too. For capabilities made
+    /// from documents the host does not write (connectors), where two APIs each with its own `User` are ordinary.
+    ///
+    /// # Errors
+    /// As [`register`](Self::register), except [`RegistryError::TypeConflict`].
+    pub fn register_renaming(&mut self, mut capability: Capability) -> Result<&mut Self, RegistryError> {
+        capability.interface = crate::rename::distinct(&capability.interface, &self.types);
+        self.register(capability)
+    }
+
     pub fn get(&self, name: &str) -> Option<&Interface> {
         self.by_name.get(name).map(|capability| &capability.interface)
     }

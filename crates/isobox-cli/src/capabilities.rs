@@ -86,8 +86,9 @@ pub async fn registry(args: &GrantArgs) -> Result<Capabilities, Box<dyn std::err
         if let Some(error) = loaded.errors.into_iter().next() {
             return Err(error.into());
         }
+        // A connector's type named as a built-in's, or another connector's, is renamed rather than refused.
         for connector in loaded.capabilities {
-            capabilities.register(connector)?;
+            capabilities.register_renaming(connector)?;
         }
     }
     Ok(capabilities)
@@ -111,6 +112,7 @@ async fn catalogue(config: &ConfigArgs, grants: &[String]) -> Result<Vec<Interfa
         }
         all.extend(loaded.capabilities.iter().map(|capability| capability.interface().clone()));
     }
+    let all = isobox_capabilities::distinct_types(all);
     if grants.is_empty() {
         return Ok(all);
     }

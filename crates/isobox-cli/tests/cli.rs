@@ -436,3 +436,30 @@ async fn connectors_come_from_the_config_file_with_credentials_from_the_environm
     assert!(stderr.contains("broken.toml") && stderr.contains("unknown field"), "{stderr}");
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
+
+#[test]
+fn a_connector_type_named_like_another_capability_s_is_renamed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Petstore-style document whose `Order` is not the shop's.
+    let api = json!({
+        "openapi": "3.0.3", "info": { "title": "Pets" }, "servers": [{ "url": "https://pets.example" }],
+        "paths": { "/orders/{id}": { "get": {
+            "operationId": "getOrder",
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+            "responses": { "200": { "description": "ok", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Order" } } } } }
+        } } },
+        "components": { "schemas": { "Order": { "type": "object", "properties": { "petId": { "type": "integer" } } } } }
+    });
+    std::fs::write(dir.path().join("pets.json"), api.to_string()).unwrap();
+    let config = dir.path().join("isobox.toml");
+    std::fs::write(&config, "[connectors.pets]\nopenapi = \"pets.json\"\n").unwrap();
+    let output = isobox(&["types", "--config", config.to_str().unwrap(), "--grant", "shop,pets"], "");
+    let types = String::from_utf8_lossy(&output.stdout);
+    assert!(types.contains("type Order = { id: number;"), "{types}");
+    assert!(types.contains("getOrder(params: { id: number }): Promise<PetsOrder>;"), "{types}");
+    assert!(types.contains("type PetsOrder = { petId?: number };"), "{types}");
+    // The program runs with both granted: the registry renames too, rather than refusing.
+    let (exit, json) =
+        run_json("return typeof pets.getOrder", &["--config", config.to_str().unwrap(), "--grant", "shop,pets"]);
+    assert_eq!((exit, &json["result"]), (0, &json!("function")), "{json}");
+}
