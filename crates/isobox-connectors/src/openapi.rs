@@ -99,11 +99,14 @@ impl OpenApi {
         }
         let base = match base_url {
             Some(base) => base.to_string(),
-            None => document
-                .pointer("/servers/0/url")
-                .and_then(Value::as_str)
-                .ok_or_else(|| error("the document names no server: set `base-url`".into()))?
-                .to_string(),
+            None => {
+                let server = document.pointer("/servers/0");
+                let url = server
+                    .and_then(|server| server.get("url"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| error("the document names no server: set `base-url`".into()))?;
+                with_defaults(url, server.and_then(|server| server.get("variables")))
+            }
         };
         let base_url = Url::parse(&base).map_err(|e| error(format!("base URL `{base}`: {e}")))?;
         if !matches!(base_url.scheme(), "http" | "https") || base_url.query().is_some() {
@@ -262,6 +265,17 @@ impl Shared {
             Err(CallError::with_data(message, json!({ "status": response.status, "body": body })))
         }
     }
+}
+
+/// A server URL with its `{variables}` set to their defaults (`https://{host}/api/v3`).
+fn with_defaults(url: &str, variables: Option<&Value>) -> String {
+    let mut url = url.to_string();
+    for (name, variable) in variables.and_then(Value::as_object).into_iter().flatten() {
+        if let Some(default) = variable.get("default").and_then(Value::as_str) {
+            url = url.replace(&format!("{{{name}}}"), default);
+        }
+    }
+    url
 }
 
 /// One operation as a function, and how to call it.
@@ -490,5 +504,40 @@ fn yaml_to_json(value: serde_yaml::Value) -> Value {
                 .collect(),
         ),
         Yaml::Tagged(tagged) => yaml_to_json(tagged.value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn api(document: Value, base_url: Option<&str>) -> Result<OpenApi, ConfigError> {
+        OpenApi::from_document("api", &document, base_url, Vec::new())
+    }
+
+    #[test]
+    fn the_base_url_is_the_first_server_with_its_variables_defaulted() {
+        let document = json!({ "openapi": "3.1.0", "paths": {},
+            "servers": [{ "url": "https://{host}/api/{version}", "variables": {
+                "host": { "default": "ghe.example.com" }, "version": { "default": "v3", "enum": ["v3"] } } }] });
+        assert_eq!(api(document.clone(), None).unwrap().base_url.as_str(), "https://ghe.example.com/api/v3");
+        assert_eq!(api(document, Some("http://127.0.0.1:1/x")).unwrap().base_url.as_str(), "http://127.0.0.1:1/x");
+        let error = api(json!({ "openapi": "3.0.0", "paths": {} }), None).err().unwrap().to_string();
+        assert_eq!(error, "connector `api`: the document names no server: set `base-url`");
+        let error = api(json!({ "swagger": "2.0" }), Some("https://a.example")).err().unwrap().to_string();
+        assert!(error.contains("Swagger 2.0 is not supported"), "{error}");
+    }
+
+    #[test]
+    fn methods_are_named_from_operation_ids_or_method_and_path() {
+        let document = json!({ "openapi": "3.0.0", "paths": {
+            "/repos/{owner}/{repo}": { "get": { "operationId": "repos/get" }, "delete": {} },
+            "/x": { "get": { "operationId": "repos/get" }, "post": { "operationId": "2fa.enable" } } } });
+        let api = api(document, Some("https://a.example")).unwrap();
+        let mut methods: Vec<&str> = api.interface().functions.iter().map(|f| f.method.as_str()).collect();
+        methods.sort();
+        assert_eq!(methods, ["deleteReposOwnerRepo", "reposGet", "reposGet2", "x2faEnable"]);
     }
 }
