@@ -20,7 +20,7 @@ mod wit;
 
 pub use capability::{CallContext, CallError, Capability};
 pub use dispatch::{CallOutcome, HostCalls, PendingCall};
-pub use names::{camel_case, pascal_case};
+pub use names::{camel_case, identifier, pascal_case, unique};
 pub use registry::{Capabilities, RegistryError};
 pub use rename::distinct_types;
 pub use tenant::{MAX_TENANT_BYTES, TenantState, check_tenant};

@@ -115,7 +115,7 @@ impl<'a> SchemaConverter<'a> {
     /// The documentation of `schema`: its `description`, else its `title`, cut to a readable length.
     pub fn docs(schema: &Value) -> Option<String> {
         let text = schema.get("description").or_else(|| schema.get("title")).and_then(Value::as_str)?.trim();
-        (!text.is_empty()).then(|| cut_docs(text))
+        (!text.is_empty()).then(|| isobox_core::output::shorten(text, MAX_DOCS_BYTES))
     }
 
     fn convert_inner(&mut self, schema: &Value) -> ValueType {
@@ -295,17 +295,6 @@ fn union(types: Vec<ValueType>) -> ValueType {
         1 => flat.pop().expect("one type"),
         _ => ValueType::Union(flat),
     }
-}
-
-fn cut_docs(text: &str) -> String {
-    if text.len() <= MAX_DOCS_BYTES {
-        return text.to_string();
-    }
-    let mut cut = MAX_DOCS_BYTES;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &text[..cut])
 }
 
 #[cfg(test)]

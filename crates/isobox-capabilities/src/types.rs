@@ -336,22 +336,14 @@ impl ValueType {
 
     /// A short description for error messages, in TypeScript terms (cut after about 200 bytes).
     pub fn describe(&self) -> String {
-        let mut text = match self {
+        let text = match self {
             Self::Integer { wit, .. } if *wit == "integer" => "integer".into(),
             Self::Integer { wit, .. } => format!("integer ({wit})"),
             Self::Char => "string of one character (char)".into(),
             Self::Alias(alias) => format!("{} ({})", alias.name, alias.body.describe()),
             _ => crate::typescript::type_expr(self),
         };
-        if text.len() > 200 {
-            let mut cut = 200;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push('…');
-        }
-        text
+        isobox_core::output::shorten(&text, 200)
     }
 
     /// Whether a value of `value`'s JSON kind could be of this type, whatever is inside it.

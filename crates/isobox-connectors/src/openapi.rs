@@ -12,7 +12,7 @@ use std::sync::Arc;
 use isobox_builtins::http::{HttpClient, HttpConfig, is_reserved_header};
 use isobox_capabilities::schema::SchemaConverter;
 use isobox_capabilities::types::{Object, Property, ValueType};
-use isobox_capabilities::{CallError, Capability, Function, Interface, Param, camel_case};
+use isobox_capabilities::{CallError, Capability, Function, Interface, Param, camel_case, identifier, unique};
 use serde_json::{Map, Value, json};
 use url::Url;
 
@@ -395,19 +395,7 @@ fn success_schema<'a>(document: &'a Value, operation: &'a Value) -> Option<&'a V
 /// `pulls/list` → `pullsList`; without an operation id, the method and path (`getReposOwnerRepo`). Unique.
 fn method_name(operation_id: Option<&str>, method: &str, path: &str, taken: &mut HashSet<String>) -> String {
     let source = operation_id.map_or_else(|| format!("{method} {path}"), str::to_string);
-    let words: String = source.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    let words: Vec<&str> = words.split('-').filter(|word| !word.is_empty()).collect();
-    let mut base = camel_case(&words.join("-"));
-    if base.is_empty() || base.starts_with(|c: char| c.is_ascii_digit()) {
-        base.insert(0, 'x');
-    }
-    let mut name = base.clone();
-    let mut counter = 2;
-    while !taken.insert(name.clone()) {
-        name = format!("{base}{counter}");
-        counter += 1;
-    }
-    name
+    unique(identifier(&source, method), taken)
 }
 
 /// A `$ref` to something in the document, followed (a few steps at most); anything else as is.
@@ -452,17 +440,9 @@ fn encode_segment(text: &str) -> String {
 
 /// The first sentence (or line) of `text`, at most `max` bytes.
 fn first_sentence(text: &str, max: usize) -> String {
-    let text = text.trim();
-    let line = text.lines().next().unwrap_or("");
+    let line = text.trim().lines().next().unwrap_or("");
     let sentence = line.find(". ").map_or(line, |end| &line[..=end]);
-    if sentence.len() <= max {
-        return sentence.trim().to_string();
-    }
-    let mut cut = max;
-    while !sentence.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &sentence[..cut])
+    isobox_core::output::shorten(sentence.trim(), max)
 }
 
 /// The document at `path`: JSON, or YAML if it is not JSON.
@@ -538,6 +518,6 @@ mod tests {
         let api = api(document, Some("https://a.example")).unwrap();
         let mut methods: Vec<&str> = api.interface().functions.iter().map(|f| f.method.as_str()).collect();
         methods.sort();
-        assert_eq!(methods, ["deleteReposOwnerRepo", "reposGet", "reposGet2", "x2faEnable"]);
+        assert_eq!(methods, ["_2faEnable", "deleteReposOwnerRepo", "reposGet", "reposGet2"]);
     }
 }

@@ -10,6 +10,19 @@ use crate::SandboxError;
 /// `exception`, as for a result JSON cannot carry), not isobox's.
 pub const MAX_RESULT_DEPTH: usize = 100;
 
+/// `text` cut to at most `max_bytes` (at a character boundary) and marked `…` where it was cut: for what isobox passes on
+/// from a source it does not control (an upstream's error, a document's description) into messages and prompts.
+pub fn shorten(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_string();
+    }
+    let mut cut = max_bytes;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
+}
+
 /// The bytes `text` takes inside a JSON string (quotes excluded), as in `isobox run --json`'s report: console lines
 /// and error messages are counted against the output budget by this length, so that a program cannot make its
 /// report several times larger than its budget with characters JSON escapes (a control character is six bytes
@@ -74,6 +87,13 @@ fn nesting_depth(json: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shortened_text_is_cut_at_a_character_boundary_and_marked() {
+        assert_eq!(shorten("short", 5), "short");
+        assert_eq!(shorten("abcdef", 3), "abc…");
+        assert_eq!(shorten("ééé", 3), "é…");
+    }
 
     #[test]
     fn escaped_length_matches_serde_json() {

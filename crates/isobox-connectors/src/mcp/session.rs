@@ -182,14 +182,7 @@ impl Upstream {
 
 /// `text`, cut to [`MAX_ERROR_BYTES`]: an upstream's errors are hostile input too.
 pub(crate) fn cut(text: &str) -> String {
-    if text.len() <= MAX_ERROR_BYTES {
-        return text.to_string();
-    }
-    let mut end = MAX_ERROR_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    isobox_core::output::shorten(text, MAX_ERROR_BYTES)
 }
 
 /// How isobox introduces itself to a server: by name, asking for no client features (no sampling, no roots).

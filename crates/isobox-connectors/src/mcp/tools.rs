@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use isobox_capabilities::schema::SchemaConverter;
 use isobox_capabilities::types::ValueType;
-use isobox_capabilities::{CallError, Function, Param, camel_case};
+use isobox_capabilities::{CallError, Function, Param, identifier, unique};
 use rmcp::model::{CallToolResult, ContentBlock, Tool};
 use serde_json::{Map, Value};
 
@@ -49,7 +49,7 @@ pub(crate) fn functions(tools: &[Tool]) -> Result<Vec<Function>, String> {
         }
         functions.push(Function {
             name: name.to_string(),
-            method: unique(method_name(name), &mut methods),
+            method: unique(identifier(name, "tool"), &mut methods),
             docs: SchemaConverter::docs(&Value::Object(about)),
             params: vec![Param { name: "args".into(), ty: args }],
             result: Some(ValueType::Result {
@@ -59,34 +59,6 @@ pub(crate) fn functions(tools: &[Tool]) -> Result<Vec<Function>, String> {
         });
     }
     Ok(functions)
-}
-
-/// `create_entities`, `get-sum`, `files/read.all` → `createEntities`, `getSum`, `filesReadAll`: words split at `_`,
-/// `-`, `.`, `/` and spaces, and only ASCII letters, digits and `$` kept.
-fn method_name(tool: &str) -> String {
-    let words: Vec<String> = tool
-        .split(['_', '-', '.', '/', ' '])
-        .map(|word| word.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '$').collect::<String>())
-        .filter(|word| !word.is_empty())
-        .collect();
-    let mut name = camel_case(&words.join("-"));
-    if name.is_empty() {
-        name = "tool".into();
-    } else if name.starts_with(|c: char| c.is_ascii_digit()) {
-        name.insert(0, '_');
-    }
-    name
-}
-
-/// `base`, or `base2`, `base3` … the first not `taken`, which it then is.
-fn unique(base: String, taken: &mut HashSet<String>) -> String {
-    let mut name = base.clone();
-    let mut counter = 2;
-    while !taken.insert(name.clone()) {
-        name = format!("{base}{counter}");
-        counter += 1;
-    }
-    name
 }
 
 /// The type of one tool's schema. Each tool's schema is its own document: the names of its types are kept apart from
@@ -197,7 +169,7 @@ mod tests {
     fn method_names_are_unique_javascript_identifiers() {
         let names = ["create_entities", "get-sum", "files/read.all", "read graph", "read_graph", "42", "проверка", ""];
         let mut taken = HashSet::new();
-        let methods: Vec<String> = names.iter().map(|name| unique(method_name(name), &mut taken)).collect();
+        let methods: Vec<String> = names.iter().map(|name| unique(identifier(name, "tool"), &mut taken)).collect();
         assert_eq!(
             methods,
             ["createEntities", "getSum", "filesReadAll", "readGraph", "readGraph2", "_42", "tool", "tool2"]
