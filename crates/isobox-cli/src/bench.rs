@@ -77,19 +77,19 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
     let report = isobox_bench::run(&backends, &bench, &options, &progress).await;
     progress.finish_and_clear();
 
-    println!(
+    outln!(
         "isobox bench{} — {} cores; medians compare within this run only",
         if args.quick { " --quick" } else { "" },
         report.cores
     );
-    print!("{}", report.table());
+    out!("{}", report.table());
     if !write_json(args.json.as_deref(), &report) {
         return ExitCode::from(EXIT_FAILED);
     }
     if let Some(dir) = &args.out {
         match isobox_bench::write_charts(&report, dir) {
             Ok(files) => {
-                println!("charts: {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))
+                outln!("charts: {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))
             }
             Err(error) => {
                 eprintln!("isobox: writing charts into {}: {error}", dir.display());
@@ -130,13 +130,13 @@ async fn soak(args: &BenchArgs) -> ExitCode {
             time_limit: Duration::from_secs(args.soak_seconds),
         };
         let report = isobox_bench::soak::soak(backend, &capabilities, &options).await;
-        print!("{}", report.text());
+        out!("{}", report.text());
         for failure in report.failures(4 << 10) {
             failed = true;
-            println!("  FAILED: {failure}");
+            outln!("  FAILED: {failure}");
         }
         for wrong in &report.wrong {
-            println!("  wrong: {wrong}");
+            outln!("  wrong: {wrong}");
         }
         reports.push(report);
     }

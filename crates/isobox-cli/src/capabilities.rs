@@ -94,6 +94,20 @@ pub async fn registry(args: &GrantArgs) -> Result<Capabilities, Box<dyn std::err
     Ok(capabilities)
 }
 
+/// Checks that every grant names a built-in capability or a connector of `--config` (whose file is read, but no
+/// connector loaded), so that a misspelt grant is a usage error naming every capability that could be granted.
+pub fn check_grants(args: &GrantArgs) -> Result<(), String> {
+    let mut known: Vec<String> = ["http", "kv", "shop"].map(String::from).to_vec();
+    if let Some(path) = &args.config.config {
+        let config = Config::from_path(path).map_err(|error| error.to_string())?;
+        known.extend(config.connectors.into_keys());
+    }
+    match args.grant.iter().find(|grant| !known.contains(grant)) {
+        Some(unknown) => Err(format!("unknown capability `{unknown}` (known: {})", known.join(", "))),
+        None => Ok(()),
+    }
+}
+
 /// The interfaces of every built-in capability and of the connectors of `config` (only the `grants`, when given),
 /// without opening anything the built-ins keep. A connector that does not load is an error when granted, and a
 /// warning otherwise.
@@ -149,8 +163,8 @@ pub async fn list(args: CapsArgs) -> ExitCode {
         } else {
             methods.join(", ")
         };
-        println!("{:8} {summary}", interface.name);
-        println!("{:8} global `{}`: {shown}", "", interface.global);
+        outln!("{:8} {summary}", interface.name);
+        outln!("{:8} global `{}`: {shown}", "", interface.global);
     }
     ExitCode::from(EXIT_OK)
 }
@@ -158,7 +172,7 @@ pub async fn list(args: CapsArgs) -> ExitCode {
 pub async fn types(args: TypesArgs) -> ExitCode {
     match granted(&args.config, &args.grant).await {
         Ok(interfaces) => {
-            print!("{}", isobox_capabilities::declarations(&interfaces));
+            out!("{}", isobox_capabilities::declarations(&interfaces));
             ExitCode::from(EXIT_OK)
         }
         Err(code) => code,
@@ -169,7 +183,7 @@ pub async fn search(args: SearchArgs) -> ExitCode {
     match granted(&args.config, &args.grant).await {
         Ok(interfaces) => {
             let query = args.query.join(" ");
-            print!("{}", isobox_mcp::search(&interfaces, Some(&query), args.budget as usize));
+            out!("{}", isobox_mcp::search(&interfaces, Some(&query), args.budget as usize));
             ExitCode::from(EXIT_OK)
         }
         Err(code) => code,

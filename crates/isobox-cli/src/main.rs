@@ -1,5 +1,16 @@
 //! `isobox`: run JavaScript in a fresh sandbox from the command line.
 
+/// `println!` for standard output that ends the process quietly when its reader has gone (`isobox run | head -c 100`),
+/// as command-line tools do, rather than panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::report::stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` for standard output, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::report::stdout(format_args!($($arg)*)) };
+}
+
 mod args;
 mod backends;
 mod bench;

@@ -35,8 +35,12 @@ pub async fn mcp(args: McpArgs) -> ExitCode {
             Ok(granted) => granted,
             Err(code) => return code,
         };
-        print!("{}", ContextSize::of(&granted, &args.limits.limits()));
+        out!("{}", ContextSize::of(&granted, &args.limits.limits()));
         return ExitCode::from(EXIT_OK);
+    }
+    if let Err(message) = capabilities::check_grants(&args.grants) {
+        eprintln!("isobox: {message}");
+        return ExitCode::from(EXIT_USAGE);
     }
     let capabilities = match capabilities::registry(&args.grants).await {
         Ok(capabilities) => capabilities,
@@ -45,12 +49,6 @@ pub async fn mcp(args: McpArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    // Every grant must name a capability: anything else is a usage error.
-    if let Some(unknown) = args.grants.grant.iter().find(|grant| capabilities.get(grant).is_none()) {
-        let known: Vec<&str> = capabilities.interfaces().map(|interface| interface.name.as_str()).collect();
-        eprintln!("isobox: unknown capability `{unknown}` (known: {})", known.join(", "));
-        return ExitCode::from(EXIT_USAGE);
-    }
     let server = backends::start(args.backend, &capabilities, Serving::Many(None))
         .map_err(|error| error.to_string())
         .and_then(|backend| McpServer::new(backend, &capabilities, &args.grants.grant).map_err(|e| e.to_string()))

@@ -93,6 +93,10 @@ pub async fn call(args: CallArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Err(message) = capabilities::check_grants(&args.grants) {
+        eprintln!("isobox: {message}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let capabilities = match capabilities::registry(&args.grants).await {
         Ok(capabilities) => capabilities,
         Err(error) => {

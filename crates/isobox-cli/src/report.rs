@@ -3,7 +3,7 @@
 use isobox_core::{Outcome, SandboxError};
 
 pub fn json(outcome: &Outcome) {
-    println!("{}", serde_json::to_string(outcome).expect("outcomes serialise"));
+    outln!("{}", serde_json::to_string(outcome).expect("outcomes serialise"));
 }
 
 /// `{"wasm": {...}, "v8": {...}}`: one outcome per backend, in one JSON object.
@@ -12,7 +12,7 @@ pub fn json_by_backend(outcomes: &[(&str, Outcome)]) {
         .iter()
         .map(|(name, outcome)| (name.to_string(), serde_json::to_value(outcome).expect("outcomes serialise")))
         .collect();
-    println!("{}", serde_json::Value::Object(object));
+    outln!("{}", serde_json::Value::Object(object));
 }
 
 /// Each backend's outcome, then how their results and costs compare.
@@ -50,7 +50,7 @@ pub fn human(outcome: &Outcome) {
     }
     match &outcome.result {
         // JSON escapes every control character in strings.
-        Ok(value) => println!("{}", serde_json::to_string_pretty(value).expect("values serialise")),
+        Ok(value) => outln!("{}", serde_json::to_string_pretty(value).expect("values serialise")),
         Err(error) => {
             eprintln!("error[{}]: {}", error.kind(), printable(&error.to_string()));
             if let SandboxError::Exception { stack: Some(stack), .. } = error {
@@ -89,6 +89,20 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         .map(|c| if hidden(c) { c.escape_unicode().to_string() } else { c.to_string() })
         .collect::<String>()
         .into()
+}
+
+/// Writes to standard output; a reader that has gone (a broken pipe) ends the process quietly with the status a shell
+/// gives a process ended by SIGPIPE.
+pub fn stdout(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(128 + 13);
+        }
+        eprintln!("isobox: writing to standard output: {error}");
+        std::process::exit(1);
+    }
 }
 
 #[cfg(test)]

@@ -463,3 +463,31 @@ fn a_connector_type_named_like_another_capability_s_is_renamed() {
         run_json("return typeof pets.getOrder", &["--config", config.to_str().unwrap(), "--grant", "shop,pets"]);
     assert_eq!((exit, &json["result"]), (0, &json!("function")), "{json}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_isobox_quietly() {
+    // `isobox run --json prog.js | head -c 1`: the reader closes before the output is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_isobox"))
+        .args(["run", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.stdin.take().unwrap().write_all(b"return 'x'.repeat(100000)").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+}
+
+#[test]
+fn an_unknown_grant_names_every_capability_that_could_be_granted() {
+    for command in [&["run", "--grant", "nope", "-"][..], &["mcp", "--grant", "nope"]] {
+        let output = isobox(command, "return 1");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(stderr.contains("unknown capability `nope` (known: http, kv, shop)"), "{command:?}: {stderr}");
+    }
+}
