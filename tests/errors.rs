@@ -28,10 +28,10 @@ async fn syntax_error_on_the_first_line_counts_columns_from_the_program() {
 }
 
 #[tokio::test]
-async fn an_unclosed_program_is_a_syntax_error_just_past_its_end() {
+async fn an_unclosed_program_is_a_syntax_error_at_its_end() {
     for (name, error) in errors("const a = [1,\n2").await {
-        let SandboxError::Syntax { line, column, .. } = error else { panic!("{name}: {error:?}") };
-        assert_eq!((line, column), (3, 1), "{name}");
+        let SandboxError::Syntax { message, line, column } = error else { panic!("{name}: {error:?}") };
+        assert_eq!((message.as_str(), line, column), ("unexpected end of input", 2, 2), "{name}");
     }
 }
 
@@ -354,5 +354,37 @@ async fn an_error_message_past_the_output_limit_is_refused() {
     // A long message of line breaks is described in time, not in time squared.
     for (name, error) in errors("throw new Error('\\n'.repeat(100000) + ' at x')").await {
         assert_eq!(error.kind(), "exception", "{name}: {error:?}");
+    }
+}
+
+/// A program cut short is a syntax error at its own end, on every backend, not at the end of what isobox wraps it in.
+#[tokio::test]
+async fn a_program_cut_short_ends_where_it_was_cut() {
+    let cases = [
+        "return nope(",
+        "const x = {a: 1",
+        "const list = [1, 2",
+        "if (true) {\n  return 1",
+        "const s = `template",
+        "return 1 /* comment",
+    ];
+    for code in cases {
+        let (last_line, end_column) = isobox::line_and_column(code);
+        for (name, error) in common::errors(code).await {
+            let isobox::SandboxError::Syntax { message, line, column } = &error else {
+                panic!("{name}: `{code}`: {error:?}")
+            };
+            assert!(
+                *line < last_line || (*line == last_line && *column <= end_column),
+                "{name}: `{code}` reported at {line}:{column}, past its end {last_line}:{end_column} ({message})"
+            );
+            if code.ends_with('(') || code.ends_with("1") || code.ends_with('2') {
+                assert_eq!(
+                    (message.as_str(), *line, *column),
+                    ("unexpected end of input", last_line, end_column),
+                    "{name}: `{code}`"
+                );
+            }
+        }
     }
 }

@@ -53,7 +53,36 @@ pub enum Budget {
     Fuel,
 }
 
+/// The 1-based line and column just past `before`, counted as JavaScript engines count them for the program they run:
+/// a line ends at `\n`, `\r\n`, a lone `\r`, U+2028 or U+2029, and a column is a UTF-16 code unit.
+pub fn line_and_column(before: &str) -> (u32, u32) {
+    let (mut line, mut column) = (1u32, 1u32);
+    let mut chars = before.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            // `\r\n` is one line break: the `\n` counts it.
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\r' | '\u{2028}' | '\u{2029}' => (line, column) = (line.saturating_add(1), 1),
+            _ => column = column.saturating_add(c.len_utf16() as u32),
+        }
+    }
+    (line, column)
+}
+
 impl SandboxError {
+    /// This error for a request whose program is `code`: a syntax error placed past the program's end (in what isobox
+    /// wraps a program in) is the program ending early, reported as "unexpected end of input" at its end, as the
+    /// program was written. Backends pass every outcome through this.
+    pub fn within_program(self, code: &str) -> Self {
+        let Self::Syntax { message, line, column } = self else { return self };
+        let (last_line, end_column) = line_and_column(code);
+        if line > last_line || (line == last_line && column > end_column) {
+            Self::Syntax { message: "unexpected end of input".into(), line: last_line, column: end_column }
+        } else {
+            Self::Syntax { message, line, column }
+        }
+    }
+
     /// The stable name of this error's kind, as in the JSON output.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -23,6 +23,7 @@ pub use fence::{is_fenced, unfence};
 pub use strip::{MAX_TYPESCRIPT_BYTES, strip_types};
 
 use isobox_core::SandboxError;
+use isobox_core::line_and_column;
 
 /// The JavaScript of a program written in TypeScript or JavaScript (the body of an async function, as every isobox
 /// program), optionally wrapped in a markdown code fence. Lines and columns are kept: a fence line becomes an empty
@@ -30,20 +31,4 @@ use isobox_core::SandboxError;
 /// [`SandboxError::Syntax`] with its position in the text as given.
 pub fn to_javascript(source: &str) -> Result<String, SandboxError> {
     strip_types(&unfence(source)?)
-}
-
-/// The 1-based line and column just past `before`, counted as JavaScript engines count them for the program they run:
-/// a line ends at `\n`, `\r\n`, a lone `\r`, U+2028 or U+2029, and a column is a UTF-16 code unit.
-fn line_and_column(before: &str) -> (u32, u32) {
-    let (mut line, mut column) = (1u32, 1u32);
-    let mut chars = before.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            // `\r\n` is one line break: the `\n` counts it.
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' | '\r' | '\u{2028}' | '\u{2029}' => (line, column) = (line.saturating_add(1), 1),
-            _ => column = column.saturating_add(c.len_utf16() as u32),
-        }
-    }
-    (line, column)
 }

@@ -146,7 +146,7 @@ impl Backend for V8Backend {
         let total_us = received.elapsed().as_micros() as u64;
         match run {
             Ok(run) => Outcome {
-                result: run.result,
+                result: run.result.map_err(|error| error.within_program(&request.code)),
                 logs: run.logs,
                 metrics: Metrics {
                     backend: self.name().into(),

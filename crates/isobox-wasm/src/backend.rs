@@ -57,6 +57,7 @@ impl Backend for WasmBackend {
             fuel_used: run.fuel_used,
             output_bytes: run.output_bytes,
         };
-        Outcome { metrics, result: run.result, logs: run.logs }
+        let result = run.result.map_err(|error| error.within_program(&request.code));
+        Outcome { metrics, result, logs: run.logs }
     }
 }
