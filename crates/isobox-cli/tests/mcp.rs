@@ -258,6 +258,9 @@ async fn connectors_are_found_and_called_through_the_mcp_server() {
             search(Some("create entities in the knowledge graph")),
             execute(program),
             execute("return await memory.createEntities({ entities: [{ name: 1 }] })"),
+            json!({ "name": "search", "arguments": { "code":
+                "return input.filter((f) => f.capability === 'github' && /pull request/i.test(f.summary) && f.params.includes('pull_number')).map((f) => f.method)" } }),
+            json!({ "name": "search", "arguments": { "code": "return input", "budget": 1000 } }),
         ]]),
     );
     let results = sessions[0]["results"].as_array().unwrap();
@@ -268,5 +271,14 @@ async fn connectors_are_found_and_called_through_the_mcp_server() {
     assert_eq!(found["result"], json!(["PR 7: Fix it"]));
     let (is_error, wrong) = outcome(&results[3]);
     assert!(is_error && wrong["error"]["name"] == "TypeError", "{wrong}");
+    // Searching the way it codes: a program over the catalogue, within the budget.
+    let methods: Value = serde_json::from_str(text(&results[4])).unwrap();
+    let methods: Vec<&str> = methods.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(
+        methods.contains(&"pullsGet") && methods.contains(&"pullsMerge") && !methods.contains(&"pullsList"),
+        "{methods:?}"
+    );
+    assert_eq!(results[5]["isError"], true, "{}", results[5]);
+    assert!(text(&results[5]).contains("more than the budget of 1000"), "{}", results[5]);
     assert!(!sessions[0].to_string().contains("kept-on-the-host"), "the credential reached the client");
 }

@@ -35,6 +35,6 @@ mod tools;
 
 pub use classic::{classic_tools, classic_tools_with_results, schema};
 pub use context_size::{ContextSize, tokens};
-pub use search::{DEFAULT_SEARCH_BUDGET, search};
+pub use search::{DEFAULT_SEARCH_BUDGET, catalogue, search};
 pub use server::{McpServer, ServeError};
 pub use tools::tools;

@@ -243,6 +243,41 @@ fn render(
     out
 }
 
+/// The API as data, for a program that searches it the way it codes (`search` with `code`): one entry per function,
+/// `{ capability, method, summary, params }`, where `params` names each parameter, or each property of a parameter
+/// that is an object (`owner`, `per_page?`: optional ones end in `?`).
+pub fn catalogue(interfaces: &[Interface]) -> serde_json::Value {
+    use isobox_capabilities::types::ValueType;
+    let entries = interfaces.iter().flat_map(|interface| {
+        interface.functions.iter().map(move |function| {
+            let mut params = Vec::new();
+            for param in &function.params {
+                let ty = match &param.ty {
+                    ValueType::Option(inner) => inner.as_ref(),
+                    ty => ty,
+                };
+                match ty {
+                    ValueType::Object(object) => params.extend(
+                        object
+                            .properties
+                            .iter()
+                            .map(|property| format!("{}{}", property.name, if property.required { "" } else { "?" })),
+                    ),
+                    _ => params.push(param.name.clone()),
+                }
+            }
+            let summary = function.docs.as_deref().and_then(|docs| docs.lines().next()).unwrap_or("");
+            serde_json::json!({
+                "capability": interface.global,
+                "method": function.method,
+                "summary": summary,
+                "params": params,
+            })
+        })
+    });
+    serde_json::Value::Array(entries.collect())
+}
+
 /// Without a query: every declaration if they fit, else per capability its functions by group (the first word of
 /// their names) with counts.
 fn overview(interfaces: &[Interface], budget: usize) -> String {

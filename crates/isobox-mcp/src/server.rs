@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use isobox_capabilities::{Capabilities, Interface};
-use isobox_core::{Backend, Limits, SandboxError};
+use isobox_core::{Backend, Limits, Request, SandboxError};
 use isobox_typescript::TypeScript;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
@@ -173,13 +173,14 @@ impl ServerHandler for Session {
             Some(_) => Err(format!("`{name}` must be a string")),
         };
         let result = match request.name.as_ref() {
-            SEARCH => match (string("query"), budget(arguments.remove("budget"))) {
-                (Ok(query), Ok(budget)) => CallToolResult::success(vec![ContentBlock::text(search(
+            SEARCH => match (string("query"), string("code"), budget(arguments.remove("budget"))) {
+                (Ok(_), Ok(Some(code)), Ok(budget)) => self.search_by_program(code, budget).await,
+                (Ok(query), Ok(None), Ok(budget)) => CallToolResult::success(vec![ContentBlock::text(search(
                     &self.shared.interfaces,
                     query.as_deref(),
                     budget,
                 ))]),
-                (Err(message), _) | (_, Err(message)) => invalid(message),
+                (Err(message), _, _) | (_, Err(message), _) | (_, _, Err(message)) => invalid(message),
             },
             EXECUTE => match string("code") {
                 Ok(Some(code)) => {
@@ -215,6 +216,36 @@ fn budget(value: Option<Value>) -> Result<usize, String> {
             .map(|budget| budget as usize)
             .ok_or_else(|| "`budget` must be a whole number of bytes from 200 to 100000".to_string()),
         Some(_) => Err("`budget` must be a number".to_string()),
+    }
+}
+
+impl Session {
+    /// `search` with `code`: the program runs in a fresh sandbox, granted nothing, with the catalogue of the granted
+    /// API as `input`; its result, within the budget, is the answer.
+    async fn search_by_program(&self, code: String, budget: usize) -> CallToolResult {
+        let request = Request {
+            code,
+            input: Some(crate::search::catalogue(&self.shared.interfaces)),
+            limits: self.shared.limits.clone(),
+            grants: Vec::new(),
+            tenant: Some(self.tenant.clone()),
+        };
+        let outcome = self.shared.backend.run(&request).await;
+        let text = match &outcome.result {
+            Ok(value) => value.to_string(),
+            Err(_) => {
+                return CallToolResult::error(vec![ContentBlock::text(
+                    serde_json::to_string(&outcome).unwrap_or_default(),
+                )]);
+            }
+        };
+        if text.len() > budget {
+            return invalid(format!(
+                "the program's answer is {} bytes, more than the budget of {budget}: return fewer entries or fields",
+                text.len()
+            ));
+        }
+        CallToolResult::success(vec![ContentBlock::text(text)])
     }
 }
 

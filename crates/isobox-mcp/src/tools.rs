@@ -20,14 +20,16 @@ pub fn tools(interfaces: &[Interface], limits: &Limits) -> Vec<Tool> {
         format!(
             "TypeScript declarations of the API `execute` programs can call (globals: {globals}). `query`: words for \
              a task; the answer is the best-matching functions and their types, within `budget` bytes (default {}). \
-             Without `query`: the whole API if it fits, else an overview.",
+             Without `query`: the whole API if it fits, else an overview. Or search with `code`, a program filtering \
+             `input`, the functions as {{capability, method, summary, params}}.",
             crate::search::DEFAULT_SEARCH_BUDGET
         ),
         schema(json!({
             "type": "object",
             "properties": {
                 "query": { "type": "string", "description": "What the program must do, such as `list open orders`." },
-                "budget": { "type": "integer", "minimum": 200, "maximum": 100000, "description": "The answer's size limit in bytes." }
+                "budget": { "type": "integer", "minimum": 200, "maximum": 100000, "description": "The answer's size limit in bytes." },
+                "code": { "type": "string", "description": "Instead of `query`: a program whose `input` is the API as an array of {capability, method, summary, params}; its result is the answer." }
             }
         })),
     )
