@@ -491,3 +491,30 @@ fn an_unknown_grant_names_every_capability_that_could_be_granted() {
         assert!(stderr.contains("unknown capability `nope` (known: http, kv, shop)"), "{command:?}: {stderr}");
     }
 }
+
+#[test]
+fn an_mcp_connector_works_on_both_backends_and_only_when_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/mcp/node_modules/@modelcontextprotocol/server-memory/dist/index.js");
+    let config = dir.path().join("isobox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[connectors.memory]\nmcp = {{ command = \"node\", args = [{server:?}], env = {{ MEMORY_FILE_PATH = {:?} }} }}\n",
+            dir.path().join("memory.jsonl")
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let program =
+        "await memory.createEntities({ entities: [{ name: 'Ada', entityType: 'person', observations: [] }] });
+        return (await memory.openNodes({ names: ['Ada'] })).entities.map((e) => e.entityType);";
+    let (exit, json) = run_json(program, &["--backend", "both", "--config", config, "--grant", "memory"]);
+    assert_eq!(exit, 0, "{json}");
+    for backend in ["wasm", "v8"] {
+        assert_eq!(json[backend]["result"], json!(["person"]), "{backend}: {json}");
+    }
+    let (exit, json) = run_json("return typeof memory", &["--backend", "both", "--config", config]);
+    assert_eq!((exit, &json["wasm"]["result"], &json["v8"]["result"]), (0, &json!("undefined"), &json!("undefined")));
+}

@@ -289,28 +289,33 @@ fn overview(interfaces: &[Interface], budget: usize) -> String {
         "// The whole API is {} bytes of TypeScript: search with words for the functions of a task.\n",
         whole.len()
     );
-    for interface in interfaces {
+    // Each capability gets a fair share of what is left, so that a large one does not hide the others.
+    for (i, interface) in interfaces.iter().enumerate() {
+        let share = budget.saturating_sub(out.len()) / (interfaces.len() - i);
         let mut groups: BTreeMap<String, usize> = BTreeMap::new();
         for function in &interface.functions {
             let group: String = function.method.chars().take_while(|c| !c.is_uppercase()).collect();
             *groups.entry(group).or_default() += 1;
         }
-        let mut line = format!("// {} ({} functions):", interface.global, interface.functions.len());
-        if groups.len() == interface.functions.len() {
-            let names: Vec<&str> = interface.functions.iter().map(|function| function.method.as_str()).collect();
-            line.push(' ');
-            line.push_str(&names.join(", "));
+        let items: Vec<String> = if groups.len() == interface.functions.len() {
+            interface.functions.iter().map(|function| function.method.clone()).collect()
         } else {
-            let groups: Vec<String> = groups.iter().map(|(group, count)| format!("{group}* {count}")).collect();
-            line.push(' ');
-            line.push_str(&groups.join(", "));
+            groups.iter().map(|(group, count)| format!("{group}* {count}")).collect()
+        };
+        let mut line = format!("// {} ({} functions):", interface.global, interface.functions.len());
+        for (shown, item) in items.iter().enumerate() {
+            let more = format!(" … {} more", items.len() - shown);
+            if line.len() + item.len() + 2 + more.len() + 1 > share {
+                line.push_str(&more);
+                break;
+            }
+            line.push_str(if shown == 0 { " " } else { ", " });
+            line.push_str(item);
         }
         line.push('\n');
-        if out.len() + line.len() > budget {
-            out.push_str("// … more capabilities: search with words.\n");
-            break;
+        if line.len() <= share {
+            out.push_str(&line);
         }
-        out.push_str(&line);
     }
     out
 }
@@ -334,6 +339,20 @@ mod tests {
         let overview = super::search(&shop(), None, 200);
         assert!(overview.starts_with("// The whole API is"), "{overview}");
         assert!(overview.contains("// shop (5 functions): get* 2, list* 3"), "{overview}");
+        // A capability with more functions than fit is listed in part, and says how many more it has.
+        let mut many = shop();
+        many[0].functions = (0..500)
+            .map(|i| isobox_capabilities::Function { method: format!("tool{i}"), ..shop()[0].functions[0].clone() })
+            .collect();
+        many.extend(shop());
+        many[1].global = "shop2".into();
+        let overview = super::search(&many, None, 600);
+        assert!(overview.len() <= 600, "{} bytes: {overview}", overview.len());
+        assert!(
+            overview.contains("// shop (500 functions): tool0, tool1,") && overview.contains(" more\n"),
+            "{overview}"
+        );
+        assert!(overview.contains("// shop2 (5 functions): get* 2, list* 3"), "{overview}");
     }
 
     #[test]
