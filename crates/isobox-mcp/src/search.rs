@@ -171,28 +171,23 @@ fn answer(interfaces: &[Interface], ranked: &[(usize, usize)], query: &str, budg
     for (name, declaration) in type_declarations(functions.iter().copied()) {
         if declaration.len() <= left {
             left -= declaration.len();
-            types.push(declaration);
+            types.push((name, declaration));
         } else {
             left_out.push(name);
         }
     }
 
     let mut out = render(interfaces, ranked.len(), &chosen, &types, &left_out, query);
-    // The estimates above leave room for the header; should they fall short, types go first.
+    // The estimates above leave room for the header and the note; should they fall short, types go first, then the
+    // weakest matches.
     while out.len() > budget {
-        let Some(declaration) = types.pop() else { break };
-        left_out.insert(
-            0,
-            declaration
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim_start_matches("type ")
-                .split(' ')
-                .next()
-                .unwrap_or("")
-                .to_string(),
-        );
+        if let Some((name, _)) = types.pop() {
+            left_out.insert(0, name);
+        } else if chosen.len() > 1 {
+            chosen.pop();
+        } else {
+            break;
+        }
         out = render(interfaces, ranked.len(), &chosen, &types, &left_out, query);
     }
     out
@@ -202,7 +197,7 @@ fn render(
     interfaces: &[Interface],
     matched: usize,
     chosen: &[(usize, usize, String)],
-    types: &[String],
+    types: &[(String, String)],
     left_out: &[String],
     query: &str,
 ) -> String {
@@ -224,7 +219,7 @@ fn render(
         }
         out.push_str("};\n");
     }
-    for declaration in types {
+    for (_, declaration) in types {
         out.push_str(declaration);
     }
     if !left_out.is_empty() {

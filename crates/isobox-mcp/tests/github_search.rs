@@ -63,6 +63,14 @@ fn the_whole_api_is_an_overview_not_megabytes() {
     let overview = search(&github, None, DEFAULT_SEARCH_BUDGET as usize);
     assert!(overview.len() <= DEFAULT_SEARCH_BUDGET as usize, "{} bytes", overview.len());
     assert!(overview.contains("github (1223 functions)") && overview.contains("pulls* 29"), "{overview}");
+    // Whatever the budget, the answer stays within it.
+    for budget in [200, 300, 500, 800, 1500, 2500, 6000] {
+        for query in ["pull request review comments", "create a repository for the authenticated user", "x"] {
+            let answer = search(&github, Some(query), budget);
+            assert!(answer.len() <= budget, "`{query}` with {budget}: {} bytes", answer.len());
+        }
+        assert!(search(&github, None, budget).len() <= budget);
+    }
     // A larger budget buys more of the answer, never more than asked.
     let large = search(&github, Some("pull request review"), 20_000);
     assert!(large.len() <= 20_000 && large.len() > 8_000, "{} bytes", large.len());
