@@ -10,7 +10,7 @@ use isobox_capabilities::{Capabilities, Interface};
 use isobox_connectors::Config;
 
 use crate::args::GrantArgs;
-use crate::run::{EXIT_OK, EXIT_USAGE};
+use crate::run::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 /// `isobox types`: which capabilities to declare.
 #[derive(Args)]
@@ -53,11 +53,34 @@ pub struct ConfigArgs {
     pub config: Option<PathBuf>,
 }
 
-/// The built-in capabilities, `http` reaching only the allowed origins, and the granted connectors of `--config`. The
+/// The registry of a command that runs programs, each failure reported on standard error: an unreadable `--config`,
+/// or a grant that names neither a built-in capability nor one of its connectors, is a usage error naming every
+/// capability that could be granted (the file is read once, before anything is loaded); a capability that cannot be
+/// set up is a failure.
+pub async fn registry(args: &GrantArgs) -> Result<Capabilities, ExitCode> {
+    let report = |message: String, code: u8| {
+        eprintln!("isobox: {message}");
+        ExitCode::from(code)
+    };
+    let config = args.config.config.as_deref().map(Config::from_path).transpose();
+    let config = config.map_err(|error| report(error.to_string(), EXIT_USAGE))?;
+    let mut known: Vec<&str> = vec!["http", "kv", "shop"];
+    known.extend(config.iter().flat_map(|config| config.connectors.keys().map(String::as_str)));
+    if let Some(unknown) = args.grant.iter().find(|grant| !known.contains(&grant.as_str())) {
+        let message = format!("unknown capability `{unknown}` (known: {})", known.join(", "));
+        return Err(report(message, EXIT_USAGE));
+    }
+    set_up(args, config.as_ref()).await.map_err(|error| report(error.to_string(), EXIT_FAILED))
+}
+
+/// The built-in capabilities, `http` reaching only the allowed origins, and the granted connectors of `config`. The
 /// key-value store is opened only when granted (its database admits one process), the HTTP client, with its TLS
 /// setup, is built only when granted or given origins to check, and a connector is loaded (an MCP server started)
 /// only when granted.
-pub async fn registry(args: &GrantArgs) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
+async fn set_up(
+    args: &GrantArgs,
+    config: Option<&Config>,
+) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
     let (grants, allowed_origins) = (&args.grant, &args.allow_origins);
     let mut capabilities = Capabilities::new();
     capabilities.register(shop::capability())?;
@@ -80,9 +103,8 @@ pub async fn registry(args: &GrantArgs) -> Result<Capabilities, Box<dyn std::err
             kv::KvStore::open_with(&path, config).map_err(|error| format!("opening {}: {error}", path.display()))?;
         capabilities.register(store.capability())?;
     }
-    if let Some(path) = &args.config.config {
-        let config = Config::from_path(path)?;
-        let loaded = isobox_connectors::load(&config, |name| grants.iter().any(|grant| grant == name)).await;
+    if let Some(config) = config {
+        let loaded = isobox_connectors::load(config, |name| grants.iter().any(|grant| grant == name)).await;
         if let Some(error) = loaded.errors.into_iter().next() {
             return Err(error.into());
         }
@@ -92,20 +114,6 @@ pub async fn registry(args: &GrantArgs) -> Result<Capabilities, Box<dyn std::err
         }
     }
     Ok(capabilities)
-}
-
-/// Checks that every grant names a built-in capability or a connector of `--config` (whose file is read, but no
-/// connector loaded), so that a misspelt grant is a usage error naming every capability that could be granted.
-pub fn check_grants(args: &GrantArgs) -> Result<(), String> {
-    let mut known: Vec<String> = ["http", "kv", "shop"].map(String::from).to_vec();
-    if let Some(path) = &args.config.config {
-        let config = Config::from_path(path).map_err(|error| error.to_string())?;
-        known.extend(config.connectors.into_keys());
-    }
-    match args.grant.iter().find(|grant| !known.contains(grant)) {
-        Some(unknown) => Err(format!("unknown capability `{unknown}` (known: {})", known.join(", "))),
-        None => Ok(()),
-    }
 }
 
 /// The interfaces of every built-in capability and of the connectors of `config` (only the `grants`, when given),

@@ -9,7 +9,7 @@ use isobox_mcp::{ContextSize, McpServer};
 use crate::args::{GrantArgs, LimitArgs};
 use crate::backends::{self, Engine, Serving};
 use crate::capabilities;
-use crate::run::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::run::{EXIT_FAILED, EXIT_OK};
 
 #[derive(Args)]
 pub struct McpArgs {
@@ -38,16 +38,9 @@ pub async fn mcp(args: McpArgs) -> ExitCode {
         out!("{}", ContextSize::of(&granted, &args.limits.limits()));
         return ExitCode::from(EXIT_OK);
     }
-    if let Err(message) = capabilities::check_grants(&args.grants) {
-        eprintln!("isobox: {message}");
-        return ExitCode::from(EXIT_USAGE);
-    }
     let capabilities = match capabilities::registry(&args.grants).await {
         Ok(capabilities) => capabilities,
-        Err(error) => {
-            eprintln!("isobox: {error}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let server = backends::start(args.backend, &capabilities, Serving::Many(None))
         .map_err(|error| error.to_string())

@@ -93,16 +93,9 @@ pub async fn call(args: CallArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    if let Err(message) = capabilities::check_grants(&args.grants) {
-        eprintln!("isobox: {message}");
-        return ExitCode::from(EXIT_USAGE);
-    }
     let capabilities = match capabilities::registry(&args.grants).await {
         Ok(capabilities) => capabilities,
-        Err(error) => {
-            eprintln!("isobox: {error}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let host = match PluginHost::new(WasmConfig { capabilities, ..WasmConfig::default() }) {
         Ok(host) => host,

@@ -51,16 +51,9 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    if let Err(message) = capabilities::check_grants(&args.grants) {
-        eprintln!("isobox: {message}");
-        return ExitCode::from(EXIT_USAGE);
-    }
     let capabilities = match capabilities::registry(&args.grants).await {
         Ok(capabilities) => capabilities,
-        Err(error) => {
-            eprintln!("isobox: {error}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let mut outcomes = Vec::new();
     for &engine in args.backend.engines() {
