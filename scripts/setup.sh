@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # postgresql: the kv store's PostgreSQL tests start a server of their own (isobox-testkit).
-apt_packages=(clang-16 llvm-16 libclang-16-dev wasi-libc g++ postgresql)
+# PostgreSQL and nginx: the `isobox serve` tests start real ones; wrk: its load test.
+apt_packages=(clang-16 llvm-16 libclang-16-dev wasi-libc g++ postgresql nginx-light wrk)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -137,6 +137,22 @@ impl HttpClient {
         )
     }
 
+    /// One `http` capability for many tenants, each reaching only its own origins: a call goes through the client
+    /// of its request's tenant, and a tenant without one reaches nothing.
+    pub fn per_tenant(clients: std::collections::HashMap<String, HttpClient>) -> Capability {
+        let clients = Arc::new(clients);
+        Capability::new(interface()).func(
+            "fetch",
+            move |ctx: CallContext, (url, options): (String, Option<FetchOptions>)| {
+                let client = clients.get(&*ctx.tenant).cloned();
+                async move {
+                    let client = client.ok_or_else(|| CallError::new("no origin may be reached by this tenant"))?;
+                    client.fetch(&url, options.unwrap_or_default()).await
+                }
+            },
+        )
+    }
+
     async fn fetch(&self, url: &str, options: FetchOptions) -> Result<FetchResponse, CallError> {
         let url = Url::parse(url).map_err(|error| CallError::new(format!("`{url}` is not a URL: {error}")))?;
         let method = options.method.as_deref().unwrap_or("GET").to_ascii_uppercase();

@@ -19,6 +19,7 @@ mod mcp;
 mod plugin;
 mod report;
 mod run;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve MCP on standard input and output: `search` the granted API, `execute` a program in a fresh sandbox.
     Mcp(mcp::McpArgs),
+    /// Serve HTTP for the tenants of an `isobox.toml`: `/v1/execute`, `/v1/types`, `/v1/search`, MCP at `/mcp`.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,5 +67,6 @@ fn main() -> ExitCode {
         Command::Search(args) => runtime.block_on(capabilities::search(args)),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Mcp(args) => runtime.block_on(mcp::mcp(args)),
+        Command::Serve(args) => runtime.block_on(serve::serve(args)),
     }
 }

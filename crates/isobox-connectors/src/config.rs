@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::serving::{ServeConfig, StoreConfig, TenantConfig};
+
 /// The largest `isobox.toml` read, in bytes.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -32,6 +34,15 @@ pub struct Config {
     /// Connectors by name; the name is the grant (`--grant github`) and, camel-cased, the sandbox global.
     #[serde(default)]
     pub connectors: BTreeMap<String, ConnectorConfig>,
+    /// How `isobox serve` listens and runs programs.
+    #[serde(default)]
+    pub serve: ServeConfig,
+    /// Where state that outlives a request lives, for `isobox serve`.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Who may call `isobox serve`, by tenant name (the tenant whose `kv` data a request sees).
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantConfig>,
 }
 
 /// One connector: an OpenAPI document or an MCP server.
@@ -117,6 +128,9 @@ impl Config {
             other => other,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(store) = &mut config.store.path {
+            *store = base.join(&*store);
+        }
         for connector in config.connectors.values_mut() {
             if let Some(openapi) = &mut connector.openapi {
                 *openapi = base.join(&*openapi);
@@ -152,6 +166,8 @@ impl Config {
                 ));
             }
         }
+        crate::serving::check(&config.tenants, &config.store)
+            .map_err(|message| ConfigError::File { path: PathBuf::from("isobox.toml"), message })?;
         Ok(config)
     }
 }

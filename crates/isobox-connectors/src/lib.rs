@@ -8,6 +8,7 @@
 pub mod config;
 mod mcp;
 pub mod openapi;
+pub mod serving;
 
 use isobox_builtins::http::HttpClient;
 use isobox_capabilities::Capability;
@@ -15,6 +16,7 @@ use isobox_capabilities::Capability;
 pub use config::{Config, ConfigError, ConnectorConfig, McpServerConfig, expand_env};
 pub use mcp::McpConnector;
 pub use openapi::OpenApi;
+pub use serving::{LimitsConfig, ServeConfig, StoreConfig, TenantConfig};
 
 /// What [`load`] made of a configuration.
 #[derive(Default)]

@@ -29,12 +29,14 @@
 mod classic;
 mod context_size;
 mod execute;
+mod http;
 mod search;
 mod server;
 mod tools;
 
 pub use classic::{classic_tools, classic_tools_with_results, schema};
 pub use context_size::{ContextSize, tokens};
+pub use http::McpHttp;
 pub use search::{DEFAULT_SEARCH_BUDGET, catalogue, search};
 pub use server::{McpServer, ServeError};
 pub use tools::tools;

@@ -26,7 +26,7 @@ pub struct McpServer {
 }
 
 #[derive(Clone)]
-struct Shared {
+pub(crate) struct Shared {
     /// The given backend, taking TypeScript.
     backend: Arc<dyn Backend>,
     grants: Vec<String>,
@@ -122,6 +122,11 @@ impl McpServer {
         Ok(())
     }
 
+    /// What every session of this server shares, and the tenant its sessions run as (`default` without one).
+    pub(crate) fn session_parts(&self, default: &str) -> (Arc<Shared>, String) {
+        (Arc::clone(&self.shared), self.shared.tenant.clone().unwrap_or_else(|| default.to_string()))
+    }
+
     /// Begins or ends a session's tenant, off the async threads: capabilities' storage may block.
     async fn tenant_state(
         &self,
@@ -141,9 +146,9 @@ impl McpServer {
 }
 
 /// One client's session: its programs share a tenant, and nothing else.
-struct Session {
-    shared: Arc<Shared>,
-    tenant: String,
+pub(crate) struct Session {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tenant: String,
 }
 
 impl ServerHandler for Session {

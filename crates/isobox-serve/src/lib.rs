@@ -1,0 +1,151 @@
+//! `isobox serve`: isobox as an HTTP service for many tenants.
+//!
+//! - `POST /v1/execute` — `{code, input?, typescript?, grants?, limits?}` runs a program in a fresh sandbox and
+//!   answers with exactly the JSON of `isobox run --json` (200 whatever the program's outcome; 4xx for a request the
+//!   service refuses, with `{"error": {"kind", "message"}}`);
+//! - `GET /v1/types?grants=a,b` — the TypeScript declarations of the tenant's grants;
+//! - `GET /v1/search?q=…&budget=…` — what the MCP `search` tool answers;
+//! - `/mcp` — the MCP server (`search`, `execute`) over Streamable HTTP, stateless, so any replica answers any request;
+//! - `GET /healthz`, `GET /readyz` (the store reachable, not draining), `GET /metrics` (Prometheus).
+//!
+//! Every `/v1` and `/mcp` request carries `Authorization: Bearer KEY`; the key names a tenant ([`Tenants`]), which
+//! bounds what the request may be granted and use. State lives in the capabilities (`kv` on a shared database, so
+//! replicas hold none).
+
+mod error;
+mod metrics;
+mod routes;
+mod tenants;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use isobox_capabilities::Capabilities;
+use isobox_connectors::Config;
+use isobox_core::Backend;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use tenants::{Tenant, Tenants, sha256};
+
+/// A configuration `isobox serve` cannot start with.
+#[derive(Debug)]
+pub struct ServeError(String);
+
+impl ServeError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// Whether the service can serve: the store answers. Checked on every `GET /readyz`.
+pub type Readiness = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// The service: its tenants, the backend their programs run on, and what it counts. Cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    state: Arc<State>,
+}
+
+pub(crate) struct State {
+    /// Counted in `metrics`.
+    backend: Arc<dyn Backend>,
+    /// The same, taking TypeScript.
+    typescript: Arc<dyn Backend>,
+    tenants: Tenants,
+    metrics: Arc<Metrics>,
+    max_body_bytes: usize,
+    readiness: Option<Readiness>,
+    draining: AtomicBool,
+}
+
+impl Server {
+    /// A server running programs on `backend`, whose capabilities are `capabilities` (every grant of every tenant of
+    /// `config` must name one), for the tenants of `config`.
+    ///
+    /// # Errors
+    /// A tenant granted an unknown capability, a key whose `${VAR}` is not set or which is shorter than 16
+    /// characters, or one key given to two tenants.
+    pub fn new(backend: Arc<dyn Backend>, capabilities: &Capabilities, config: &Config) -> Result<Self, ServeError> {
+        let metrics = Arc::new(Metrics::default());
+        let backend: Arc<dyn Backend> = Arc::new(metrics::Metered { backend, metrics: Arc::clone(&metrics) });
+        let typescript: Arc<dyn Backend> = Arc::new(isobox_typescript::TypeScript::new(Arc::clone(&backend)));
+        let tenants = Tenants::new(&config.tenants, &typescript, capabilities, &config.serve.allowed_hosts)?;
+        Ok(Self {
+            state: Arc::new(State {
+                backend,
+                typescript,
+                tenants,
+                metrics,
+                max_body_bytes: config.serve.max_body_bytes(),
+                readiness: None,
+                draining: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Checks `readiness` on every `GET /readyz`, such as that the store answers.
+    ///
+    /// # Panics
+    /// If the server has been cloned already.
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        Arc::get_mut(&mut self.state).expect("with_readiness before the server is shared").readiness = Some(readiness);
+        self
+    }
+
+    /// The service's routes.
+    pub fn router(&self) -> axum::Router {
+        routes::router(Arc::clone(&self.state))
+    }
+
+    /// Serves on `listener` until `shutdown` completes; then stops accepting, answers `/readyz` with 503, and waits
+    /// for the requests in flight, at most `drain_timeout`.
+    ///
+    /// # Errors
+    /// The listener failing.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        drain_timeout: Duration,
+    ) -> std::io::Result<()> {
+        let (drain_started, drain) = tokio::sync::oneshot::channel();
+        let state = Arc::clone(&self.state);
+        let signal = async move {
+            shutdown.await;
+            state.draining.store(true, Ordering::Relaxed);
+            tracing::info!("draining: no new connections; waiting for requests in flight");
+            let _ = drain_started.send(());
+        };
+        let serving = axum::serve(listener, self.router()).with_graceful_shutdown(signal);
+        tokio::select! {
+            served = serving.into_future() => served,
+            () = async {
+                if drain.await.is_ok() {
+                    tokio::time::sleep(drain_timeout).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(?drain_timeout, "requests still in flight after the drain timeout; stopping anyway");
+                Ok(())
+            }
+        }
+    }
+
+    /// What the service has counted so far.
+    pub fn metrics(&self) -> &Metrics {
+        &self.state.metrics
+    }
+}
