@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# postgresql: the kv store's PostgreSQL tests start a server of their own (isobox-testkit).
-# PostgreSQL and nginx: the `isobox serve` tests start real ones; wrk: its load test.
+# PostgreSQL and nginx: the kv store's and `isobox serve`'s tests start real ones (isobox-testkit, tests/serve.rs);
+# wrk: the load test of `isobox serve`.
 apt_packages=(clang-16 llvm-16 libclang-16-dev wasi-libc g++ postgresql nginx-light wrk)
 missing=()
 for package in "${apt_packages[@]}"; do

@@ -550,3 +550,36 @@ async fn replicas_on_postgres_behind_nginx_share_state_and_survive_a_killed_one(
         assert_eq!((answer.status, answer.json()["result"].clone()), (200, json!("across")), "{}", answer.body);
     }
 }
+
+/// A bounded load test with wrk (`tests/serve/wrk-execute.lua`): a small program at 2 and at 64 connections, 3 s each,
+/// every answer an `ok` outcome. The figures are printed (`--nocapture`); no threshold, as machines differ.
+#[test]
+fn load_with_wrk_gets_every_answer_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("isobox.toml");
+    std::fs::write(
+        &config,
+        "[tenants.a]\nkeys = [\"${ISOBOX_TEST_KEY_A}\"]\ngrants = [\"kv\"]\nmax-concurrent = 128\n",
+    )
+    .unwrap();
+    let server = Replica::start(&config, dir.path());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/serve/wrk-execute.lua");
+    for connections in ["2", "64"] {
+        let output = Command::new("wrk")
+            .args(["-t2", "-c", connections, "-d3s", "--latency", "-s", script])
+            .arg(server.url("/v1/execute"))
+            .env("ISOBOX_KEY", KEY_A)
+            .output()
+            .expect("wrk runs (scripts/setup.sh installs it)");
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{report}");
+        let line = report.lines().find(|line| line.starts_with("isobox: ")).unwrap_or_else(|| panic!("{report}"));
+        println!(
+            "{connections} connections: {line}; {}",
+            report.lines().find(|l| l.starts_with("Requests/sec")).unwrap()
+        );
+        let requests: u64 = line["isobox: requests ".len()..].split(',').next().unwrap().parse().unwrap();
+        assert!(requests > 0 && line.contains("failed 0,"), "{report}");
+        assert!(!report.contains("Non-2xx") && !report.contains("Socket errors"), "{report}");
+    }
+}

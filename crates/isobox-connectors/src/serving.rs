@@ -244,6 +244,22 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_examples_parse() {
+        let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+        let serve = Config::from_path(std::path::Path::new(examples).join("serve.toml").as_path()).unwrap();
+        assert_eq!(serve.tenants["demo"].grants, ["kv", "shop"]);
+        let kubernetes = std::fs::read_to_string(format!("{examples}/kubernetes.yaml")).unwrap();
+        let config_map: serde_yaml::Value = serde_yaml::Deserializer::from_str(&kubernetes)
+            .map(serde_yaml::Value::deserialize)
+            .next()
+            .unwrap()
+            .unwrap();
+        let toml = config_map["data"]["isobox.toml"].as_str().unwrap();
+        let config = Config::from_toml(toml).unwrap();
+        assert!(config.store.postgres.is_some() && config.tenants.contains_key("demo"));
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let error = |text: &str| Config::from_toml(text).unwrap_err().to_string();
         assert!(error("[tenants.a]\ngrants = []").contains("tenant `a`: give its API keys"));
