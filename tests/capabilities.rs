@@ -49,6 +49,7 @@ fn echo() -> Capability {
         Ok::<_, CallError>(ms)
     })
     .func("nothing", |_, ()| async move { Ok::<_, CallError>(()) })
+    .with_secret_fields(["label"])
 }
 
 /// Every backend, with `echo` and the demo `shop`.
@@ -379,4 +380,53 @@ async fn the_demo_shop_answers_a_code_mode_program() {
         results.push(result);
     }
     assert!(results.windows(2).all(|pair| pair[0] == pair[1]), "every backend gives the same answer: {results:?}");
+}
+
+/// The call log: every call in order, with its arguments, result or error and timing; copies bounded; fields marked
+/// secret masked; a call the deadline cut short logged as unfinished.
+#[tokio::test]
+async fn outcomes_log_every_call() {
+    let code = r#"
+        await echo.pair("a", 7);
+        try { await echo.fail("no luck") } catch {}
+        try { await echo.pair(1) } catch {}
+        await echo.echoRecord({ x: 1, yCoord: 2.5, label: "hunter2" });
+        await echo.echoString("x".repeat(5000));
+        await echo.nothing();
+        return "done";
+    "#;
+    for (name, backend) in backends() {
+        let outcome = run(backend.as_ref(), code, &["echo"]).await;
+        assert_eq!(outcome.result, Ok(json!("done")), "{name}");
+        let calls = &outcome.calls;
+        let methods: Vec<&str> = calls.iter().map(|call| call.method.as_str()).collect();
+        assert_eq!(methods, ["pair", "fail", "pair", "echoRecord", "echoString", "nothing"], "{name}");
+        assert!(calls.iter().all(|call| call.capability == "echo"), "{name}");
+        assert_eq!(
+            (calls[0].ok, &calls[0].args, &calls[0].result),
+            (true, &json!(["a", 7]), &Some(json!("a:Some(7)")))
+        );
+        assert_eq!((calls[1].ok, calls[1].error.as_deref()), (false, Some("no luck")), "{name}");
+        assert!(calls[2].error.as_deref().unwrap().contains("argument `a` must be string"), "{name}: {:?}", calls[2]);
+        let secret = json!({"x": 1, "yCoord": 2.5, "label": "***"});
+        assert_eq!((&calls[3].args, &calls[3].result), (&json!([secret.clone()]), &Some(secret)), "{name}");
+        let cut = calls[4].args.as_str().unwrap_or_else(|| panic!("{name}: {:?}", calls[4]));
+        assert!(
+            calls[4].truncated && cut.len() <= 1024 && cut.ends_with("(5004 bytes of JSON in all)"),
+            "{name}: {cut}"
+        );
+        assert_eq!((&calls[5].args, &calls[5].result), (&Value::Null, &Some(Value::Null)), "{name}");
+        let starts: Vec<u64> = calls.iter().map(|call| call.started_us).collect();
+        assert!(starts.is_sorted(), "{name}: {starts:?}");
+        // In the JSON contract, after the logs.
+        let text = serde_json::to_string(&outcome).unwrap();
+        assert!(text.contains(r#""logs":[],"calls":[{"capability":"echo","method":"pair""#), "{name}: {text}");
+
+        let limits = Limits { timeout: Duration::from_millis(300), ..Limits::default() };
+        let request = Request::new("await echo.slow(5000)").with_grants(["echo"]).with_limits(limits);
+        let cut_short = backend.run(&request).await;
+        assert_eq!(cut_short.error().map(SandboxError::kind), Some("timeout"), "{name}");
+        assert_eq!(cut_short.calls.len(), 1, "{name}");
+        assert!(!cut_short.calls[0].ok && cut_short.calls[0].error.as_deref().unwrap().contains("ended"), "{name}");
+    }
 }

@@ -59,11 +59,13 @@ pub struct Capability {
     pub(crate) interface: Interface,
     pub(crate) handlers: HashMap<String, Handler>,
     pub(crate) tenant_state: Option<Arc<dyn TenantState>>,
+    /// Field names masked in the call log, in arguments and results.
+    pub(crate) secret_fields: Vec<String>,
 }
 
 impl Capability {
     pub fn new(interface: Interface) -> Self {
-        Self { interface, handlers: HashMap::new(), tenant_state: None }
+        Self { interface, handlers: HashMap::new(), tenant_state: None, secret_fields: Vec::new() }
     }
 
     /// The interface named `interface` in a WIT package given as text.
@@ -83,6 +85,13 @@ impl Capability {
     /// deletes.
     pub fn with_tenant_state(mut self, state: Arc<dyn TenantState>) -> Self {
         self.tenant_state = Some(state);
+        self
+    }
+
+    /// Fields whose values the call log shows as `***` wherever they appear in this capability's arguments and
+    /// results (a password, a token): the program still gets them, an operator reading the log does not.
+    pub fn with_secret_fields<S: Into<String>>(mut self, fields: impl IntoIterator<Item = S>) -> Self {
+        self.secret_fields.extend(fields.into_iter().map(Into::into));
         self
     }
 

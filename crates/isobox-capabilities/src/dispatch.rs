@@ -2,9 +2,11 @@
 //! it, every result against its WIT type before the sandbox does, and both are bounded. Backend-neutral: each
 //! backend moves bytes in and out of its sandbox and leaves every decision here.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use isobox_core::{Request, SandboxError};
+use isobox_core::calls::{MAX_LOG_BYTES, MAX_LOGGED_BYTES, bounded, mask};
+use isobox_core::{Call, Request, SandboxError};
 use serde_json::{Value, json};
 
 use crate::Capability;
@@ -19,6 +21,87 @@ pub struct HostCalls {
     calls_left: u32,
     max_calls: u32,
     max_bytes: u64,
+    log: CallLog,
+}
+
+/// The calls of one request, as they are made: shared by its [`HostCalls`] and the calls still running, and taken
+/// by the backend for the outcome when the request ends.
+#[derive(Clone)]
+pub struct CallLog(Arc<Mutex<LogState>>);
+
+struct LogState {
+    calls: Vec<Call>,
+    /// Bytes of argument and result copies so far, against [`MAX_LOG_BYTES`].
+    copied: usize,
+    started: Instant,
+}
+
+impl CallLog {
+    /// The calls so far, leaving the log empty.
+    pub fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut self.state().calls)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, LogState> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A copy of `value` for the log: secrets masked, bounded per call and per request.
+    fn copy(state: &mut LogState, value: &Value, secrets: &[String]) -> (Value, bool) {
+        let budget = MAX_LOGGED_BYTES.min(MAX_LOG_BYTES.saturating_sub(state.copied));
+        let (copy, cut) = if secrets.is_empty() {
+            bounded(value, budget)
+        } else {
+            let mut masked = value.clone();
+            mask(&mut masked, secrets);
+            bounded(&masked, budget)
+        };
+        state.copied += copy.to_string().len();
+        (copy, cut)
+    }
+
+    /// Logs a call starting now; its index, to finish it with.
+    fn begin(&self, capability: &Capability, method: &str, args: &Value, error: Option<String>) -> usize {
+        let mut state = self.state();
+        let (args, truncated) = Self::copy(&mut state, args, &capability.secret_fields);
+        let started_us = state.started.elapsed().as_micros() as u64;
+        state.calls.push(Call {
+            capability: capability.interface.name.clone(),
+            method: method.to_string(),
+            args,
+            ok: false,
+            result: None,
+            // Replaced when the call finishes; a call the request's end cut short keeps it.
+            error: Some(error.unwrap_or_else(|| "the request ended before the call finished".into())),
+            truncated,
+            started_us,
+            duration_us: 0,
+        });
+        state.calls.len() - 1
+    }
+
+    fn finish(&self, index: usize, outcome: Result<&Value, &str>, secrets: &[String]) {
+        let mut state = self.state();
+        let finished_us = state.started.elapsed().as_micros() as u64;
+        let copy = outcome.map(|value| Self::copy(&mut state, value, secrets));
+        let Some(call) = state.calls.get_mut(index) else { return };
+        call.duration_us = finished_us.saturating_sub(call.started_us);
+        match copy {
+            Ok((value, truncated)) => {
+                (call.ok, call.result, call.error) = (true, Some(value), None);
+                call.truncated |= truncated;
+            }
+            Err(message) => {
+                let mut message = message.to_string();
+                if message.len() > MAX_LOGGED_BYTES {
+                    let cut = (0..=MAX_LOGGED_BYTES).rev().find(|&at| message.is_char_boundary(at)).unwrap_or(0);
+                    message.truncate(cut);
+                    message.push('…');
+                }
+                call.error = Some(message);
+            }
+        }
+    }
 }
 
 /// What the sandbox gets back from one host call.
@@ -38,6 +121,8 @@ pub struct PendingCall {
     label: String,
     result: Option<ValueType>,
     max_bytes: u64,
+    /// Where the call is logged.
+    log: (CallLog, usize, Arc<Capability>),
 }
 
 impl HostCalls {
@@ -49,7 +134,13 @@ impl HostCalls {
             calls_left: request.limits.host_calls,
             max_calls: request.limits.host_calls,
             max_bytes: request.limits.host_call_bytes,
+            log: CallLog(Arc::new(Mutex::new(LogState { calls: Vec::new(), copied: 0, started: Instant::now() }))),
         }
+    }
+
+    /// The request's call log, for the backend to take the calls from when the request ends.
+    pub fn log(&self) -> CallLog {
+        self.log.clone()
     }
 
     /// What the sandbox builds its globals from: `[[global, [method, …]], …]` as JSON text, in grant order; calls
@@ -89,14 +180,23 @@ impl HostCalls {
         if args.len() as u64 > self.max_bytes {
             return Err(abort(format!("the arguments of {label} exceed {} bytes", self.max_bytes)));
         }
-        let args = check_arguments(&label, declared, args).map_err(|message| throw("TypeError", message, None))?;
+        let args = match check_arguments(&label, declared, args) {
+            Ok(args) => args,
+            Err(message) => {
+                let sent = serde_json::from_slice(args).unwrap_or(Value::Null);
+                self.log.begin(granted, &declared.method, &sent, Some(message.clone()));
+                return Err(throw("TypeError", message, None));
+            }
+        };
         let handler = &granted.handlers[&declared.name];
         let args = if declared.params.is_empty() { Value::Null } else { Value::Array(args) };
+        let index = self.log.begin(granted, &declared.method, &args, None);
         Ok(PendingCall {
             future: handler(self.context.clone(), args),
             label,
             result: declared.result.clone(),
             max_bytes: self.max_bytes,
+            log: (self.log.clone(), index, Arc::clone(granted)),
         })
     }
 }
@@ -104,6 +204,26 @@ impl HostCalls {
 impl PendingCall {
     /// Runs the host function to completion and checks what it returned.
     pub async fn finish(self) -> CallOutcome {
+        let (log, index, capability) = &self.log;
+        let (log, index, capability) = (log.clone(), *index, Arc::clone(capability));
+        let (outcome, value) = self.run().await;
+        let secrets = &capability.secret_fields;
+        match &outcome {
+            CallOutcome::Return(_) => log.finish(index, Ok(value.as_ref().unwrap_or(&Value::Null)), secrets),
+            CallOutcome::Throw(text) => {
+                let message = serde_json::from_str::<Value>(text)
+                    .ok()
+                    .and_then(|error| error["message"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                log.finish(index, Err(&message), secrets);
+            }
+            CallOutcome::Abort(error) => log.finish(index, Err(&error.to_string()), secrets),
+        }
+        outcome
+    }
+
+    /// The call's outcome, and on success the value returned (for the log, without parsing its text again).
+    async fn run(self) -> (CallOutcome, Option<Value>) {
         let (ok, err) = match self.result {
             Some(ValueType::Result { ok, err }) => (ok.map(|ok| *ok), err.map(|err| *err)),
             other => (other, None),
@@ -117,20 +237,19 @@ impl PendingCall {
                         "{} returned a value that does not match its declared type{at}: expected {}, got {}",
                         self.label, mismatch.expected, mismatch.found
                     );
-                    return throw("Error", message, None);
+                    return (throw("Error", message, None), None);
                 }
                 let text = value.to_string();
                 if text.len() as u64 > self.max_bytes {
-                    return CallOutcome::Abort(SandboxError::Capability {
-                        message: format!("the result of {} exceeds {} bytes", self.label, self.max_bytes),
-                    });
+                    let message = format!("the result of {} exceeds {} bytes", self.label, self.max_bytes);
+                    return (CallOutcome::Abort(SandboxError::Capability { message }), None);
                 }
-                CallOutcome::Return(text)
+                (CallOutcome::Return(text), Some(value))
             }
             Err(CallError { message, data }) => {
                 // Data the WIT does not declare is not passed on.
                 let data = data.filter(|data| err.as_ref().is_some_and(|ty| ty.check(data).is_ok()));
-                host_error(&self.label, message, data, self.max_bytes)
+                (host_error(&self.label, message, data, self.max_bytes), None)
             }
         }
     }

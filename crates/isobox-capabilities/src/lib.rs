@@ -19,7 +19,7 @@ mod typescript;
 mod wit;
 
 pub use capability::{CallContext, CallError, Capability};
-pub use dispatch::{CallOutcome, HostCalls, PendingCall};
+pub use dispatch::{CallLog, CallOutcome, HostCalls, PendingCall};
 pub use names::{camel_case, identifier, pascal_case, unique};
 pub use registry::{Capabilities, RegistryError};
 pub use rename::distinct_types;

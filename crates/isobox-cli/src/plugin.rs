@@ -73,7 +73,7 @@ pub struct CallArgs {
     /// The tenant whose state capabilities such as `kv` use.
     #[arg(long, value_parser = crate::args::tenant)]
     tenant: Option<String>,
-    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "metrics"}, as `isobox run --json` does.
+    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "calls", "metrics"}, as `isobox run --json` does.
     #[arg(long)]
     json: bool,
 }

@@ -48,6 +48,18 @@ pub fn human(outcome: &Outcome) {
             eprintln!("[{}] {}", line.level.as_str(), printable(part));
         }
     }
+    for call in &outcome.calls {
+        let status = match &call.error {
+            None => "ok".to_string(),
+            Some(error) => format!("failed: {}", printable(error)),
+        };
+        eprintln!(
+            "[call] {}.{} {status} · {} µs",
+            printable(&call.capability),
+            printable(&call.method),
+            call.duration_us
+        );
+    }
     match &outcome.result {
         // JSON escapes every control character in strings.
         Ok(value) => outln!("{}", serde_json::to_string_pretty(value).expect("values serialise")),

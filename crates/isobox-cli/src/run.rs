@@ -37,7 +37,7 @@ pub struct RunArgs {
     /// program in a markdown code fence is read as TypeScript too).
     #[arg(long)]
     typescript: bool,
-    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "metrics"} (with `--backend both`, one such
+    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "calls", "metrics"} (with `--backend both`, one such
     /// object per backend, keyed by its name).
     #[arg(long)]
     json: bool,

@@ -33,7 +33,7 @@ fn assert_contract(json: &Value) {
     let object = json.as_object().unwrap();
     let mut keys: Vec<_> = object.keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["error", "logs", "metrics", "ok", "result"]);
+    assert_eq!(keys, ["calls", "error", "logs", "metrics", "ok", "result"]);
     for metric in ["start_us", "run_us", "total_us"] {
         assert!(json["metrics"][metric].is_u64(), "metrics.{metric} in {json}");
     }

@@ -55,7 +55,7 @@ fn outcome(result: &Value) -> (bool, Value) {
     let outcome: Value = serde_json::from_str(text(result)).unwrap_or_else(|_| panic!("not JSON: {result}"));
     let mut keys: Vec<&str> = outcome.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["error", "logs", "metrics", "ok", "result"], "{outcome}");
+    assert_eq!(keys, ["calls", "error", "logs", "metrics", "ok", "result"], "{outcome}");
     let is_error = result["isError"].as_bool().unwrap_or(false);
     assert_eq!(is_error, outcome["ok"] == false, "isError matches ok: {result}");
     (is_error, outcome)

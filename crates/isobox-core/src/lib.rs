@@ -6,6 +6,7 @@
 //! sandbox: nothing survives from one request to the next.
 
 mod backend;
+pub mod calls;
 mod error;
 mod limits;
 mod outcome;
@@ -15,6 +16,7 @@ pub mod private_dir;
 mod request;
 
 pub use backend::Backend;
+pub use calls::Call;
 pub use error::{Budget, SandboxError, line_and_column};
 pub use limits::Limits;
 pub use outcome::{Level, LogLine, Metrics, Outcome};

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::SandboxError;
+use crate::{Call, SandboxError};
 
 /// What a request produced: its result or error, what it logged, and what it cost.
 #[derive(Clone, Debug)]
@@ -10,6 +10,8 @@ pub struct Outcome {
     pub result: Result<Value, SandboxError>,
     /// Console lines in the order they were written, up to the request's output limit.
     pub logs: Vec<LogLine>,
+    /// The capability calls the program made, in order (see [`Call`]).
+    pub calls: Vec<Call>,
     pub metrics: Metrics,
 }
 
@@ -25,7 +27,8 @@ impl Outcome {
 }
 
 /// The JSON output contract:
-/// `{"ok": bool, "result": value|null, "error": null|{"kind": …, "message": …}, "logs": [...], "metrics": {...}}`.
+/// `{"ok": bool, "result": value|null, "error": null|{"kind": …, "message": …}, "logs": [...], "calls": [...],
+/// "metrics": {...}}`.
 impl Serialize for Outcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -34,6 +37,7 @@ impl Serialize for Outcome {
             result: Option<&'a Value>,
             error: Option<&'a SandboxError>,
             logs: &'a [LogLine],
+            calls: &'a [Call],
             metrics: &'a Metrics,
         }
         Contract {
@@ -41,6 +45,7 @@ impl Serialize for Outcome {
             result: self.result.as_ref().ok(),
             error: self.error(),
             logs: &self.logs,
+            calls: &self.calls,
             metrics: &self.metrics,
         }
         .serialize(serializer)
@@ -119,6 +124,7 @@ mod tests {
         let outcome = Outcome {
             result: Ok(json!({"a": 1})),
             logs: vec![LogLine { level: Level::Warn, message: "careful".into() }],
+            calls: Vec::new(),
             metrics: Metrics { backend: "wasm".into(), ..Metrics::default() },
         };
         let json = serde_json::to_value(&outcome).unwrap();
@@ -134,6 +140,7 @@ mod tests {
         let outcome = Outcome {
             result: Err(SandboxError::StackOverflow { message: "too deep".into() }),
             logs: vec![],
+            calls: Vec::new(),
             metrics: Metrics::default(),
         };
         let json = serde_json::to_value(&outcome).unwrap();

@@ -117,10 +117,11 @@ mod tests {
     #[test]
     fn the_histogram_is_cumulative_and_counts_every_outcome() {
         let metrics = Metrics::default();
-        let ok = Outcome { result: Ok(1.into()), logs: Vec::new(), metrics: Costs::default() };
+        let ok = Outcome { result: Ok(1.into()), logs: Vec::new(), calls: Vec::new(), metrics: Costs::default() };
         let timeout = Outcome {
             result: Err(SandboxError::wall_clock_timeout(&Default::default())),
             logs: Vec::new(),
+            calls: Vec::new(),
             metrics: Costs::default(),
         };
         metrics.outcome(&ok, 300);

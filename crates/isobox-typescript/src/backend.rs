@@ -44,6 +44,7 @@ impl Backend for TypeScript {
             Err(error) => Outcome {
                 result: Err(error),
                 logs: Vec::new(),
+                calls: Vec::new(),
                 metrics: Metrics { backend: self.name().to_string(), total_us: erasing_us, ..Metrics::default() },
             },
         }
@@ -70,6 +71,7 @@ mod tests {
             Outcome {
                 result: Ok(Value::String(request.code.clone())),
                 logs: Vec::new(),
+                calls: Vec::new(),
                 metrics: Metrics { backend: "echo".into(), ..Metrics::default() },
             }
         }

@@ -139,15 +139,21 @@ impl Backend for V8Backend {
     async fn run(&self, request: &Request) -> Outcome {
         let received = Instant::now();
         // An unknown grant is refused before any sandbox starts, as the wasm backend does.
+        let mut log = None;
         let run = match self.check_limits(request).and_then(|()| self.capabilities.host_calls(request)) {
-            Ok(host_calls) => self.run_in_worker(request, host_calls).await,
+            Ok(host_calls) => {
+                log = Some(host_calls.log());
+                self.run_in_worker(request, host_calls).await
+            }
             Err(error) => Err(error),
         };
+        let calls = log.map(|log| log.take()).unwrap_or_default();
         let total_us = received.elapsed().as_micros() as u64;
         match run {
             Ok(run) => Outcome {
                 result: run.result.map_err(|error| error.within_program(&request.code)),
                 logs: run.logs,
+                calls,
                 metrics: Metrics {
                     backend: self.name().into(),
                     start_us: run.start_us,
@@ -161,6 +167,7 @@ impl Backend for V8Backend {
             Err(error) => Outcome {
                 result: Err(error),
                 logs: Vec::new(),
+                calls: Vec::new(),
                 metrics: Metrics { backend: self.name().into(), total_us, ..Metrics::default() },
             },
         }

@@ -44,9 +44,10 @@ impl Backend for WasmBackend {
                     total_us: received.elapsed().as_micros() as u64,
                     ..Metrics::default()
                 };
-                return Outcome { result: Err(error), logs: Vec::new(), metrics };
+                return Outcome { result: Err(error), logs: Vec::new(), calls: Vec::new(), metrics };
             }
         };
+        let log = host_calls.log();
         let run = program::run(&self.pool.guest, request, host_calls, deadline).await;
         let metrics = Metrics {
             backend: self.name().into(),
@@ -58,6 +59,6 @@ impl Backend for WasmBackend {
             output_bytes: run.output_bytes,
         };
         let result = run.result.map_err(|error| error.within_program(&request.code));
-        Outcome { metrics, result, logs: run.logs }
+        Outcome { metrics, result, logs: run.logs, calls: log.take() }
     }
 }

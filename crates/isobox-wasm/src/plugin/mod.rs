@@ -204,11 +204,13 @@ impl Plugin {
     pub async fn call(&self, function: &str, input: Option<&Value>, options: &CallOptions) -> Outcome {
         let received = Instant::now();
         if let Err(error) = self.check_function(function) {
-            return Outcome { result: Err(error), logs: Vec::new(), metrics: metrics(received) };
+            return Outcome { result: Err(error), logs: Vec::new(), calls: Vec::new(), metrics: metrics(received) };
         }
         let mut session = match self.open(options).await {
             Ok(session) => session,
-            Err(error) => return Outcome { result: Err(error), logs: Vec::new(), metrics: metrics(received) },
+            Err(error) => {
+                return Outcome { result: Err(error), logs: Vec::new(), calls: Vec::new(), metrics: metrics(received) };
+            }
         };
         let mut outcome = session.call(function, input).await;
         outcome.metrics.total_us = micros(received);
@@ -239,11 +241,12 @@ impl Plugin {
         };
         let deadline = Instant::now() + options.limits.timeout;
         let host_calls = pool.admit(&request)?;
+        let log = host_calls.log();
         let slot = pool.slot(deadline, &options.limits).await?;
         let started = Instant::now();
         let mut instance = Instance::new(pool, options.limits.clone(), host_calls, slot, deadline);
         instance.start(pool, &self.loaded.code).await;
-        Ok(PluginSession { plugin: self.clone(), instance, start_us: Some(micros(started)) })
+        Ok(PluginSession { plugin: self.clone(), instance, log, start_us: Some(micros(started)) })
     }
 
     fn check_function(&self, function: &str) -> Result<(), SandboxError> {
@@ -265,6 +268,8 @@ impl Plugin {
 pub struct PluginSession {
     plugin: Plugin,
     instance: Instance,
+    /// The session's calls: each outcome reports those of its own call.
+    log: isobox_capabilities::CallLog,
     /// How long the sandbox took to start, reported with the first call.
     start_us: Option<u64>,
 }
@@ -285,7 +290,7 @@ impl PluginSession {
             output_bytes: self.instance.output_bytes(),
             ..metrics(received)
         };
-        Outcome { result, logs: self.instance.take_logs(), metrics }
+        Outcome { result, logs: self.instance.take_logs(), calls: self.log.take(), metrics }
     }
 }
 
