@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use isobox_core::calls::{MAX_LOG_BYTES, MAX_LOGGED_BYTES, bounded, mask};
+use isobox_core::calls::{MAX_LOG_BYTES, MAX_LOGGED_BYTES, bounded, bounded_as, mask};
 use isobox_core::{Call, Request, SandboxError};
 use serde_json::{Value, json};
 
@@ -47,23 +47,24 @@ impl CallLog {
     }
 
     /// A copy of `value` for the log: secrets masked, bounded per call and per request.
-    fn copy(state: &mut LogState, value: &Value, secrets: &[String]) -> (Value, bool) {
+    /// `text` is `value`'s JSON text (or as long), so that only secrets ask for serialising it again.
+    fn copy(state: &mut LogState, value: &Value, text: &str, secrets: &[String]) -> (Value, bool) {
         let budget = MAX_LOGGED_BYTES.min(MAX_LOG_BYTES.saturating_sub(state.copied));
         let (copy, cut) = if secrets.is_empty() {
-            bounded(value, budget)
+            bounded_as(value, text, budget)
         } else {
             let mut masked = value.clone();
             mask(&mut masked, secrets);
             bounded(&masked, budget)
         };
-        state.copied += copy.to_string().len();
+        state.copied += text.len().min(budget);
         (copy, cut)
     }
 
     /// Logs a call starting now; its index, to finish it with.
-    fn begin(&self, capability: &Capability, method: &str, args: &Value, error: Option<String>) -> usize {
+    fn begin(&self, capability: &Capability, method: &str, args: &Value, text: &str, error: Option<String>) -> usize {
         let mut state = self.state();
-        let (args, truncated) = Self::copy(&mut state, args, &capability.secret_fields);
+        let (args, truncated) = Self::copy(&mut state, args, text, &capability.secret_fields);
         let started_us = state.started.elapsed().as_micros() as u64;
         state.calls.push(Call {
             capability: capability.interface.name.clone(),
@@ -80,10 +81,10 @@ impl CallLog {
         state.calls.len() - 1
     }
 
-    fn finish(&self, index: usize, outcome: Result<&Value, &str>, secrets: &[String]) {
+    fn finish(&self, index: usize, outcome: Result<(&Value, &str), &str>, secrets: &[String]) {
         let mut state = self.state();
         let finished_us = state.started.elapsed().as_micros() as u64;
-        let copy = outcome.map(|value| Self::copy(&mut state, value, secrets));
+        let copy = outcome.map(|(value, text)| Self::copy(&mut state, value, text, secrets));
         let Some(call) = state.calls.get_mut(index) else { return };
         call.duration_us = finished_us.saturating_sub(call.started_us);
         match copy {
@@ -180,17 +181,20 @@ impl HostCalls {
         if args.len() as u64 > self.max_bytes {
             return Err(abort(format!("the arguments of {label} exceed {} bytes", self.max_bytes)));
         }
+        let raw_args = args;
         let args = match check_arguments(&label, declared, args) {
             Ok(args) => args,
             Err(message) => {
                 let sent = serde_json::from_slice(args).unwrap_or(Value::Null);
-                self.log.begin(granted, &declared.method, &sent, Some(message.clone()));
+                let text = String::from_utf8_lossy(args);
+                self.log.begin(granted, &declared.method, &sent, &text, Some(message.clone()));
                 return Err(throw("TypeError", message, None));
             }
         };
         let handler = &granted.handlers[&declared.name];
         let args = if declared.params.is_empty() { Value::Null } else { Value::Array(args) };
-        let index = self.log.begin(granted, &declared.method, &args, None);
+        // The sandbox's JSON text of the arguments stands for their size (within a few bytes of the checked values').
+        let index = self.log.begin(granted, &declared.method, &args, &String::from_utf8_lossy(raw_args), None);
         Ok(PendingCall {
             future: handler(self.context.clone(), args),
             label,
@@ -209,7 +213,7 @@ impl PendingCall {
         let (outcome, value) = self.run().await;
         let secrets = &capability.secret_fields;
         match &outcome {
-            CallOutcome::Return(_) => log.finish(index, Ok(value.as_ref().unwrap_or(&Value::Null)), secrets),
+            CallOutcome::Return(text) => log.finish(index, Ok((value.as_ref().unwrap_or(&Value::Null), text)), secrets),
             CallOutcome::Throw(text) => {
                 let message = serde_json::from_str::<Value>(text)
                     .ok()

@@ -64,7 +64,11 @@ pub fn mask(value: &mut Value, secrets: &[String]) {
 /// A copy of `value` of at most `budget` bytes of JSON: the value itself, or the start of its JSON text and its size
 /// as a string. The second element says whether it was cut.
 pub fn bounded(value: &Value, budget: usize) -> (Value, bool) {
-    let text = value.to_string();
+    bounded_as(value, &value.to_string(), budget)
+}
+
+/// [`bounded`] for a value whose JSON text, `text`, is at hand.
+pub fn bounded_as(value: &Value, text: &str, budget: usize) -> (Value, bool) {
     if text.len() <= budget {
         return (value.clone(), false);
     }
