@@ -27,6 +27,35 @@ async fn syntax_error_on_the_first_line_counts_columns_from_the_program() {
     }
 }
 
+/// Columns are UTF-16 code units on every backend, as V8 and the TypeScript eraser count them, after non-ASCII text
+/// too (QuickJS itself counts UTF-8 bytes).
+#[tokio::test]
+async fn positions_count_utf16_code_units_after_non_ascii_text() {
+    let cases = [
+        ("const s = \"€€€\"; )", (1, 18)),
+        ("const s = \"😀\"; )", (1, 17)),
+        ("let a = 'é';\nconst s = \"😀€\"; )", (2, 18)),
+    ];
+    for (code, want) in cases {
+        for (name, error) in errors(code).await {
+            let SandboxError::Syntax { line, column, .. } = error else { panic!("{name}: {code}: {error:?}") };
+            assert_eq!((line, column), want, "{name}: {code}");
+        }
+    }
+    // A stack's frames: text of the same length in UTF-16 code units, ASCII or not, places them alike.
+    let program = |text: &str| format!("const s = \"{text}\"; function f() {{ return s.y.z }}\nf()");
+    let (ascii, wide) = (errors(&program("abc")).await, errors(&program("€😀")).await);
+    for ((name, ascii), (_, wide)) in ascii.into_iter().zip(wide) {
+        let (SandboxError::Exception { stack: Some(ascii), .. }, SandboxError::Exception { stack: Some(wide), .. }) =
+            (&ascii, &wide)
+        else {
+            panic!("{name}: {ascii:?} {wide:?}")
+        };
+        assert!(ascii.contains("agent.js:1:"), "{name}: {ascii}");
+        assert_eq!(wide, ascii, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn an_unclosed_program_is_a_syntax_error_at_its_end() {
     for (name, error) in errors("const a = [1,\n2").await {

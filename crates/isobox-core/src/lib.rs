@@ -15,7 +15,7 @@ pub mod private_dir;
 mod request;
 
 pub use backend::Backend;
-pub use error::{Budget, SandboxError, line_and_column};
+pub use error::{Budget, PositionCounter, SandboxError, line_and_column};
 pub use limits::Limits;
 pub use outcome::{Level, LogLine, Metrics, Outcome};
 pub use request::Request;
