@@ -27,6 +27,35 @@ async fn syntax_error_on_the_first_line_counts_columns_from_the_program() {
     }
 }
 
+/// Columns are UTF-16 code units on every backend, as V8 and the TypeScript eraser count them, after non-ASCII text
+/// too (QuickJS itself counts UTF-8 bytes).
+#[tokio::test]
+async fn positions_count_utf16_code_units_after_non_ascii_text() {
+    let cases = [
+        ("const s = \"€€€\"; )", (1, 18)),
+        ("const s = \"😀\"; )", (1, 17)),
+        ("let a = 'é';\nconst s = \"😀€\"; )", (2, 18)),
+    ];
+    for (code, want) in cases {
+        for (name, error) in errors(code).await {
+            let SandboxError::Syntax { line, column, .. } = error else { panic!("{name}: {code}: {error:?}") };
+            assert_eq!((line, column), want, "{name}: {code}");
+        }
+    }
+    // A stack's frames: text of the same length in UTF-16 code units, ASCII or not, places them alike.
+    let program = |text: &str| format!("const s = \"{text}\"; function f() {{ return s.y.z }}\nf()");
+    let (ascii, wide) = (errors(&program("abc")).await, errors(&program("€😀")).await);
+    for ((name, ascii), (_, wide)) in ascii.into_iter().zip(wide) {
+        let (SandboxError::Exception { stack: Some(ascii), .. }, SandboxError::Exception { stack: Some(wide), .. }) =
+            (&ascii, &wide)
+        else {
+            panic!("{name}: {ascii:?} {wide:?}")
+        };
+        assert!(ascii.contains("agent.js:1:"), "{name}: {ascii}");
+        assert_eq!(wide, ascii, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn an_unclosed_program_is_a_syntax_error_at_its_end() {
     for (name, error) in errors("const a = [1,\n2").await {
@@ -220,6 +249,53 @@ async fn unbounded_recursion_is_a_stack_overflow() {
 #[tokio::test]
 async fn a_caught_stack_overflow_is_the_program_s_business() {
     assert_eq!(value("function down() { down() } try { down() } catch (e) { return e.name }").await, "RangeError");
+}
+
+/// The engine's own stack overflow stays one when the program catches it and throws it on, or rejects with it.
+#[tokio::test]
+async fn a_rethrown_stack_overflow_is_still_a_stack_overflow() {
+    let down = "function down(n) { return down(n + 1) + 1 }\n";
+    for rethrow in ["try { down(0) } catch (e) { throw e }", "try { down(0) } catch (e) { await Promise.reject(e) }"] {
+        for (name, error) in errors(&format!("{down}{rethrow}")).await {
+            assert_eq!(error.kind(), "stack_overflow", "{name}: {rethrow}: {error:?}");
+        }
+    }
+}
+
+/// Only a limit the engine really hit is reported as one: errors a program makes to look like the engine's (same
+/// class, same message), thrown, rethrown or rejected with, are its exceptions, as thrown.
+#[tokio::test]
+async fn look_alikes_of_the_engine_s_limit_errors_are_exceptions() {
+    let overflow = "new RangeError('Maximum call stack size exceeded')";
+    let throws = [
+        format!("throw {overflow}"),
+        format!("try {{ throw {overflow} }} catch (e) {{ throw e }}"),
+        format!("await Promise.reject({overflow})"),
+        format!("return Promise.reject({overflow})"),
+        "class Deep extends RangeError {}\nthrow new Deep('Maximum call stack size exceeded')".to_string(),
+        // After a real overflow the program caught: the engine's error is not the look-alike.
+        format!("function down() {{ down() }}\ntry {{ down() }} catch (e) {{}}\nthrow {overflow}"),
+    ];
+    for code in &throws {
+        for (name, error) in errors(code).await {
+            let SandboxError::Exception { name: error_name, message, .. } = &error else {
+                panic!("{name}: `{code}`: {error:?}")
+            };
+            let got = (error_name.as_str(), message.as_str());
+            assert_eq!(got, ("RangeError", "Maximum call stack size exceeded"), "{name}: `{code}`");
+        }
+    }
+    // QuickJS's out-of-memory error is an `InternalError`, which V8 does not have: there the look-alike is an `Error`.
+    let out_of_memory = "const E = globalThis.InternalError ?? Error; const e = new E('out of memory')";
+    for throw in ["throw e", "try { throw e } catch (c) { throw c }", "await Promise.reject(e)"] {
+        for (name, error) in errors(&format!("{out_of_memory}; {throw}")).await {
+            let SandboxError::Exception { name: error_name, message, .. } = &error else {
+                panic!("{name}: `{throw}`: {error:?}")
+            };
+            let want = if name == "wasm" { "InternalError" } else { "Error" };
+            assert_eq!((error_name.as_str(), message.as_str()), (want, "out of memory"), "{name}: `{throw}`");
+        }
+    }
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use std::slice;
 
 use javy::quickjs::{
     Ctx, Error as JsError, Function, Object, Persistent, Promise, String as JsString, Value, context::EvalOptions,
-    prelude::Func, promise::PromiseState,
+    prelude::Func, promise::PromiseState, qjs,
 };
 use javy::{Config, Runtime, to_string_lossy};
 
@@ -30,6 +30,12 @@ unsafe extern "C" {
     fn host_call(capability: u32, function: u32, ptr: *const u8, len: usize) -> u64;
     #[link_name = "take"]
     fn host_take(ptr: *mut u8);
+}
+
+unsafe extern "C" {
+    /// From isobox's QuickJS patch (`guest/patches/rquickjs-sys-engine-limit-errors.patch`): 1 when the value is the
+    /// last stack overflow error the engine threw, 2 when it is its last out-of-memory error, else 0.
+    fn JS_IsoboxEngineLimit(ctx: *mut qjs::JSContext, value: qjs::JSValue) -> i32;
 }
 
 /// The program is wrapped as the body of an async function. The wrapper has a line of its own, so that the prelude
@@ -61,8 +67,10 @@ fn new_guest() -> Guest {
     let hooks = runtime.context().with(|ctx| {
         let factory: Function =
             ctx.eval_with_options(PRELUDE, script_options("isobox:prelude")).expect("the isobox prelude evaluates");
+        let options = Object::new(ctx.clone()).expect("an options object");
+        options.set("engineLimit", Func::from(engine_limit)).expect("the options take the native");
         let hooks: Object = factory
-            .call((Func::from(console_line), Func::from(call_capability), FILE_NAME))
+            .call((Func::from(console_line), Func::from(call_capability), FILE_NAME, options))
             .expect("the isobox prelude initialises");
         Persistent::save(&ctx, hooks)
     });
@@ -134,6 +142,13 @@ fn call_capability<'js>(ctx: Ctx<'js>, capability: u32, function: u32, args: JsS
     text.push(if status == 0 { '0' } else { '1' });
     text.push_str(&String::from_utf8_lossy(&reply));
     text
+}
+
+/// The prelude's `engineLimit(value)`: which limit, if any, the engine itself hit when it threw `value` (1 the stack,
+/// 2 memory, 0 none). A program's own `RangeError` with the same message is 0.
+fn engine_limit<'js>(ctx: Ctx<'js>, value: Value<'js>) -> i32 {
+    // SAFETY: both come from this live context; the patched QuickJS only compares the value with what it holds.
+    unsafe { JS_IsoboxEngineLimit(ctx.as_raw().as_ptr(), value.as_raw()) }
 }
 
 /// A JavaScript string as UTF-8, with lone surrogates replaced.

@@ -9,10 +9,13 @@
 // `String.prototype` that dispatch to the program-writable `Symbol.replace`/`Symbol.match`/`Symbol.search`.
 //
 // `options` describes the engine where engines differ: `stackHeader` is set when `error.stack` starts with the
-// error's "Name: message" text before its frames (V8); QuickJS passes no options, as its stacks are frames only.
+// error's "Name: message" text before its frames (V8; QuickJS's stacks are frames only). `engineLimit(value)` is the
+// engine's own word on a thrown value: 1 when it is the error the engine threw because the stack ran out, 2 when it ran
+// out of memory, 0 otherwise; a program can make errors that look the same, but only the engine's own count.
 (function (hostLog, hostCall, fileName, options) {
   "use strict";
   const stackHeader = !!(options && options.stackHeader);
+  const engineLimit = options && typeof options.engineLimit === "function" ? options.engineLimit : () => 0;
   const stringify = JSON.stringify;
   const parse = JSON.parse;
   const ErrorCtor = Error;
@@ -213,12 +216,12 @@
       described.column = found ? +found[2] : 0;
       return described;
     }
-    // QuickJS's own errors for exhausted resources.
+    // The engine's own errors for exhausted resources; the look-alikes a program throws are its exceptions. The
+    // shape is checked first, so that the engine is asked only about likely errors.
     if (value instanceof RangeErrorCtor && value.message === "Maximum call stack size exceeded") {
-      return report("stack_overflow");
-    }
-    if (InternalErrorCtor && value instanceof InternalErrorCtor && value.message === "out of memory") {
-      return report("memory");
+      if (engineLimit(value) === 1) return report("stack_overflow");
+    } else if (InternalErrorCtor && value instanceof InternalErrorCtor && value.message === "out of memory") {
+      if (engineLimit(value) === 2) return report("memory");
     }
     const thrown = describeThrown(value);
     const described = report("exception");

@@ -56,17 +56,42 @@ pub enum Budget {
 /// The 1-based line and column just past `before`, counted as JavaScript engines count them for the program they run:
 /// a line ends at `\n`, `\r\n`, a lone `\r`, U+2028 or U+2029, and a column is a UTF-16 code unit.
 pub fn line_and_column(before: &str) -> (u32, u32) {
-    let (mut line, mut column) = (1u32, 1u32);
-    let mut chars = before.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            // `\r\n` is one line break: the `\n` counts it.
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' | '\r' | '\u{2028}' | '\u{2029}' => (line, column) = (line.saturating_add(1), 1),
-            _ => column = column.saturating_add(c.len_utf16() as u32),
-        }
+    PositionCounter::new(before).position(before.len())
+}
+
+/// Lines and columns of positions in one text, counted as [`line_and_column`] counts them, in one pass however many
+/// positions are asked for in increasing order (an engine's stack may name many).
+pub struct PositionCounter<'a> {
+    text: &'a str,
+    at: usize,
+    line: u32,
+    column: u32,
+}
+
+impl<'a> PositionCounter<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Self { text, at: 0, line: 1, column: 1 }
     }
-    (line, column)
+
+    /// The line and column at byte offset `to` of the text: clamped to the text and rounded down to a character
+    /// boundary, and never before a position asked for earlier (the counter only goes forwards).
+    pub fn position(&mut self, to: usize) -> (u32, u32) {
+        let mut to = to.min(self.text.len());
+        while !self.text.is_char_boundary(to) {
+            to -= 1;
+        }
+        let bytes = self.text.as_bytes();
+        for (offset, c) in self.text.get(self.at..to).unwrap_or_default().char_indices() {
+            match c {
+                // `\r\n` is one line break: the `\n` counts it.
+                '\r' if bytes.get(self.at + offset + 1) == Some(&b'\n') => {}
+                '\n' | '\r' | '\u{2028}' | '\u{2029}' => (self.line, self.column) = (self.line.saturating_add(1), 1),
+                _ => self.column = self.column.saturating_add(c.len_utf16() as u32),
+            }
+        }
+        self.at = self.at.max(to);
+        (self.line, self.column)
+    }
 }
 
 impl SandboxError {
@@ -135,6 +160,23 @@ impl SandboxError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_count_lines_as_engines_do_and_columns_in_utf16() {
+        assert_eq!(line_and_column(""), (1, 1));
+        assert_eq!(line_and_column("a€😀"), (1, 5));
+        assert_eq!(line_and_column("a\r\nb\rc\u{2028}d\u{2029}e\nf"), (6, 2));
+        let text = "x = '€';\r\ny = '😀'; z";
+        let mut counter = PositionCounter::new(text);
+        let z = text.find('z').unwrap();
+        // Inside a character rounds down; past the end is the end; backwards stays put.
+        assert_eq!(counter.position(6), (1, 6));
+        assert_eq!(counter.position(5), (1, 6));
+        assert_eq!(counter.position(text.find('\n').unwrap()), (1, 9));
+        assert_eq!(counter.position(z), line_and_column(&text[..z]));
+        assert_eq!(counter.position(z), (2, 11));
+        assert_eq!(counter.position(usize::MAX), line_and_column(text));
+    }
 
     #[test]
     fn serialises_with_a_kind_tag() {

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use arbitrary::{Result, Unstructured};
 use isobox_wasm::WasmConfig;
-use isobox_wasm::plugin::{ABI, Linking, PluginError, PluginHost, PluginManifest, SECTION};
+use isobox_wasm::plugin::{ABI, Linking, PluginError, PluginHost, PluginManifest, SECTION, append_custom_section};
 
 /// Module shapes, in WAT: what `isobox compile` emits, and near misses the loader must refuse.
 const MODULES: [&str; 10] = [
@@ -88,7 +88,7 @@ fn forged(u: &mut Unstructured, setup: &Setup) -> Result<Vec<u8>> {
         0 => {}
         1 => {
             let payload: &[u8] = u.arbitrary()?;
-            append_section(&mut module, SECTION, payload);
+            append_custom_section(&mut module, SECTION, payload);
         }
         // Two manifests: the last one counts.
         2 => {
@@ -124,28 +124,6 @@ pub fn seeds() -> Vec<Vec<u8>> {
             [&[0u8][..], &module].concat()
         })
         .collect()
-}
-
-fn append_section(module: &mut Vec<u8>, name: &str, payload: &[u8]) {
-    let mut section = Vec::new();
-    leb128(&mut section, name.len());
-    section.extend_from_slice(name.as_bytes());
-    section.extend_from_slice(payload);
-    module.push(0);
-    leb128(module, section.len());
-    module.extend_from_slice(&section);
-}
-
-fn leb128(out: &mut Vec<u8>, mut value: usize) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 fn check(host: &PluginHost, module: &[u8]) {

@@ -163,6 +163,12 @@ struct isobox_v8_sandbox {
   v8::Global<v8::Promise> promise;
   bool settled = false;
   std::string outcome;
+  // The `WebAssembly` namespace, kept from programs; the stack overflow probe made with it, once needed; the value
+  // the probe is throwing; and whether the probe's module is being compiled (the only wasm code a sandbox may make).
+  v8::Global<v8::Object> web_assembly;
+  v8::Global<v8::Function> probe;
+  v8::Global<v8::Value> probe_value;
+  bool compiling_probe = false;
 };
 
 namespace {
@@ -206,10 +212,113 @@ void CheckHeap(isobox_v8_sandbox *sandbox) {
   if (statistics.used_heap_size() > sandbox->memory_bytes) sandbox->host.out_of_memory(sandbox->host.data);
 }
 
-bool NoWasm(v8::Local<v8::Context>, v8::Local<v8::String>) { return false; }
+isobox_v8_sandbox *SandboxOf(v8::Isolate *isolate) {
+  return static_cast<isobox_v8_sandbox *>(isolate->GetData(kSandboxSlot));
+}
 
-isobox_v8_sandbox *SandboxOf(const v8::FunctionCallbackInfo<v8::Value> &info) {
-  return static_cast<isobox_v8_sandbox *>(info.GetIsolate()->GetData(kSandboxSlot));
+isobox_v8_sandbox *SandboxOf(const v8::FunctionCallbackInfo<v8::Value> &info) { return SandboxOf(info.GetIsolate()); }
+
+// Programs compile no WebAssembly; only the binding's stack overflow probe is compiled.
+bool OnlyTheProbe(v8::Local<v8::Context> context, v8::Local<v8::String>) {
+  isobox_v8_sandbox *sandbox = SandboxOf(context->GetIsolate());
+  return sandbox != nullptr && sandbox->compiling_probe;
+}
+
+bool WasmExceptions(v8::Local<v8::Context>) { return true; }
+
+// V8 marks the RangeError it throws when the stack runs out (`Isolate::StackOverflow`), and no other value, as
+// uncatchable by WebAssembly; JavaScript cannot see or set the mark. So a wasm `catch_all` tells the engine's own
+// error from a look-alike a program made: this module calls an import that throws the value, and returns 1 when
+// its `catch_all` caught it.
+//   (module (import "i" "f" (func))
+//     (func (export "p") (result i32) try (result i32) call 0 i32.const 0 catch_all i32.const 1 end))
+constexpr uint8_t kProbeModule[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,                    // magic, version
+    0x01, 0x08, 0x02, 0x60, 0x00, 0x00, 0x60, 0x00, 0x01, 0x7f,        // types: [] -> [], [] -> [i32]
+    0x02, 0x07, 0x01, 0x01, 0x69, 0x01, 0x66, 0x00, 0x00,              // import "i" "f": function of type 0
+    0x03, 0x02, 0x01, 0x01,                                            // one function of type 1
+    0x07, 0x05, 0x01, 0x01, 0x70, 0x00, 0x01,                          // export "p": function 1
+    0x0a, 0x0e, 0x01, 0x0c, 0x00, 0x06, 0x7f, 0x10, 0x00, 0x41, 0x00,  // code: try (result i32) call 0 i32.const 0
+    0x19, 0x41, 0x01, 0x0b, 0x0b,                                      //       catch_all i32.const 1 end end
+};
+
+v8::MaybeLocal<v8::Function> Native(v8::Local<v8::Context> context, v8::FunctionCallback callback);
+
+// The probe module's import: throws the value being probed.
+void ProbeThrow(const v8::FunctionCallbackInfo<v8::Value> &info) {
+  isobox_v8_sandbox *sandbox = SandboxOf(info);
+  v8::Isolate *isolate = info.GetIsolate();
+  isolate->ThrowException(sandbox->probe_value.Get(isolate));
+}
+
+// The probe's exported function, made on first use with the `WebAssembly` namespace kept from the context. Nothing a
+// program can reach takes part: the namespace and its constructors are hidden, the imports object has no prototype.
+v8::MaybeLocal<v8::Function> Probe(isobox_v8_sandbox *sandbox, v8::Local<v8::Context> context) {
+  v8::Isolate *isolate = sandbox->isolate;
+  if (!sandbox->probe.IsEmpty()) return sandbox->probe.Get(isolate);
+  if (sandbox->web_assembly.IsEmpty()) return {};
+  v8::Local<v8::Object> web_assembly = sandbox->web_assembly.Get(isolate);
+  v8::Local<v8::Value> module_class, instance_class, thrower;
+  if (!web_assembly->Get(context, Text(isolate, "Module")).ToLocal(&module_class) || !module_class->IsFunction() ||
+      !web_assembly->Get(context, Text(isolate, "Instance")).ToLocal(&instance_class) ||
+      !instance_class->IsFunction()) {
+    return {};
+  }
+  std::unique_ptr<v8::BackingStore> bytes = v8::ArrayBuffer::NewBackingStore(isolate, sizeof kProbeModule);
+  std::memcpy(bytes->Data(), kProbeModule, sizeof kProbeModule);
+  v8::Local<v8::Value> buffer = v8::ArrayBuffer::New(isolate, std::move(bytes));
+  sandbox->compiling_probe = true;
+  v8::MaybeLocal<v8::Object> compiled = module_class.As<v8::Function>()->NewInstance(context, 1, &buffer);
+  sandbox->compiling_probe = false;
+  v8::Local<v8::Object> module, instance;
+  if (!compiled.ToLocal(&module) || !Native(context, ProbeThrow).ToLocal(&thrower)) return {};
+  v8::Local<v8::Name> f = Text(isolate, "f"), i = Text(isolate, "i");
+  v8::Local<v8::Value> functions = v8::Object::New(isolate, v8::Null(isolate), &f, &thrower, 1);
+  v8::Local<v8::Value> imports = v8::Object::New(isolate, v8::Null(isolate), &i, &functions, 1);
+  v8::Local<v8::Value> arguments[] = {module, imports};
+  v8::Local<v8::Value> exports, probe;
+  if (!instance_class.As<v8::Function>()->NewInstance(context, 2, arguments).ToLocal(&instance) ||
+      !instance->Get(context, Text(isolate, "exports")).ToLocal(&exports) || !exports->IsObject() ||
+      !exports.As<v8::Object>()->Get(context, Text(isolate, "p")).ToLocal(&probe) || !probe->IsFunction()) {
+    return {};
+  }
+  sandbox->probe.Reset(isolate, probe.As<v8::Function>());
+  return probe.As<v8::Function>();
+}
+
+// Whether `value` is the error V8 threw because the stack ran out (rethrown or not), rather than one a program made.
+bool IsEngineStackOverflow(isobox_v8_sandbox *sandbox, v8::Local<v8::Value> value) {
+  if (!value->IsNativeError()) return false;
+  v8::Isolate *isolate = sandbox->isolate;
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  v8::Local<v8::Function> probe;
+  if (!Probe(sandbox, context).ToLocal(&probe)) return false;
+  v8::TryCatch try_catch(isolate);
+  sandbox->probe_value.Reset(isolate, value);
+  v8::Local<v8::Value> caught;
+  bool returned = probe->Call(context, v8::Undefined(isolate), 0, nullptr).ToLocal(&caught);
+  sandbox->probe_value.Reset();
+  return !returned && try_catch.HasCaught() && try_catch.Exception()->StrictEquals(value);
+}
+
+// The prelude's `engineLimit(value)`: 1 for V8's own stack overflow error, else 0 (running out of memory ends the
+// program from the heap limit callback instead, so V8 never throws an error for it).
+void EngineLimit(const v8::FunctionCallbackInfo<v8::Value> &info) {
+  bool overflow = info.Length() > 0 && IsEngineStackOverflow(SandboxOf(info), info[0]);
+  info.GetReturnValue().Set(overflow ? 1 : 0);
+}
+
+// V8 puts `WebAssembly` on every new context's global object. Programs get plain JavaScript (WebAssembly would
+// allocate memory outside the limits isobox enforces): the namespace is taken off before anything runs there, and
+// kept for the probe.
+bool TakeWebAssembly(isobox_v8_sandbox *sandbox, v8::Local<v8::Context> context) {
+  v8::Isolate *isolate = sandbox->isolate;
+  v8::Local<v8::Object> global = context->Global();
+  v8::Local<v8::String> name = Text(isolate, "WebAssembly");
+  v8::Local<v8::Value> web_assembly;
+  if (!global->Get(context, name).ToLocal(&web_assembly)) return false;
+  if (web_assembly->IsObject()) sandbox->web_assembly.Reset(isolate, web_assembly.As<v8::Object>());
+  return global->Delete(context, name).FromMaybe(false) && !global->Has(context, name).FromMaybe(true);
 }
 
 // The prelude's `hostLog(level, text)`.
@@ -407,14 +516,18 @@ v8::MaybeLocal<v8::Object> Prepare(v8::Local<v8::Context> context, const std::st
   if (globals.As<v8::Function>()->Call(context, v8::Undefined(isolate), 3, natives).IsEmpty()) return {};
 
   v8::Local<v8::Value> prelude;
-  v8::Local<v8::Function> host_log, host_call;
+  v8::Local<v8::Function> host_log, host_call, engine_limit;
   if (!RunScript(context, prelude_source, kPreludeName).ToLocal(&prelude) || !prelude->IsFunction() ||
-      !Native(context, HostLog).ToLocal(&host_log) || !Native(context, HostCall).ToLocal(&host_call)) {
+      !Native(context, HostLog).ToLocal(&host_log) || !Native(context, HostCall).ToLocal(&host_call) ||
+      !Native(context, EngineLimit).ToLocal(&engine_limit)) {
     return {};
   }
   // V8 starts `error.stack` with the error's "Name: message" text; the prelude keeps frames only.
   v8::Local<v8::Object> options = v8::Object::New(isolate);
-  if (options->Set(context, Text(isolate, "stackHeader"), v8::True(isolate)).IsNothing()) return {};
+  if (options->Set(context, Text(isolate, "stackHeader"), v8::True(isolate)).IsNothing() ||
+      options->Set(context, Text(isolate, "engineLimit"), engine_limit).IsNothing()) {
+    return {};
+  }
   // The prelude keeps both natives to itself: programs reach `hostCall` only through the granted capabilities' methods.
   v8::Local<v8::Value> arguments[] = {host_log, host_call, Text(isolate, kFileName), options};
   v8::Local<v8::Value> hooks;
@@ -432,6 +545,7 @@ const intptr_t kExternalReferences[] = {
     reinterpret_cast<intptr_t>(Utf8Length),
     reinterpret_cast<intptr_t>(EncodeUtf8),
     reinterpret_cast<intptr_t>(DecodeUtf8),
+    reinterpret_cast<intptr_t>(EngineLimit),
     0,
 };
 
@@ -645,8 +759,6 @@ const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const 
     process->out_of_memory_exit = out_of_memory_exit;
     v8::V8::SetFatalMemoryErrorCallback(OutOfMemory);
     std::set_new_handler(NoNewMemory);
-    // WebAssembly would allocate memory outside the limits isobox enforces; programs get plain JavaScript.
-    v8::V8::SetFlagsFromString("--no-expose-wasm");
     process->platform = v8::platform::NewDefaultPlatform();
     v8::V8::InitializePlatform(process->platform.get());
     if (!v8::V8::Initialize()) {
@@ -689,7 +801,8 @@ isobox_v8_sandbox *isobox_v8_sandbox_new(uint64_t memory_bytes) {
   isolate->AddNearHeapLimitCallback(NearHeapLimit, sandbox);
   isolate->SetOOMErrorHandler(OutOfMemory);
   isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
-  isolate->SetAllowWasmCodeGenerationCallback(NoWasm);
+  isolate->SetAllowWasmCodeGenerationCallback(OnlyTheProbe);
+  isolate->SetWasmExceptionsEnabledCallback(WasmExceptions);
 
   bool ready;
   {
@@ -700,7 +813,7 @@ isobox_v8_sandbox *isobox_v8_sandbox_new(uint64_t memory_bytes) {
     if (ready) {
       sandbox->context.Reset(isolate, context);
       v8::Context::Scope context_scope(context);
-      ready = TakeHooks(sandbox, context);
+      ready = TakeWebAssembly(sandbox, context) && TakeHooks(sandbox, context);
     }
   }
   if (!ready) {
@@ -759,6 +872,9 @@ void isobox_v8_sandbox_free(isobox_v8_sandbox *sandbox) {
   sandbox->start.Reset();
   sandbox->success.Reset();
   sandbox->failure.Reset();
+  sandbox->probe.Reset();
+  sandbox->probe_value.Reset();
+  sandbox->web_assembly.Reset();
   sandbox->context.Reset();
   // The default platform keeps a task queue per isolate until told the isolate is going. Before `Dispose`, so that an
   // isolate created meanwhile at the same address (on another thread) cannot be given this isolate's queue.

@@ -45,6 +45,11 @@
 //! counted against the output budget by the size they take in the JSON report (escapes included), and so are the
 //! result and an error's description. V8 has no instruction budget: a request with `fuel` gets an `internal` error.
 //!
+//! Programs get no WebAssembly: the `WebAssembly` namespace is taken off each context's global object before anything
+//! runs there, and no code but the binding's own may be compiled. The binding keeps one use for it: V8 marks the
+//! `RangeError` it throws when the stack runs out as uncatchable by WebAssembly, invisibly to JavaScript, so a
+//! `catch_all` in a tiny module tells that error (`stack_overflow`) from a look-alike a program threw (`exception`).
+//!
 //! V8 itself comes from Debian 12's `libnode108` (V8 10.2), unpacked by `scripts/setup-v8.sh`; without it this crate
 //! still builds, and [`V8Backend::new`] explains what is missing.
 //!

@@ -6,7 +6,7 @@ use wasmtime::Result;
 
 use crate::WasmConfig;
 use crate::pool::Pool;
-use crate::program;
+use crate::{positions, program};
 
 /// JavaScript in QuickJS compiled to WebAssembly, one fresh wasmtime store and instance per request.
 ///
@@ -58,7 +58,8 @@ impl Backend for WasmBackend {
             fuel_used: run.fuel_used,
             output_bytes: run.output_bytes,
         };
-        let result = run.result.map_err(|error| error.within_program(&request.code));
+        let result =
+            run.result.map_err(|error| positions::counted_in_utf16(error, &request.code).within_program(&request.code));
         Outcome { metrics, result, logs: run.logs, calls: log.take() }
     }
 }

@@ -25,6 +25,7 @@ mod guest;
 mod imports;
 pub mod plugin;
 mod pool;
+mod positions;
 mod program;
 mod sandbox;
 mod trap;

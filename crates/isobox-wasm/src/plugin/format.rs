@@ -50,13 +50,7 @@ impl PluginManifest {
     /// Appends the manifest to `module` as its `isobox-plugin` custom section (custom sections may come last).
     pub fn append_to(&self, module: &mut Vec<u8>) {
         let payload = serde_json::to_vec(self).expect("manifests serialise");
-        let mut section = Vec::new();
-        leb128(&mut section, SECTION.len());
-        section.extend_from_slice(SECTION.as_bytes());
-        section.extend_from_slice(&payload);
-        module.push(0); // the custom section's id
-        leb128(module, section.len());
-        module.extend_from_slice(&section);
+        append_custom_section(module, SECTION, &payload);
     }
 
     /// Reads the manifest of a compiled plugin.
@@ -85,6 +79,20 @@ impl PluginManifest {
     }
 }
 
+/// Appends a custom section named `name` holding `payload` to `module`. Custom sections may come anywhere, last
+/// included, so this never needs to parse the module. `module` need not be valid WebAssembly (tests and fuzzers forge
+/// plugins with it); the section itself is well formed for any name and payload.
+pub fn append_custom_section(module: &mut Vec<u8>, name: &str, payload: &[u8]) {
+    let mut section = Vec::with_capacity(5 + name.len() + payload.len());
+    leb128(&mut section, name.len());
+    section.extend_from_slice(name.as_bytes());
+    section.extend_from_slice(payload);
+    module.push(0); // the custom section's id
+    leb128(module, section.len());
+    module.extend_from_slice(&section);
+}
+
+/// `value` as unsigned LEB128, the encoding of WebAssembly's sizes.
 fn leb128(out: &mut Vec<u8>, mut value: usize) {
     loop {
         let byte = (value & 0x7f) as u8;
@@ -117,6 +125,25 @@ mod tests {
         let manifest = PluginManifest::new(Linking::Dynamic, vec!["a".into(), "b".repeat(200)]);
         manifest.append_to(&mut module);
         assert_eq!(PluginManifest::read(&module).unwrap(), manifest);
+    }
+
+    #[test]
+    fn custom_sections_of_any_size_parse_back() {
+        // Sizes around LEB128's one-, two- and three-byte boundaries.
+        for (name_len, payload_len) in [(0, 0), (1, 126), (127, 0), (128, 1 << 14), (300, 20_000)] {
+            let (name, payload) = ("n".repeat(name_len), vec![0xffu8; payload_len]);
+            let mut module = b"\0asm\x01\0\0\0".to_vec();
+            append_custom_section(&mut module, &name, &payload);
+            append_custom_section(&mut module, "second", b"x");
+            let sections: Vec<(String, Vec<u8>)> = Parser::new(0)
+                .parse_all(&module)
+                .filter_map(|payload| match payload.unwrap() {
+                    Payload::CustomSection(section) => Some((section.name().to_string(), section.data().to_vec())),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(sections, [(name, payload), ("second".to_string(), b"x".to_vec())]);
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ use serde_json::Value;
 use wasmtime::{ExternType, InstancePre, Module};
 
 pub use error::PluginError;
-pub use format::{ABI, Linking, PluginManifest, SECTION};
+pub use format::{ABI, Linking, PluginManifest, SECTION, append_custom_section};
 
 use crate::WasmConfig;
 use crate::pool::Pool;
