@@ -16,12 +16,8 @@ pub mod private_dir;
 mod request;
 
 pub use backend::Backend;
-<<<<<<< HEAD
 pub use calls::Call;
-pub use error::{Budget, SandboxError, line_and_column};
-=======
 pub use error::{Budget, PositionCounter, SandboxError, line_and_column};
->>>>>>> boundary-rest
 pub use limits::Limits;
 pub use outcome::{Level, LogLine, Metrics, Outcome};
 pub use request::Request;
