@@ -358,6 +358,8 @@ async fn one_replica_serves_its_tenants_and_refuses_everything_else() {
     assert_eq!(counter("isobox_http_requests_total{endpoint=\"execute\",status=\"429\"}"), 1);
     assert!(counter("isobox_http_requests_total{endpoint=\"mcp\",status=\"200\"}") >= 3);
     assert_eq!(counter("isobox_sandboxes_in_use"), 0);
+    // listProducts; kv.set and kv.get; tenant b's peek; MCP's kv.get and kv.set; the read of what MCP wrote.
+    assert_eq!(counter("isobox_host_calls_total"), 7, "{metrics}");
     assert_eq!(send(client().get(server.url("/readyz")), None).await.status, 200);
     // Logs are one JSON object per line, with the tenant and no key.
     let log = server.log();

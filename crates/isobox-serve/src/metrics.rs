@@ -24,6 +24,8 @@ pub struct Metrics {
     durations: [AtomicU64; BUCKETS.len() + 1],
     duration_sum_us: AtomicU64,
     in_use: AtomicI64,
+    /// Capability calls programs made.
+    host_calls: AtomicU64,
 }
 
 impl Metrics {
@@ -43,6 +45,7 @@ impl Metrics {
         let bucket = BUCKETS.iter().position(|&bound| seconds <= bound).unwrap_or(BUCKETS.len());
         self.durations[bucket].fetch_add(1, Ordering::Relaxed);
         self.duration_sum_us.fetch_add(elapsed_us, Ordering::Relaxed);
+        self.host_calls.fetch_add(outcome.calls.len() as u64, Ordering::Relaxed);
     }
 
     /// Everything, in Prometheus's text exposition format.
@@ -74,6 +77,9 @@ impl Metrics {
         out.push_str("# HELP isobox_sandboxes_in_use Programs running or waiting for a sandbox now.\n");
         out.push_str("# TYPE isobox_sandboxes_in_use gauge\n");
         let _ = writeln!(out, "isobox_sandboxes_in_use {}", self.in_use.load(Ordering::Relaxed));
+        out.push_str("# HELP isobox_host_calls_total Capability calls programs made.\n");
+        out.push_str("# TYPE isobox_host_calls_total counter\n");
+        let _ = writeln!(out, "isobox_host_calls_total {}", self.host_calls.load(Ordering::Relaxed));
         out
     }
 }
@@ -137,5 +143,6 @@ mod tests {
         assert!(text.contains("isobox_program_duration_seconds_bucket{le=\"+Inf\"} 3\n"), "{text}");
         assert!(text.contains("isobox_program_duration_seconds_count 3\n"), "{text}");
         assert!(text.contains("isobox_http_requests_total{endpoint=\"execute\",status=\"200\"} 1\n"), "{text}");
+        assert!(text.contains("isobox_host_calls_total 0\n"), "{text}");
     }
 }
