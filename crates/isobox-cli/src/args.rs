@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use isobox_builtins::kv::KvConfig;
+use isobox_connectors::LimitsConfig;
 use isobox_core::Limits;
 
 #[derive(Args)]
@@ -32,12 +33,11 @@ pub struct LimitArgs {
     host_calls: u32,
 }
 
-// The largest values the flags take, so that converting them to bytes cannot overflow (a stack of 4 GiB would wrap to
-// nothing). A value the backend cannot serve is still refused by the backend, with its own maximum in the message.
-const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
-const MAX_MEMORY_MB: u64 = 1 << 20;
-const MAX_STACK_KB: i64 = (u32::MAX >> 10) as i64;
-const MAX_OUTPUT_KB: u64 = 1 << 30;
+// The flags' bounds are the configuration file's (`LimitsConfig`), so a limit means the same in both.
+const MAX_TIMEOUT_MS: u64 = LimitsConfig::MAX_TIMEOUT_MS;
+const MAX_MEMORY_MB: u64 = LimitsConfig::MAX_MEMORY_MB;
+const MAX_STACK_KB: i64 = LimitsConfig::MAX_STACK_KB as i64;
+const MAX_OUTPUT_KB: u64 = LimitsConfig::MAX_OUTPUT_KB;
 
 impl LimitArgs {
     pub fn limits(&self) -> Limits {

@@ -118,13 +118,14 @@ pub struct LimitsConfig {
     pub fuel: Option<u64>,
 }
 
-// The largest values taken, so that converting them to bytes cannot overflow; as the command line's flags.
-const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
-const MAX_MEMORY_MB: u64 = 1 << 20;
-const MAX_STACK_KB: u32 = u32::MAX >> 10;
-const MAX_OUTPUT_KB: u64 = 1 << 30;
-
 impl LimitsConfig {
+    // The largest values taken here and by the command line's flags, so that converting them to bytes cannot overflow
+    // (a stack of 4 GiB would wrap to nothing). A value the backend cannot serve is still refused by the backend.
+    pub const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
+    pub const MAX_MEMORY_MB: u64 = 1 << 20;
+    pub const MAX_STACK_KB: u32 = u32::MAX >> 10;
+    pub const MAX_OUTPUT_KB: u64 = 1 << 30;
+
     /// `base` with the limits given here in place of its own.
     ///
     /// # Errors
@@ -143,16 +144,16 @@ impl LimitsConfig {
             }
         }
         let mut limits = base.clone();
-        if let Some(ms) = check("timeout-ms", self.timeout_ms, MAX_TIMEOUT_MS)? {
+        if let Some(ms) = check("timeout-ms", self.timeout_ms, Self::MAX_TIMEOUT_MS)? {
             limits.timeout = Duration::from_millis(ms);
         }
-        if let Some(mb) = check("memory-mb", self.memory_mb, MAX_MEMORY_MB)? {
+        if let Some(mb) = check("memory-mb", self.memory_mb, Self::MAX_MEMORY_MB)? {
             limits.memory_bytes = mb << 20;
         }
-        if let Some(kb) = check("stack-kb", self.stack_kb, MAX_STACK_KB)? {
+        if let Some(kb) = check("stack-kb", self.stack_kb, Self::MAX_STACK_KB)? {
             limits.stack_bytes = kb << 10;
         }
-        if let Some(kb) = check("output-kb", self.output_kb, MAX_OUTPUT_KB)? {
+        if let Some(kb) = check("output-kb", self.output_kb, Self::MAX_OUTPUT_KB)? {
             limits.output_bytes = kb << 10;
         }
         if let Some(calls) = self.host_calls {
