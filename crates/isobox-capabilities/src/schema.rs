@@ -20,6 +20,10 @@ use crate::types::{MAX_SAFE_INTEGER, Named, Object, Property, ValueType};
 const MAX_DEPTH: usize = 64;
 /// Schemas converted per converter, beyond which every type reads as `unknown`.
 const MAX_SCHEMAS: usize = 500_000;
+/// Members of one union (`enum` values and `anyOf` alternatives), beyond which it reads as `unknown`.
+const MAX_UNION_MEMBERS: usize = 65_536;
+/// Members of one union that are schemas rather than literals, beyond which it reads as `unknown`.
+const MAX_UNION_SCHEMAS: usize = 1_024;
 /// Documentation kept per type or property, in bytes.
 const MAX_DOCS_BYTES: usize = 400;
 
@@ -275,9 +279,14 @@ fn as_object(ty: &ValueType) -> Option<&Object> {
     }
 }
 
-/// One type for several: nested unions flattened, repeats dropped, `unknown` absorbing the rest.
+/// One type for several: nested unions flattened, repeats dropped, `unknown` absorbing the rest (and standing for a
+/// union past [`MAX_UNION_MEMBERS`], or past [`MAX_UNION_SCHEMAS`] members that are not literals).
 fn union(types: Vec<ValueType>) -> ValueType {
     let mut flat: Vec<ValueType> = Vec::with_capacity(types.len());
+    // Literals (an `enum` of thousands of values) are told apart by their JSON text; the other members, few, by
+    // comparing them.
+    let mut literals = HashSet::new();
+    let mut schemas = 0;
     for ty in types {
         let members = match ty {
             ValueType::Union(members) => members,
@@ -285,8 +294,19 @@ fn union(types: Vec<ValueType>) -> ValueType {
             other => vec![other],
         };
         for member in members {
-            if !flat.contains(&member) {
+            let new = match &member {
+                ValueType::Literal(value) => literals.insert(value.to_string()),
+                _ if flat.contains(&member) => false,
+                _ => {
+                    schemas += 1;
+                    true
+                }
+            };
+            if new {
                 flat.push(member);
+            }
+            if flat.len() > MAX_UNION_MEMBERS || schemas > MAX_UNION_SCHEMAS {
+                return ValueType::Any;
             }
         }
     }
@@ -427,5 +447,53 @@ mod tests {
             "x": { "$ref": "#/$defs/a-b" }, "y": { "$ref": "#/$defs/a_b" }, "z": { "$ref": "#/$defs/Promise" }, "w": { "$ref": "#/$defs/1st" } } });
         let ty = SchemaConverter::new(&document).convert(&document);
         assert_eq!(type_expr(&ty), "{ w?: T1st; x?: AB; y?: AB2; z?: PromiseType }");
+    }
+
+    #[test]
+    fn alternatives_nested_deep_cannot_make_a_check_exponential() {
+        // Each of 12 levels offers 8 objects that all hold the next level: trying alternatives one by one would take
+        // 8^12 steps for a value that fails at the bottom. Such a check must end, refusing the value.
+        let mut defs = Map::new();
+        for i in 0..12 {
+            let next =
+                if i == 11 { json!({ "type": "string" }) } else { json!({ "$ref": format!("#/$defs/l{}", i + 1) }) };
+            let alternatives: Vec<Value> = (0..8)
+                .map(|j| json!({ "type": "object", "properties": { "x": next, format!("p{j}"): {} }, "required": ["x"] }))
+                .collect();
+            defs.insert(format!("l{i}"), json!({ "anyOf": alternatives }));
+        }
+        let document = json!({ "$defs": defs, "$ref": "#/$defs/l0" });
+        let ty = SchemaConverter::new(&document).convert(&document);
+        let deep = |leaf: Value| (0..12).fold(leaf, |inner, _| json!({ "x": inner }));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let wrong = ty.check(&deep(json!(1)));
+            let right = ty.check(&deep(json!("s")));
+            let mut value = deep(json!(1));
+            ty.integers_as_integers(&mut value);
+            sender.send((wrong, right)).unwrap();
+        });
+        let (wrong, right) = receiver.recv_timeout(std::time::Duration::from_secs(120)).expect("the check ended");
+        let wrong = wrong.unwrap_err();
+        assert!(wrong.expected.contains("too many to try"), "{wrong:?}");
+        // A value that fits the first alternative at every level is found at once.
+        assert!(right.is_ok(), "{right:?}");
+        // Shallow values of the same type are still checked exactly, with the failing place named.
+        let shallow = SchemaConverter::new(&document).convert(&json!({ "$ref": "#/$defs/l10" }));
+        assert!(shallow.check(&json!({ "x": { "x": "s" } })).is_ok());
+        let error = shallow.check(&json!({ "x": { "x": 1 } })).unwrap_err();
+        assert!(error.expected.contains("x: L11") && !error.expected.contains("too many"), "{error:?}");
+    }
+
+    #[test]
+    fn large_enums_are_kept_and_huge_unions_read_as_unknown() {
+        let values: Vec<Value> = (0..50_000).map(|i| json!(format!("v{i}"))).collect();
+        let ty = convert(json!({ "enum": values }));
+        assert!(ty.check(&json!("v49999")).is_ok() && ty.check(&json!("w")).is_err());
+        let values: Vec<Value> = (0..70_000).map(|i| json!(i)).collect();
+        assert_eq!(convert(json!({ "enum": values })), ValueType::Any);
+        let schemas: Vec<Value> =
+            (0..2_000).map(|i| json!({ "type": "object", "properties": { format!("p{i}"): {} } })).collect();
+        assert_eq!(convert(json!({ "anyOf": schemas })), ValueType::Any);
     }
 }

@@ -132,13 +132,26 @@ pub struct Mismatch {
 
 impl ValueType {
     /// Checks that `value` is a valid JSON encoding of this type.
+    ///
+    /// The work is bounded by the value's size (see [`Budget`]): a value that would take longer to check is refused
+    /// as too complex to check.
     pub fn check(&self, value: &Value) -> Result<(), Mismatch> {
-        self.check_at(value, &mut String::new())
+        self.check_at(value, &mut String::new(), &mut Budget::for_value(value))
     }
 
-    fn check_at(&self, value: &Value, path: &mut String) -> Result<(), Mismatch> {
-        let mismatch =
-            |path: &String| Mismatch { path: path.clone(), expected: self.describe(), found: kind_of(value) };
+    fn check_at(&self, value: &Value, path: &mut String, budget: &mut Budget) -> Result<(), Mismatch> {
+        if !budget.step() {
+            return Err(budget.exhausted(path, value));
+        }
+        let quiet = budget.quiet;
+        // Inside a union's trial the description is never read: building it for every failed alternative is waste.
+        let mismatch = |path: &String| {
+            if quiet {
+                Mismatch { path: String::new(), expected: String::new(), found: kind_of(value) }
+            } else {
+                Mismatch { path: path.clone(), expected: self.describe(), found: kind_of(value) }
+            }
+        };
         match (self, value) {
             (Self::Bool, Value::Bool(_))
             | (Self::String, Value::String(_))
@@ -156,9 +169,9 @@ impl ValueType {
             (Self::List(item), Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .try_for_each(|(i, value)| nested(path, &format!("[{i}]"), |path| item.check_at(value, path))),
+                .try_for_each(|(i, value)| nested(path, &format!("[{i}]"), |path| item.check_at(value, path, budget))),
             (Self::Option(_), Value::Null) => Ok(()),
-            (Self::Option(inner), _) => inner.check_at(value, path),
+            (Self::Option(inner), _) => inner.check_at(value, path, budget),
             (Self::Result { ok, err }, Value::Object(object)) if object.len() == 1 => {
                 let (key, inner) = object.iter().next().unwrap();
                 let ty = match key.as_str() {
@@ -167,18 +180,21 @@ impl ValueType {
                     _ => return Err(mismatch(path)),
                 };
                 match ty {
-                    Some(ty) => nested(path, &format!(".{key}"), |path| ty.check_at(inner, path)),
+                    Some(ty) => nested(path, &format!(".{key}"), |path| ty.check_at(inner, path, budget)),
                     None if inner.is_null() => Ok(()),
                     None => Err(mismatch(path)),
                 }
             }
-            (Self::Tuple(types), Value::Array(items)) if types.len() == items.len() => types
-                .iter()
-                .zip(items)
-                .enumerate()
-                .try_for_each(|(i, (ty, value))| nested(path, &format!("[{i}]"), |path| ty.check_at(value, path))),
+            (Self::Tuple(types), Value::Array(items)) if types.len() == items.len() => {
+                types.iter().zip(items).enumerate().try_for_each(|(i, (ty, value))| {
+                    nested(path, &format!("[{i}]"), |path| ty.check_at(value, path, budget))
+                })
+            }
             (Self::Record(record), Value::Object(object)) => {
                 if let Some(extra) = object.keys().find(|key| !record.body.iter().any(|field| &field.name == *key)) {
+                    if quiet {
+                        return Err(mismatch(path));
+                    }
                     return Err(Mismatch {
                         path: format!("{path}.{extra}"),
                         expected: format!("no such field in {}", record.name),
@@ -187,7 +203,7 @@ impl ValueType {
                 }
                 record.body.iter().try_for_each(|field| {
                     let value = object.get(&field.name).unwrap_or(&Value::Null);
-                    nested(path, &format!(".{}", field.name), |path| field.ty.check_at(value, path))
+                    nested(path, &format!(".{}", field.name), |path| field.ty.check_at(value, path, budget))
                 })
             }
             (Self::Variant(variant), Value::Object(object)) => {
@@ -202,7 +218,8 @@ impl ValueType {
                 }
                 match &case.ty {
                     Some(ty) => {
-                        nested(path, ".val", |path| ty.check_at(object.get("val").unwrap_or(&Value::Null), path))
+                        let value = object.get("val").unwrap_or(&Value::Null);
+                        nested(path, ".val", |path| ty.check_at(value, path, budget))
                     }
                     None => Ok(()),
                 }
@@ -210,24 +227,28 @@ impl ValueType {
             (Self::Enum(cases), Value::String(name)) if cases.body.contains(name) => Ok(()),
             (Self::Any | Self::Ref(_) | Self::Declared(_), _) | (Self::Null, Value::Null) => Ok(()),
             (Self::Literal(expected), value) if expected == value => Ok(()),
-            (Self::Alias(alias), value) => alias.body.check_at(value, path),
+            (Self::Alias(alias), value) => alias.body.check_at(value, path, budget),
             (Self::Union(types), value) => {
-                if types.iter().any(|ty| ty.check(value).is_ok()) {
+                if types.iter().any(|ty| budget.trial(|budget| ty.check_at(value, path, budget).is_ok())) {
                     return Ok(());
+                }
+                if budget.is_exhausted() {
+                    return Err(budget.exhausted(path, value));
                 }
                 // One alternative of the value's own kind: say where inside it the value fails.
                 let mut same_kind = types.iter().filter(|ty| ty.accepts_kind(value));
                 match (same_kind.next(), same_kind.next()) {
-                    (Some(only), None) => only.check_at(value, path),
+                    (Some(only), None) => only.check_at(value, path, budget),
                     _ => Err(mismatch(path)),
                 }
             }
             (Self::Object(object), Value::Object(map)) => {
                 for property in &object.properties {
                     match map.get(&property.name) {
-                        Some(value) => {
-                            nested(path, &property_step(&property.name), |path| property.ty.check_at(value, path))?
-                        }
+                        Some(value) => nested(path, &property_step(&property.name), |path| {
+                            property.ty.check_at(value, path, budget)
+                        })?,
+                        None if property.required && quiet => return Err(mismatch(path)),
                         None if property.required => {
                             return Err(Mismatch {
                                 path: format!("{path}{}", property_step(&property.name)),
@@ -243,7 +264,8 @@ impl ValueType {
                         continue;
                     }
                     match &object.additional {
-                        Some(ty) => nested(path, &property_step(key), |path| ty.check_at(value, path))?,
+                        Some(ty) => nested(path, &property_step(key), |path| ty.check_at(value, path, budget))?,
+                        None if quiet => return Err(mismatch(path)),
                         None => {
                             return Err(Mismatch {
                                 path: format!("{path}{}", property_step(key)),
@@ -273,6 +295,14 @@ impl ValueType {
     /// that a value that passed [`check`](Self::check) also deserialises into Rust integers. `value` must have passed
     /// the check.
     pub fn integers_as_integers(&self, value: &mut Value) {
+        let mut budget = Budget::for_value(value);
+        self.rewrite_integers(value, &mut budget);
+    }
+
+    fn rewrite_integers(&self, value: &mut Value, budget: &mut Budget) {
+        if !budget.step() {
+            return;
+        }
         match (self, value) {
             (Self::Integer { .. }, Value::Number(number)) => {
                 if let Some(float) = number.as_f64().filter(|_| number.is_f64()) {
@@ -281,32 +311,35 @@ impl ValueType {
                 }
             }
             (Self::List(item), Value::Array(items)) => {
-                items.iter_mut().for_each(|value| item.integers_as_integers(value))
+                items.iter_mut().for_each(|value| item.rewrite_integers(value, budget))
             }
             (Self::Option(_), Value::Null) => {}
-            (Self::Option(inner), value) => inner.integers_as_integers(value),
+            (Self::Option(inner), value) => inner.rewrite_integers(value, budget),
             (Self::Result { ok, err }, Value::Object(object)) => {
                 for (key, value) in object.iter_mut() {
                     let side = if key == "ok" { ok } else { err };
                     if let Some(ty) = side {
-                        ty.integers_as_integers(value);
+                        ty.rewrite_integers(value, budget);
                     }
                 }
             }
             (Self::Tuple(types), Value::Array(items)) => {
-                types.iter().zip(items).for_each(|(ty, value)| ty.integers_as_integers(value))
+                types.iter().zip(items).for_each(|(ty, value)| ty.rewrite_integers(value, budget))
             }
             (Self::Record(record), Value::Object(object)) => {
                 for field in &record.body {
                     if let Some(value) = object.get_mut(&field.name) {
-                        field.ty.integers_as_integers(value);
+                        field.ty.rewrite_integers(value, budget);
                     }
                 }
             }
-            (Self::Alias(alias), value) => alias.body.integers_as_integers(value),
+            (Self::Alias(alias), value) => alias.body.rewrite_integers(value, budget),
             (Self::Union(types), value) => {
-                if let Some(ty) = types.iter().find(|ty| ty.check(value).is_ok()) {
-                    ty.integers_as_integers(value);
+                let fits = |ty: &&ValueType, budget: &mut Budget| {
+                    budget.trial(|budget| ty.check_at(value, &mut String::new(), budget).is_ok())
+                };
+                if let Some(ty) = types.iter().find(|ty| fits(ty, budget)) {
+                    ty.rewrite_integers(value, budget);
                 }
             }
             (Self::Object(object), Value::Object(map)) => {
@@ -318,7 +351,7 @@ impl ValueType {
                             None => continue,
                         },
                     };
-                    ty.integers_as_integers(value);
+                    ty.rewrite_integers(value, budget);
                 }
             }
             (Self::Variant(variant), Value::Object(object)) => {
@@ -327,7 +360,7 @@ impl ValueType {
                     .and_then(Value::as_str)
                     .and_then(|tag| variant.body.iter().find(|c| c.name == tag));
                 if let (Some(ty), Some(value)) = (case.and_then(|case| case.ty.clone()), object.get_mut("val")) {
-                    ty.integers_as_integers(value);
+                    ty.rewrite_integers(value, budget);
                 }
             }
             _ => {}
@@ -362,6 +395,63 @@ impl ValueType {
             | (Self::Any | Self::Ref(_) | Self::Declared(_), _) => true,
             _ => false,
         }
+    }
+}
+
+/// The work one check may do. A union is checked by trying its alternatives, so a type whose alternatives each hold
+/// the next level (nested `anyOf`s of a hostile JSON Schema, from an OpenAPI document or an MCP server) would take
+/// time exponential in the value's depth; the budget makes checking linear in the value's size, and a value past it
+/// is refused as too complex to check.
+struct Budget {
+    steps: usize,
+    /// Inside a union's trial, where the mismatch is thrown away.
+    quiet: bool,
+}
+
+impl Budget {
+    /// Types visited, at least, whatever the value (a union of many literals is tried member by member).
+    const MIN_STEPS: usize = 1_000_000;
+    /// Types visited per JSON value of the value checked: room for a few levels of unions of a few alternatives.
+    const STEPS_PER_VALUE: usize = 64;
+
+    fn for_value(value: &Value) -> Self {
+        let steps = count_values(value).saturating_mul(Self::STEPS_PER_VALUE).max(Self::MIN_STEPS);
+        Self { steps, quiet: false }
+    }
+
+    /// Takes one step; false once there are none left.
+    fn step(&mut self) -> bool {
+        self.steps = self.steps.saturating_sub(1);
+        self.steps > 0
+    }
+
+    fn is_exhausted(&self) -> bool {
+        self.steps == 0
+    }
+
+    /// Runs one alternative's trial quietly.
+    fn trial<T>(&mut self, trial: impl FnOnce(&mut Self) -> T) -> T {
+        let quiet = std::mem::replace(&mut self.quiet, true);
+        let result = trial(self);
+        self.quiet = quiet;
+        result
+    }
+
+    fn exhausted(&self, path: &str, value: &Value) -> Mismatch {
+        Mismatch {
+            path: if self.quiet { String::new() } else { path.to_string() },
+            expected: "a value simpler to check (its type's alternatives are too many to try)".into(),
+            found: kind_of(value),
+        }
+    }
+}
+
+/// The JSON values in `value`, itself included.
+fn count_values(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(count_values).sum::<usize>(),
+        Value::Object(map) => 1 + map.values().map(count_values).sum::<usize>(),
+        _ => 1,
     }
 }
 

@@ -6,6 +6,7 @@
 mod json;
 
 pub mod dispatch;
+pub mod json_schema;
 #[cfg(feature = "wasm")]
 pub mod plugin_load;
 pub mod prelude_outcome;
@@ -18,6 +19,7 @@ pub type Target = fn(&[u8]);
 /// Every target, by name: what the replay test runs.
 pub const TARGETS: &[(&str, Target)] = &[
     ("dispatch", dispatch::dispatch),
+    ("json_schema", json_schema::json_schema),
     ("prelude_outcome", prelude_outcome::prelude_outcome),
     ("typescript", typescript::typescript),
     ("wit_typescript", wit_typescript::wit_typescript),

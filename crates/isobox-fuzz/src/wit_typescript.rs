@@ -20,7 +20,7 @@ const WORDS: [&str; 14] =
     ["a", "b", "B", "HTTP", "http", "get", "list", "item", "type", "record", "ok", "tag", "x1", "z"];
 
 /// Text that has a meaning in a TypeScript comment or declaration.
-const ODD: [&str; 16] =
+pub(crate) const ODD: [&str; 16] =
     ["*/", "/*", "/**", " * ", "*", "/", "`", "\"", "\\", "\r", "\u{2028}", "\u{2029}", "${", "};", "\t", "@param"];
 
 const PRIMITIVES: [&str; 13] =
@@ -172,14 +172,7 @@ pub fn check(wit: &str, names: &[String]) {
     let grants: Vec<&str> = interfaces.iter().map(|interface| interface.name.as_str()).collect();
     let declarations = capabilities.typescript(&grants).expect("every grant is registered");
 
-    // TypeScript that only declares: erased, nothing is left but whitespace and the `;` that stand for declarations.
-    match isobox_typescript::strip_types(&declarations) {
-        Ok(javascript) => assert!(
-            only_comments(&javascript),
-            "code outside the declarations:\n{wit}\n->\n{declarations}\n->\n{javascript}"
-        ),
-        Err(error) => panic!("the declarations do not parse: {error}\n{wit}\n->\n{declarations}"),
-    }
+    assert_only_declares(&declarations, wit);
 
     // Across the granted interfaces, a type name has one declaration (the TypeScript declares each name once).
     let mut declared = BTreeMap::new();
@@ -222,6 +215,18 @@ pub fn check(wit: &str, names: &[String]) {
     }
 }
 
+/// TypeScript that only declares: erased, nothing is left but whitespace and the `;` that stand for declarations.
+/// `source` is what the declarations were made from, for the message.
+pub(crate) fn assert_only_declares(declarations: &str, source: &str) {
+    match isobox_typescript::strip_types(declarations) {
+        Ok(javascript) => assert!(
+            only_comments(&javascript),
+            "code outside the declarations:\n{source}\n->\n{declarations}\n->\n{javascript}"
+        ),
+        Err(error) => panic!("the declarations do not parse: {error}\n{source}\n->\n{declarations}"),
+    }
+}
+
 /// Whether `javascript` is whitespace, `;` and block comments, and nothing else.
 fn only_comments(javascript: &str) -> bool {
     let mut rest = javascript;
@@ -237,7 +242,7 @@ fn only_comments(javascript: &str) -> bool {
 }
 
 /// The lines of `declare const GLOBAL: { … };`.
-fn declaration_block<'a>(declarations: &'a str, global: &str) -> &'a str {
+pub(crate) fn declaration_block<'a>(declarations: &'a str, global: &str) -> &'a str {
     let start = declarations
         .find(&format!("declare const {global}: {{\n"))
         .unwrap_or_else(|| panic!("`{global}` is not declared:\n{declarations}"));

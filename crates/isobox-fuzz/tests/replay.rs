@@ -58,6 +58,11 @@ fn dispatch() {
 }
 
 #[test]
+fn json_schema() {
+    replay("json_schema", isobox_fuzz::json_schema::json_schema);
+}
+
+#[test]
 fn prelude_outcome() {
     replay("prelude_outcome", isobox_fuzz::prelude_outcome::prelude_outcome);
 }
