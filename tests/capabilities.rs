@@ -311,6 +311,32 @@ async fn a_slow_host_call_still_meets_the_deadline() {
 }
 
 #[tokio::test]
+async fn time_awaiting_host_calls_is_not_cpu_time() {
+    let limits = Limits { cpu_time: Some(Duration::from_millis(50)), ..Limits::default() };
+    for (name, backend) in backends() {
+        // A second of waiting on the host against 50 ms of CPU time: the wall clock (5 s) is what bounds it.
+        let waiting = Request::new("await echo.slow(700); await echo.slow(300); return 'done'")
+            .with_grants(["echo"])
+            .with_limits(limits.clone());
+        let outcome = backend.run(&waiting).await;
+        assert_eq!(outcome.result, Ok(json!("done")), "{name}");
+        // A busy loop after a wait runs out of CPU time, long before the wall clock.
+        let busy = Request::new("await echo.slow(100); for (;;) {}").with_grants(["echo"]).with_limits(limits.clone());
+        let outcome = backend.run(&busy).await;
+        assert_eq!(
+            outcome.result.unwrap_err(),
+            SandboxError::Timeout {
+                message: "the program used more than its 50 ms of CPU time (time awaiting capability calls is not \
+                          counted)"
+                    .into(),
+                budget: isobox::Budget::CpuTime
+            },
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_program_looping_on_host_calls_meets_the_deadline() {
     let limits = Limits { timeout: Duration::from_millis(300), host_calls: u32::MAX, ..Limits::default() };
     for (name, backend) in backends() {

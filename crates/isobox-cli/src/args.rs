@@ -20,6 +20,10 @@ pub struct LimitArgs {
     /// A deterministic instruction budget (wasm fuel); none by default.
     #[arg(long)]
     fuel: Option<u64>,
+    /// A budget of CPU time for the program's own execution, in milliseconds; time awaiting capability calls counts
+    /// only against --timeout-ms. None by default.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
+    cpu_ms: Option<u64>,
     /// JavaScript stack limit, in KiB.
     #[arg(long, default_value_t = Limits::DEFAULT_STACK_BYTES >> 10,
           value_parser = clap::value_parser!(u32).range(1..=MAX_STACK_KB))]
@@ -43,6 +47,7 @@ impl LimitArgs {
     pub fn limits(&self) -> Limits {
         Limits {
             timeout: Duration::from_millis(self.timeout_ms),
+            cpu_time: self.cpu_ms.map(Duration::from_millis),
             fuel: self.fuel,
             memory_bytes: self.memory_mb << 20,
             stack_bytes: self.stack_kb << 10,

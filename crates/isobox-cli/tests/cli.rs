@@ -81,6 +81,22 @@ fn fuel_budget_times_out_with_the_fuel_budget() {
 }
 
 #[test]
+fn cpu_budget_times_out_with_the_cpu_budget_on_both_backends() {
+    for backend in ["wasm", "v8"] {
+        let (code, json) = run_json("for (;;) {}", &["--cpu-ms", "50", "--backend", backend]);
+        assert_eq!(code, 1, "{backend}: {json}");
+        assert_eq!(
+            (json["error"]["kind"].as_str(), json["error"]["budget"].as_str()),
+            (Some("timeout"), Some("cpu_time"))
+        );
+        assert!(json["error"]["message"].as_str().unwrap().contains("50 ms of CPU time"), "{json}");
+    }
+    let refused = isobox(&["run", "--cpu-ms", "0", "-"], "return 1");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--cpu-ms"));
+}
+
+#[test]
 fn syntax_errors_carry_their_position() {
     let (_, json) = run_json("const a = 1;\nconst b = ;", &[]);
     assert_eq!(json["error"]["line"], 2);

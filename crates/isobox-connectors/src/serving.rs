@@ -100,13 +100,15 @@ impl TenantConfig {
 }
 
 /// Limits as a configuration file or a request body gives them, each optional and in the units of the command line's
-/// flags (`timeout-ms`, `memory-mb`, `stack-kb`, `output-kb`, `host-calls`, `fuel`; a JSON body may write them with
-/// `_`).
+/// flags (`timeout-ms`, `cpu-ms`, `memory-mb`, `stack-kb`, `output-kb`, `host-calls`, `fuel`; a JSON body may write
+/// them with `_`).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LimitsConfig {
     #[serde(alias = "timeout_ms")]
     pub timeout_ms: Option<u64>,
+    #[serde(alias = "cpu_ms")]
+    pub cpu_ms: Option<u64>,
     #[serde(alias = "memory_mb")]
     pub memory_mb: Option<u64>,
     #[serde(alias = "stack_kb")]
@@ -147,6 +149,9 @@ impl LimitsConfig {
         if let Some(ms) = check("timeout-ms", self.timeout_ms, Self::MAX_TIMEOUT_MS)? {
             limits.timeout = Duration::from_millis(ms);
         }
+        if let Some(ms) = check("cpu-ms", self.cpu_ms, Self::MAX_TIMEOUT_MS)? {
+            limits.cpu_time = Some(Duration::from_millis(ms));
+        }
         if let Some(mb) = check("memory-mb", self.memory_mb, Self::MAX_MEMORY_MB)? {
             limits.memory_bytes = mb << 20;
         }
@@ -172,6 +177,13 @@ pub fn limit_above(asked: &Limits, ceiling: &Limits) -> Option<String> {
         (asked > ceiling).then(|| format!("`{name}` asks for {asked}, and this tenant's ceiling is {ceiling}"))
     };
     above("timeout-ms", asked.timeout.as_millis(), ceiling.timeout.as_millis())
+        .or_else(|| match (asked.cpu_time, ceiling.cpu_time) {
+            (None, Some(ceiling)) => {
+                Some(format!("`cpu-ms` is unbounded, and this tenant's ceiling is {}", ceiling.as_millis()))
+            }
+            (Some(asked), Some(ceiling)) => above("cpu-ms", asked.as_millis(), ceiling.as_millis()),
+            _ => None,
+        })
         .or_else(|| above("memory-mb", (asked.memory_bytes >> 20).into(), (ceiling.memory_bytes >> 20).into()))
         .or_else(|| above("stack-kb", (asked.stack_bytes >> 10).into(), (ceiling.stack_bytes >> 10).into()))
         .or_else(|| above("output-kb", (asked.output_bytes >> 10).into(), (ceiling.output_bytes >> 10).into()))
@@ -285,5 +297,16 @@ mod tests {
         assert!(asked(LimitsConfig { fuel: Some(11), ..Default::default() }).unwrap().contains("`fuel`"));
         let unbounded = Limits { fuel: None, ..ceiling.clone() };
         assert!(limit_above(&unbounded, &ceiling).unwrap().contains("unbounded"));
+
+        let ceiling = LimitsConfig { cpu_ms: Some(50), ..Default::default() }.over(&Limits::default()).unwrap();
+        assert_eq!(ceiling.cpu_time, Some(std::time::Duration::from_millis(50)));
+        let asked = |limits: LimitsConfig| limit_above(&limits.over(&ceiling).unwrap(), &ceiling);
+        assert_eq!(asked(LimitsConfig { cpu_ms: Some(50), ..Default::default() }), None);
+        assert!(asked(LimitsConfig { cpu_ms: Some(51), ..Default::default() }).unwrap().contains("`cpu-ms`"));
+        let unbounded = Limits { cpu_time: None, ..ceiling.clone() };
+        assert!(limit_above(&unbounded, &ceiling).unwrap().contains("`cpu-ms` is unbounded"));
+        assert!(
+            LimitsConfig { cpu_ms: Some(0), ..Default::default() }.over(&ceiling).unwrap_err().contains("`cpu-ms`")
+        );
     }
 }

@@ -19,7 +19,7 @@ pub enum SandboxError {
         stack: Option<String>,
     },
 
-    /// The program ran out of time (wall clock) or of its instruction budget (fuel).
+    /// The program ran out of time (wall clock or CPU) or of its instruction budget (fuel).
     #[error("{message}")]
     Timeout { message: String, budget: Budget },
 
@@ -50,6 +50,8 @@ pub enum SandboxError {
 #[serde(rename_all = "snake_case")]
 pub enum Budget {
     WallClock,
+    /// [`Limits::cpu_time`](crate::Limits::cpu_time).
+    CpuTime,
     Fuel,
 }
 
@@ -127,6 +129,17 @@ impl SandboxError {
         Self::Timeout {
             message: format!("the program ran past its {} ms deadline", limits.timeout.as_millis()),
             budget: Budget::WallClock,
+        }
+    }
+
+    /// The program ran past its CPU-time budget.
+    pub fn cpu_time_exceeded(limits: &crate::Limits) -> Self {
+        let ms = limits.cpu_time.map_or(0, |budget| budget.as_millis());
+        Self::Timeout {
+            message: format!(
+                "the program used more than its {ms} ms of CPU time (time awaiting capability calls is not counted)"
+            ),
+            budget: Budget::CpuTime,
         }
     }
 

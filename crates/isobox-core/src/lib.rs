@@ -7,6 +7,7 @@
 
 mod backend;
 pub mod calls;
+pub mod cpu;
 mod error;
 mod limits;
 mod outcome;

@@ -6,6 +6,9 @@ use std::time::Duration;
 pub struct Limits {
     /// Wall-clock time for the whole request, including time spent waiting on the host.
     pub timeout: Duration,
+    /// An optional budget of CPU time for the program's own execution, as the OS counts it on the threads that ran
+    /// it: time spent awaiting capability calls counts only against [`timeout`](Self::timeout). None by default.
+    pub cpu_time: Option<Duration>,
     /// An optional deterministic budget of guest instructions (wasm fuel), independent of machine speed.
     pub fuel: Option<u64>,
     /// The sandbox's memory.
@@ -33,6 +36,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             timeout: Self::DEFAULT_TIMEOUT,
+            cpu_time: None,
             fuel: None,
             memory_bytes: Self::DEFAULT_MEMORY_BYTES,
             stack_bytes: Self::DEFAULT_STACK_BYTES,

@@ -66,6 +66,7 @@
 
 mod backend;
 mod config;
+mod cpu;
 mod engine;
 mod errors;
 mod frame;

@@ -452,6 +452,8 @@ impl Conduct {
             .u64(limits.memory_bytes)
             .u32(limits.stack_bytes)
             .u64(limits.output_bytes)
+            // At least 1 µs, as 0 means none.
+            .u64(limits.cpu_time.map_or(0, |budget| (budget.as_micros() as u64).max(1)))
             .bytes(self.request.code.as_bytes())
             .bytes(input.as_bytes())
             .bytes(self.host_calls.manifest().as_bytes());

@@ -17,6 +17,8 @@ pub(crate) enum Reason {
     Output = 3,
     /// A host call ended the program with an error of its own ([`Stop::fail`]), such as a capability limit.
     Failed = 5,
+    /// The program used its CPU-time budget.
+    CpuTime = 6,
 }
 
 /// Shared by the sandbox's thread and the worker's watchdog: the first reason to stop wins, and stopping terminates
@@ -53,6 +55,7 @@ impl Stop {
             2 => Some(Reason::Memory),
             3 => Some(Reason::Output),
             5 => Some(Reason::Failed),
+            6 => Some(Reason::CpuTime),
             _ => None,
         }
     }
@@ -61,6 +64,7 @@ impl Stop {
     pub(crate) fn error(&self, limits: &Limits) -> Option<SandboxError> {
         self.reason().map(|reason| match reason {
             Reason::Deadline => SandboxError::wall_clock_timeout(limits),
+            Reason::CpuTime => SandboxError::cpu_time_exceeded(limits),
             Reason::Memory => SandboxError::memory_limit(limits),
             Reason::Output => SandboxError::output_limit(limits),
             Reason::Failed => {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use isobox_core::Limits;
 
+use crate::cpu::CpuWatcher;
 use crate::engine::{self, Blank, Snapshot};
 use crate::frame::{self, Fields, Frame};
 use crate::sandbox::{self, Job, send};
@@ -109,10 +110,11 @@ fn serve(settings: &str) -> i32 {
     }
     drop(snapshot);
     let Ok(watchdog) = Watchdog::start() else { return FAILED_EXIT };
+    let Ok(cpu) = CpuWatcher::start() else { return FAILED_EXIT };
     let thread = std::thread::Builder::new()
         .name("isobox-v8-sandbox".into())
         .stack_size(THREAD_STACK_BYTES)
-        .spawn(move || work(&channel, &watchdog, &settings));
+        .spawn(move || work(&channel, &watchdog, &cpu, &settings));
     match thread.map(std::thread::JoinHandle::join) {
         Ok(Ok(())) => 0,
         _ => FAILED_EXIT,
@@ -120,7 +122,7 @@ fn serve(settings: &str) -> i32 {
 }
 
 /// Serves requests until the host closes the channel: each in a fresh sandbox, made ahead of it.
-fn work(channel: &UnixStream, watchdog: &Watchdog, settings: &Settings) {
+fn work(channel: &UnixStream, watchdog: &Watchdog, cpu: &CpuWatcher, settings: &Settings) {
     let mut ready = false;
     let mut data_bytes = None;
     let mut payload = Vec::new();
@@ -153,8 +155,9 @@ fn work(channel: &UnixStream, watchdog: &Watchdog, settings: &Settings) {
         };
         let stop = Arc::new(Stop::default());
         let watch = watchdog.watch(job.deadline, stop.clone());
+        let cpu_watch = job.limits.cpu_time.map(|budget| cpu.watch(budget, stop.clone()));
         let run = sandbox::run(&job, &stop, channel, made);
-        drop(watch);
+        drop((watch, cpu_watch));
         let mut report = Frame::new(frame::REPORT).u64(run.start_us).u64(run.run_us).u64(run.memory_bytes);
         report = match &run.result {
             Ok(json) => report.u8(frame::REPORT_OK).rest(json.as_bytes()),
@@ -167,7 +170,7 @@ fn work(channel: &UnixStream, watchdog: &Watchdog, settings: &Settings) {
 }
 
 /// A request frame: the timeout (for the wording of errors), the time left of it, the memory, stack and output
-/// limits, then the program, its input and the capability manifest.
+/// limits, the CPU-time budget in µs (0: none), then the program, its input and the capability manifest.
 fn decode(payload: &[u8]) -> Option<Job> {
     let mut fields = Fields::new(payload);
     let timeout = Duration::from_micros(fields.u64()?);
@@ -177,6 +180,10 @@ fn decode(payload: &[u8]) -> Option<Job> {
         memory_bytes: fields.u64()?,
         stack_bytes: fields.u32()?,
         output_bytes: fields.u64()?,
+        cpu_time: match fields.u64()? {
+            0 => None,
+            micros => Some(Duration::from_micros(micros)),
+        },
         ..Limits::default()
     };
     let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).ok();

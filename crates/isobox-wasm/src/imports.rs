@@ -5,6 +5,7 @@ use isobox_core::output::json_escaped_len;
 use isobox_core::{Level, LogLine};
 use wasmtime::{Caller, Linker, Memory, Result};
 
+use crate::cpu::{self, Spender};
 use crate::sandbox::SandboxState;
 use crate::trap::{Aborted, LimitHit};
 
@@ -37,7 +38,9 @@ async fn capability_call(
         Ok(pending) => {
             // The host function may wait on I/O: the request's deadline still holds.
             let deadline = tokio::time::Instant::from_std(state.deadline);
-            match tokio::time::timeout_at(deadline, pending.finish()).await {
+            // Its CPU time is the host's, not the program's.
+            let finish = cpu::metered(state.cpu.clone(), Spender::Host, pending.finish());
+            match tokio::time::timeout_at(deadline, finish).await {
                 Ok(outcome) => outcome,
                 Err(_) => return Err(LimitHit::Deadline.into()),
             }

@@ -20,6 +20,7 @@
 
 mod backend;
 mod config;
+mod cpu;
 mod epoch;
 mod guest;
 mod imports;

@@ -7,6 +7,7 @@ use isobox_core::{LogLine, Request, SandboxError};
 use serde_json::Value;
 use wasmtime::{Instance, InstancePre, Store};
 
+use crate::cpu::{self, Spender};
 use crate::sandbox::{self, Reported, SandboxState};
 use crate::trap;
 
@@ -59,7 +60,8 @@ async fn call_guest(
     manifest: &str,
 ) -> Result<Value, SandboxError> {
     let limits = &request.limits;
-    let reported = async {
+    let meter = store.data().cpu.clone();
+    let reported = cpu::metered(meter, Spender::Program, async {
         let memory = instance
             .get_memory(&mut *store, "memory")
             .ok_or_else(|| wasmtime::format_err!("the guest exports no memory"))?;
@@ -78,7 +80,7 @@ async fn call_guest(
         let args = (code_ptr, code_len, input_ptr, input_len, manifest_ptr, manifest_len, limits.stack_bytes);
         let area = run.call_async(&mut *store, args).await?;
         Ok::<_, wasmtime::Error>((memory, Reported::read(store, memory, area)?))
-    }
+    })
     .await;
     let (memory, reported) = reported.map_err(|error| trap::classify(&error, limits))?;
     reported.result(store, memory, limits)

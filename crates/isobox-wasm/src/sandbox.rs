@@ -1,6 +1,7 @@
 //! One sandbox: a fresh store with its limits, the state it owns, and how outcomes come back out of the guest.
 //! Programs (`program.rs`) and plugins (`plugin/`) both run in one.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use isobox_capabilities::HostCalls;
@@ -11,6 +12,7 @@ use wasmtime::{AsContextMut, Engine, Memory, ResourceLimiter, Result, Store, Typ
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
+use crate::cpu::CpuMeter;
 use crate::imports::guest_slice;
 use crate::trap::LimitHit;
 
@@ -20,6 +22,8 @@ pub(crate) struct SandboxState {
     pub wasi: WasiP1Ctx,
     pub memory_limit: u64,
     pub deadline: Instant,
+    /// The CPU time used against [`Limits::cpu_time`], when the request sets one.
+    pub cpu: Option<Arc<CpuMeter>>,
     pub output_used: u64,
     pub output_limit: u64,
     pub logs: Vec<LogLine>,
@@ -48,6 +52,7 @@ pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls)
         wasi: WasiCtxBuilder::new().build_p1(),
         memory_limit: limits.memory_bytes,
         deadline: Instant::now(),
+        cpu: limits.cpu_time.map(|budget| Arc::new(CpuMeter::new(budget))),
         output_used: 0,
         output_limit: limits.output_bytes,
         logs: Vec::new(),
@@ -57,8 +62,11 @@ pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls)
     let mut store = Store::new(engine, state);
     store.limiter(|state| state);
     store.epoch_deadline_callback(|store| {
-        if Instant::now() >= store.data().deadline {
+        let state = store.data();
+        if Instant::now() >= state.deadline {
             Err(LimitHit::Deadline.into())
+        } else if state.cpu.as_ref().is_some_and(|cpu| cpu.exceeded()) {
+            Err(LimitHit::CpuTime.into())
         } else {
             Ok(UpdateDeadline::Yield(1))
         }
@@ -73,6 +81,9 @@ pub(crate) fn arm(store: &mut Store<SandboxState>, limits: &Limits) {
     store.set_fuel(limits.fuel.unwrap_or(u64::MAX)).expect("fuel is enabled on the engine");
     let state = store.data_mut();
     state.deadline = Instant::now() + limits.timeout;
+    if let Some(cpu) = &state.cpu {
+        cpu.reset();
+    }
     state.output_used = 0;
     state.output_limit = limits.output_bytes;
 }

@@ -7,6 +7,7 @@ use wasmtime::Trap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LimitHit {
     Deadline,
+    CpuTime,
     Memory,
     Output,
 }
@@ -15,6 +16,7 @@ impl std::fmt::Display for LimitHit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = match self {
             Self::Deadline => "wall-clock deadline",
+            Self::CpuTime => "CPU-time budget",
             Self::Memory => "memory limit",
             Self::Output => "output limit",
         };
@@ -41,6 +43,7 @@ pub(crate) fn classify(error: &wasmtime::Error, limits: &Limits) -> SandboxError
     if let Some(limit) = error.downcast_ref::<LimitHit>() {
         return match limit {
             LimitHit::Deadline => SandboxError::wall_clock_timeout(limits),
+            LimitHit::CpuTime => SandboxError::cpu_time_exceeded(limits),
             LimitHit::Memory => SandboxError::memory_limit(limits),
             LimitHit::Output => SandboxError::output_limit(limits),
         };

@@ -7,6 +7,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Instance as WasmInstance, Memory, Store, TypedFunc};
 
 use super::Code;
+use crate::cpu::{self, Spender};
 use crate::pool::Pool;
 use crate::sandbox::{self, Reported, SandboxState};
 use crate::trap;
@@ -49,7 +50,8 @@ impl Instance {
     /// Instantiates the plugin, installs its capabilities and evaluates its module. Records why, if it stops.
     pub async fn start(&mut self, pool: &Pool, code: &Code) {
         let limits = self.limits.clone();
-        let started = async {
+        let meter = self.store.data().cpu.clone();
+        let started = cpu::metered(meter, Spender::Program, async {
             let (guest, plugin) = self.instantiate(pool, code).await?;
             let store = &mut self.store;
             let memory = guest
@@ -72,8 +74,9 @@ impl Instance {
             let area = outcome.call_async(&mut *store, ()).await?;
             let evaluated = Reported::read(store, memory, area)?.check(store, memory, &limits);
             Ok::<_, wasmtime::Error>(evaluated.map(|()| Linked { memory, realloc, call }))
-        };
-        let result = match started.await {
+        })
+        .await;
+        let result = match started {
             Ok(Ok(linked)) => {
                 self.linked = Some(linked);
                 Ok(())
@@ -122,8 +125,9 @@ impl Instance {
             sandbox::arm(&mut self.store, &self.limits);
         }
         let limits = &self.limits;
+        let meter = self.store.data().cpu.clone();
         let store = &mut self.store;
-        let reported = async {
+        let reported = cpu::metered(meter, Spender::Program, async {
             let input = match input {
                 Some(input) => serde_json::to_string(input)?,
                 None => String::new(),
@@ -134,7 +138,7 @@ impl Instance {
             let args = (ptr, function.len() as u32, input.len() as u32, limits.stack_bytes);
             let area = linked.call.call_async(&mut *store, args).await?;
             Reported::read(store, linked.memory, area)
-        }
+        })
         .await;
         match reported {
             Ok(reported) => reported.result(store, linked.memory, limits),
