@@ -72,6 +72,7 @@ mod errors;
 mod frame;
 mod pool;
 mod sandbox;
+mod seccomp;
 mod stop;
 mod watchdog;
 mod worker;

@@ -19,6 +19,7 @@ use crate::cpu::CpuWatcher;
 use crate::engine::{self, Blank, Snapshot};
 use crate::frame::{self, Fields, Frame};
 use crate::sandbox::{self, Job, send};
+use crate::seccomp;
 use crate::stop::Stop;
 use crate::watchdog::Watchdog;
 
@@ -111,6 +112,11 @@ fn serve(settings: &str) -> i32 {
     drop(snapshot);
     let Ok(watchdog) = Watchdog::start() else { return FAILED_EXIT };
     let Ok(cpu) = CpuWatcher::start() else { return FAILED_EXIT };
+    // Every thread the worker needs is up, V8's own included; the sandbox thread inherits the filter.
+    if let Err(error) = seccomp::confine() {
+        send(Frame::new(frame::READY).u8(frame::READY_FAILED).rest(error.as_bytes()), &channel);
+        return FAILED_EXIT;
+    }
     let thread = std::thread::Builder::new()
         .name("isobox-v8-sandbox".into())
         .stack_size(THREAD_STACK_BYTES)

@@ -35,6 +35,9 @@ async fn a_worker_killed_mid_request_gives_an_error_and_is_replaced() {
     assert_eq!(outcome.result.unwrap(), json!(1));
     let pids = workers();
     assert_eq!(pids.len(), 1, "{pids:?}");
+    // Workers run under their system-call filter.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pids[0])).unwrap();
+    assert!(status.lines().any(|line| line == "Seccomp:\t2"), "{status}");
 
     let killer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
