@@ -1,11 +1,12 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use isobox_core::{Backend, Metrics, Outcome, Request};
+use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError};
+use tokio::sync::OnceCell;
 use wasmtime::Result;
 
 use crate::WasmConfig;
-use crate::pool::Pool;
+use crate::pool::{Fuel, Pool};
 use crate::{positions, program};
 
 /// JavaScript in QuickJS compiled to WebAssembly, one fresh wasmtime store and instance per request.
@@ -14,11 +15,32 @@ use crate::{positions, program};
 /// life of the process.
 pub struct WasmBackend {
     pool: Pool,
+    /// The guest compiled to count fuel, for requests with a fuel budget: made (or loaded from the cache) for the
+    /// first of them, sharing `pool`'s sandbox slots.
+    fuelled: OnceCell<Pool>,
+    config: WasmConfig,
 }
 
 impl WasmBackend {
     pub fn new(config: WasmConfig) -> Result<Self> {
-        Ok(Self { pool: Pool::new(&config, 1)? })
+        Ok(Self { pool: Pool::new(&config, 1, Fuel::Uncounted, None)?, fuelled: OnceCell::new(), config })
+    }
+
+    /// The pool for `request`: one whose engine counts fuel when the request sets a budget.
+    async fn pool_for(&self, request: &Request) -> Result<&Pool, SandboxError> {
+        if request.limits.fuel.is_none() {
+            return Ok(&self.pool);
+        }
+        self.fuelled
+            .get_or_try_init(|| async {
+                let (config, slots) = (self.config.clone(), self.pool.slots());
+                // Compiling takes about a second when the cache has no artifact yet: off the async threads.
+                tokio::task::spawn_blocking(move || Pool::new(&config, 1, Fuel::Counted, Some(slots)))
+                    .await
+                    .map_err(|error| SandboxError::internal(format!("setting up fuel counting failed: {error}")))?
+                    .map_err(|error| SandboxError::internal(format!("setting up fuel counting failed: {error:#}")))
+            })
+            .await
     }
 }
 
@@ -29,14 +51,16 @@ impl Backend for WasmBackend {
     }
 
     async fn run(&self, request: &Request) -> Outcome {
+        // Setting up fuel counting, once, is the backend's own start and not part of the request's time.
+        let pool = self.pool_for(request).await;
         let received = Instant::now();
         // One deadline for the whole request, the wait for a free sandbox included.
         let deadline = received + request.limits.timeout;
-        let admitted = match self.pool.admit(request) {
-            Ok(host_calls) => self.pool.slot(deadline, &request.limits).await.map(|slot| (host_calls, slot)),
+        let admitted = match pool.and_then(|pool| pool.admit(request).map(|host_calls| (pool, host_calls))) {
+            Ok((pool, host_calls)) => pool.slot(deadline, &request.limits).await.map(|slot| (pool, host_calls, slot)),
             Err(error) => Err(error),
         };
-        let (host_calls, _slot) = match admitted {
+        let (pool, host_calls, _slot) = match admitted {
             Ok(admitted) => admitted,
             Err(error) => {
                 let metrics = Metrics {
@@ -48,7 +72,7 @@ impl Backend for WasmBackend {
             }
         };
         let log = host_calls.log();
-        let run = program::run(&self.pool.guest, request, host_calls, deadline).await;
+        let run = program::run(&pool.guest, request, host_calls, deadline).await;
         let metrics = Metrics {
             backend: self.name().into(),
             start_us: run.start_us,

@@ -14,6 +14,15 @@ use wasmtime::{
 use crate::WasmConfig;
 use crate::sandbox::SandboxState;
 
+/// Whether an engine's code counts fuel. Counting slows the interpreter down by about a quarter on every request, so
+/// a [`WasmBackend`](crate::WasmBackend) runs requests without a fuel budget on an engine that does not count, and
+/// makes a counting one for the first request that sets a budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fuel {
+    Counted,
+    Uncounted,
+}
+
 pub(crate) struct Pool {
     pub engine: Engine,
     /// The host's imports; plugins are linked against it too.
@@ -40,9 +49,15 @@ fn keep_resident_bytes() -> usize {
 
 impl Pool {
     /// Sets up the engine with a pooled slot for `instances_per_sandbox` instances in each of `config.max_sandboxes`
-    /// sandboxes, and compiles (or loads from the cache) and pre-links the guest.
-    pub fn new(config: &WasmConfig, instances_per_sandbox: u32) -> Result<Self> {
-        let engine = Engine::new(&engine_config(config, instances_per_sandbox))?;
+    /// sandboxes, and compiles (or loads from the cache) and pre-links the guest. `slots` bounds the sandboxes
+    /// running at once (`config.max_sandboxes` when `None`; pools given one share it).
+    pub fn new(
+        config: &WasmConfig,
+        instances_per_sandbox: u32,
+        fuel: Fuel,
+        slots: Option<Arc<Semaphore>>,
+    ) -> Result<Self> {
+        let engine = Engine::new(&engine_config(config, instances_per_sandbox, fuel))?;
         let module = crate::guest::load(&engine, config.cache_dir.as_deref())?;
         let mut linker = Linker::new(&engine);
         crate::imports::add_imports(&mut linker)?;
@@ -53,7 +68,7 @@ impl Pool {
             linker,
             guest,
             capabilities: config.capabilities.clone(),
-            slots: Arc::new(Semaphore::new(config.max_sandboxes as usize)),
+            slots: slots.unwrap_or_else(|| Arc::new(Semaphore::new(config.max_sandboxes as usize))),
             max_memory_bytes: config.max_memory_bytes,
         })
     }
@@ -76,6 +91,11 @@ impl Pool {
         self.capabilities.host_calls(request)
     }
 
+    /// The bound on sandboxes running at once, to share with another pool.
+    pub fn slots(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.slots)
+    }
+
     /// Waits for a free sandbox slot until `deadline` (the request's own: a request that cannot start in time has
     /// timed out); the sandbox holds the slot until it is dropped.
     pub async fn slot(&self, deadline: Instant, limits: &Limits) -> Result<OwnedSemaphorePermit, SandboxError> {
@@ -88,7 +108,7 @@ impl Pool {
     }
 }
 
-fn engine_config(config: &WasmConfig, instances_per_sandbox: u32) -> Config {
+fn engine_config(config: &WasmConfig, instances_per_sandbox: u32, fuel: Fuel) -> Config {
     let instances = config.max_sandboxes.saturating_mul(instances_per_sandbox);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_core_instances(instances)
@@ -105,6 +125,6 @@ fn engine_config(config: &WasmConfig, instances_per_sandbox: u32) -> Config {
         .max_wasm_stack(WASM_STACK_BYTES)
         .async_stack_size(WASM_STACK_BYTES + (1 << 20))
         .epoch_interruption(true)
-        .consume_fuel(true);
+        .consume_fuel(fuel == Fuel::Counted);
     engine
 }

@@ -78,7 +78,10 @@ pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls)
 /// Gives the sandbox a new deadline, fuel and output budget, as every request or call starts with.
 pub(crate) fn arm(store: &mut Store<SandboxState>, limits: &Limits) {
     store.set_epoch_deadline(1);
-    store.set_fuel(limits.fuel.unwrap_or(u64::MAX)).expect("fuel is enabled on the engine");
+    // Only an engine that counts fuel has any to set (and runs out at once without it).
+    if store.get_fuel().is_ok() {
+        store.set_fuel(limits.fuel.unwrap_or(u64::MAX)).expect("the engine counts fuel");
+    }
     let state = store.data_mut();
     state.deadline = Instant::now() + limits.timeout;
     if let Some(cpu) = &state.cpu {

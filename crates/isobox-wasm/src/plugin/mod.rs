@@ -34,7 +34,7 @@ pub use error::PluginError;
 pub use format::{ABI, Linking, PluginManifest, SECTION, append_custom_section};
 
 use crate::WasmConfig;
-use crate::pool::Pool;
+use crate::pool::{Fuel, Pool};
 use crate::sandbox::SandboxState;
 use instance::Instance;
 
@@ -100,8 +100,9 @@ const GUEST_EXPORTS: [&str; 5] =
 
 impl PluginHost {
     pub fn new(config: WasmConfig) -> wasmtime::Result<Self> {
-        // A dynamically linked plugin is two instances in one sandbox: the guest and the plugin's module.
-        Ok(Self { pool: Arc::new(Pool::new(&config, 2)?) })
+        // A dynamically linked plugin is two instances in one sandbox: the guest and the plugin's module. A plugin is
+        // compiled for one engine, so that engine counts fuel for the calls that set a budget.
+        Ok(Self { pool: Arc::new(Pool::new(&config, 2, Fuel::Counted, None)?) })
     }
 
     /// Validates, compiles and links a compiled plugin. A statically linked plugin is compiled here (about a second);
