@@ -2,7 +2,7 @@
 //! allowed origins with their method, headers and body; everything else — another origin, a redirect out, a body too
 //! large, a server too slow, a header the host owns — is an error thrown to the program, and the host goes on.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

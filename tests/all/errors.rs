@@ -1,7 +1,7 @@
 //! Every error kind of the output contract, each from a program that provokes it, on every backend with the same
 //! expectations. Where the engines differ (syntax error wording, stack frames, fuel), the test says how.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Nothing survives from one request to the next, and the host stays usable after every failure — on every backend.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

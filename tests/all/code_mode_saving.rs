@@ -10,7 +10,7 @@
 //! a fresh sandbox), so the sizes are those of real answers. Run with `--nocapture` to see the table; each task must
 //! cost less in Code Mode than its classic calls alone.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! and the body; the configured credential reaches the server and never the program; a wrong argument is a
 //! `TypeError` before anything is sent; a non-2xx answer rejects with its status and body.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

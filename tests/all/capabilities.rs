@@ -1,7 +1,7 @@
 //! Capabilities end to end, on every backend with the same expectations: WIT-declared host functions called from a
 //! sandbox, with every value checked on the way. Each case runs on each backend in turn; a failure names the backend.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use isobox::{Backend, CallError, Capabilities, Capability, Limits, Outcome, Requ
 use serde_json::{Value, json};
 
 fn echo() -> Capability {
-    let echo = Capability::from_wit("echo.wit", include_str!("wit/echo.wit"), "echo").unwrap();
+    let echo = Capability::from_wit("echo.wit", include_str!("../wit/echo.wit"), "echo").unwrap();
     let echoed = [
         "echo-bool",
         "echo-u8",

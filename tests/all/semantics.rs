@@ -1,7 +1,7 @@
 //! Code Mode semantics, the same on every backend: the program is an async function body with `input`, its `return`
 //! is the result, its console is captured, and the language is the same modern JavaScript.
 
-mod common;
+use crate::common;
 
 use common::*;
 use isobox::{Level, Limits, LogLine, Request};

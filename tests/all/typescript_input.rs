@@ -1,7 +1,7 @@
 //! TypeScript programs through the library, on every backend: their types are erased before the sandbox sees them,
 //! and every position in errors and stacks is that of the program as written.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 //! The seed and the number of programs come from `ISOBOX_HOSTILE_SEED` and `ISOBOX_HOSTILE_PROGRAMS` (a fixed seed and
 //! 60 programs by default, so that CI replays the same ones); a failure names the seed and the program.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -24,7 +24,7 @@ fn host() -> &'static PluginHost {
 }
 
 /// The plugin both plugin test suites use: well-behaved exports and misbehaving ones.
-const TEXT: &str = include_str!("plugins/text.js");
+const TEXT: &str = include_str!("../plugins/text.js");
 
 /// The text plugin compiled once per test process (dynamic linking, the default).
 async fn text_module() -> &'static [u8] {

@@ -1,7 +1,7 @@
 //! Many sandboxes at once, on every backend: a program that never ends does not hold up the others, on a
 //! multi-threaded runtime or a single-threaded one.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! request, kept apart per tenant. The backends share one store, as two backends of one host would; each case uses
 //! tenants of its backend's own, except where sharing is the point.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, LazyLock};
 

@@ -1,0 +1,21 @@
+//! isobox's integration tests, as an embedder uses the crates: one binary (linking wasmtime, V8 and the rest once),
+//! one module per subject. The conformance cases run every request on every backend with the same expectations
+//! (see `common`). The soak run is a binary of its own (`tests/soak.rs`), since it counts the process's threads and
+//! file descriptors.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod capabilities;
+mod code_mode_saving;
+mod concurrency;
+mod connectors;
+mod errors;
+mod hostile_programs;
+mod http;
+mod isolation;
+mod kv;
+mod plugins;
+mod semantics;
+mod typescript;
+mod typescript_input;
