@@ -179,7 +179,7 @@ async fn fuel_bounds_instructions_on_wasm_and_is_refused_by_v8() {
                 assert!(used > 0 && used < 1_000_000, "{used}");
             }
             _ => {
-                let Err(SandboxError::Internal { message }) = outcome.result else {
+                let Err(SandboxError::Unsupported { message }) = outcome.result else {
                     panic!("{name}: fuel must be refused")
                 };
                 assert!(message.contains("fuel"), "{name}: {message}");
@@ -348,12 +348,12 @@ async fn a_result_past_the_output_limit_is_refused() {
 }
 
 #[tokio::test]
-async fn limits_beyond_the_backend_are_internal_errors() {
+async fn limits_beyond_the_backend_are_unsupported() {
     let memory = Limits { memory_bytes: 1 << 40, ..Limits::default() };
     let stack = Limits { stack_bytes: 64 << 20, ..Limits::default() };
     for limits in [memory, stack] {
         for (name, error) in errors_with("return 1", limits).await {
-            let SandboxError::Internal { message } = error else { panic!("{name}: {error:?}") };
+            let SandboxError::Unsupported { message } = error else { panic!("{name}: {error:?}") };
             assert!(message.contains("exceeds") && message.contains("maximum"), "{name}: {message}");
         }
     }

@@ -40,6 +40,11 @@ pub enum SandboxError {
     #[error("{message}")]
     Capability { message: String },
 
+    /// The request asked for what this backend cannot serve: a memory or stack limit above its maximum, or a fuel
+    /// budget on V8. The caller's to change, not a fault of isobox or of the program.
+    #[error("{message}")]
+    Unsupported { message: String },
+
     /// Something went wrong in isobox itself, not in the program.
     #[error("internal error: {message}")]
     Internal { message: String },
@@ -120,6 +125,7 @@ impl SandboxError {
             Self::StackOverflow { .. } => "stack_overflow",
             Self::OutputLimit { .. } => "output_limit",
             Self::Capability { .. } => "capability",
+            Self::Unsupported { .. } => "unsupported",
             Self::Internal { .. } => "internal",
         }
     }
@@ -210,6 +216,7 @@ mod tests {
             SandboxError::StackOverflow { message: "x".into() },
             SandboxError::OutputLimit { message: "x".into(), limit_bytes: 1 },
             SandboxError::Capability { message: "x".into() },
+            SandboxError::Unsupported { message: "x".into() },
             SandboxError::internal("x"),
         ];
         for error in errors {

@@ -19,6 +19,6 @@ mod request;
 pub use backend::Backend;
 pub use calls::Call;
 pub use error::{Budget, PositionCounter, SandboxError, line_and_column};
-pub use limits::Limits;
-pub use outcome::{Level, LogLine, Metrics, Outcome};
+pub use limits::{Capacity, Limits};
+pub use outcome::{Level, LogLine, Metrics, Outcome, micros_since};
 pub use request::Request;

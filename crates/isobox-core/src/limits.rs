@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::SandboxError;
+
 /// What one request may consume. Every limit has a default; exceeding one ends the request with the matching
 /// [`SandboxError`](crate::SandboxError) and leaves the host untouched.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,5 +46,75 @@ impl Default for Limits {
             host_calls: Self::DEFAULT_HOST_CALLS,
             host_call_bytes: Self::DEFAULT_HOST_CALL_BYTES,
         }
+    }
+}
+
+/// The largest limits a backend can serve, which every request is checked against before it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capacity {
+    /// The backend's name, for messages (`wasm`, `v8`).
+    pub backend: &'static str,
+    /// The largest memory limit, and the setting that raises it (`WasmConfig::max_memory_bytes`).
+    pub max_memory_bytes: u64,
+    pub max_memory_setting: &'static str,
+    /// The largest JavaScript stack limit.
+    pub max_stack_bytes: u32,
+    /// Whether the backend can count instructions ([`Limits::fuel`]); when not, why.
+    pub no_fuel: Option<&'static str>,
+}
+
+impl Limits {
+    /// Checks these limits against what a backend can serve.
+    ///
+    /// # Errors
+    /// [`SandboxError::Unsupported`], naming the first limit the backend cannot serve and its maximum.
+    pub fn check_within(&self, capacity: &Capacity) -> Result<(), SandboxError> {
+        let unsupported = |message: String| Err(SandboxError::Unsupported { message });
+        if let (Some(_), Some(why)) = (self.fuel, capacity.no_fuel) {
+            return unsupported(format!("the {} backend has no instruction budget (fuel): {why}", capacity.backend));
+        }
+        if self.memory_bytes > capacity.max_memory_bytes {
+            return unsupported(format!(
+                "the request's memory limit ({} bytes) exceeds the {} backend's maximum ({} bytes, {})",
+                self.memory_bytes, capacity.backend, capacity.max_memory_bytes, capacity.max_memory_setting
+            ));
+        }
+        if self.stack_bytes > capacity.max_stack_bytes {
+            return unsupported(format!(
+                "the request's stack limit ({} bytes) exceeds the {} backend's maximum ({} bytes)",
+                self.stack_bytes, capacity.backend, capacity.max_stack_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_past_a_backends_capacity_are_unsupported_naming_the_limit() {
+        let capacity = Capacity {
+            backend: "test",
+            max_memory_bytes: 1 << 20,
+            max_memory_setting: "TestConfig::max_memory_bytes",
+            max_stack_bytes: 1024,
+            no_fuel: Some("it cannot count"),
+        };
+        assert_eq!(
+            Limits { memory_bytes: 1 << 20, stack_bytes: 1024, ..Limits::default() }.check_within(&capacity),
+            Ok(())
+        );
+        let message = |limits: Limits| match limits.check_within(&capacity) {
+            Err(SandboxError::Unsupported { message }) => message,
+            other => panic!("{other:?}"),
+        };
+        let memory = message(Limits { memory_bytes: (1 << 20) + 1, stack_bytes: 1024, ..Limits::default() });
+        assert!(memory.contains("memory limit") && memory.contains("TestConfig::max_memory_bytes"), "{memory}");
+        let stack = message(Limits { memory_bytes: 1 << 20, stack_bytes: 1025, ..Limits::default() });
+        assert!(stack.contains("stack limit (1025 bytes)"), "{stack}");
+        let fuel = message(Limits { fuel: Some(1), ..Limits::default() });
+        assert!(fuel.contains("no instruction budget (fuel): it cannot count"), "{fuel}");
     }
 }

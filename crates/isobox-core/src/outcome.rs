@@ -1,3 +1,5 @@
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
@@ -16,6 +18,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The outcome of a request that failed before its program started (refused, or its sandbox never came):
+    /// `error`, no logs or calls, and only the time since `received` counted.
+    pub fn rejected(backend: &str, error: SandboxError, received: Instant) -> Self {
+        Self {
+            result: Err(error),
+            logs: Vec::new(),
+            calls: Vec::new(),
+            metrics: Metrics { backend: backend.into(), total_us: micros_since(received), ..Metrics::default() },
+        }
+    }
+
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
     }
@@ -92,6 +105,11 @@ impl Level {
             Self::Debug => "debug",
         }
     }
+}
+
+/// Microseconds since `since`, as [`Metrics`] counts time.
+pub fn micros_since(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// What a request cost. Times are in microseconds.

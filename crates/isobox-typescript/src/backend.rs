@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use isobox_core::{Backend, Metrics, Outcome, Request};
+use isobox_core::{Backend, Outcome, Request};
 
 use crate::to_javascript;
 
@@ -41,19 +41,14 @@ impl Backend for TypeScript {
                 outcome.metrics.total_us += erasing_us;
                 outcome
             }
-            Err(error) => Outcome {
-                result: Err(error),
-                logs: Vec::new(),
-                calls: Vec::new(),
-                metrics: Metrics { backend: self.name().to_string(), total_us: erasing_us, ..Metrics::default() },
-            },
+            Err(error) => Outcome::rejected(self.name(), error, started),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use isobox_core::SandboxError;
+    use isobox_core::{Metrics, SandboxError};
     use serde_json::Value;
 
     use super::*;

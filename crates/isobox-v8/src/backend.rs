@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use isobox_capabilities::{Capabilities, HostCalls};
-use isobox_core::{Backend, Limits, Metrics, Outcome, Request, SandboxError};
+use isobox_core::{Backend, Capacity, Limits, Metrics, Outcome, Request, SandboxError, micros_since};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::V8Config;
@@ -61,26 +61,13 @@ impl V8Backend {
     }
 
     fn check_limits(&self, request: &Request) -> Result<(), SandboxError> {
-        let limits = &request.limits;
-        if limits.fuel.is_some() {
-            return Err(SandboxError::internal(
-                "the V8 backend has no instruction budget (fuel): V8 cannot count instructions; \
-                 use the timeout, or the wasm backend for a deterministic budget",
-            ));
-        }
-        if limits.memory_bytes > self.max_memory_bytes {
-            return Err(SandboxError::internal(format!(
-                "the request's memory limit ({} bytes) exceeds this backend's maximum ({} bytes, V8Config::max_memory_bytes)",
-                limits.memory_bytes, self.max_memory_bytes
-            )));
-        }
-        if limits.stack_bytes > MAX_STACK_BYTES {
-            return Err(SandboxError::internal(format!(
-                "the request's stack limit ({} bytes) exceeds the V8 backend's maximum ({MAX_STACK_BYTES} bytes)",
-                limits.stack_bytes
-            )));
-        }
-        Ok(())
+        request.limits.check_within(&Capacity {
+            backend: "V8",
+            max_memory_bytes: self.max_memory_bytes,
+            max_memory_setting: "V8Config::max_memory_bytes",
+            max_stack_bytes: MAX_STACK_BYTES,
+            no_fuel: Some("V8 cannot count instructions; use the timeout or --cpu-ms, or the wasm backend for a deterministic budget"),
+        })
     }
 
     /// Runs `request` with its granted capabilities in a worker, once a slot is free (or its deadline has passed).
@@ -148,7 +135,6 @@ impl Backend for V8Backend {
             Err(error) => Err(error),
         };
         let calls = log.map(|log| log.take()).unwrap_or_default();
-        let total_us = received.elapsed().as_micros() as u64;
         match run {
             Ok(run) => Outcome {
                 result: run.result.map_err(|error| error.within_program(&request.code)),
@@ -158,18 +144,13 @@ impl Backend for V8Backend {
                     backend: self.name().into(),
                     start_us: run.start_us,
                     run_us: run.run_us,
-                    total_us,
+                    total_us: micros_since(received),
                     memory_bytes: run.memory_bytes,
                     fuel_used: None,
                     output_bytes: run.output_bytes,
                 },
             },
-            Err(error) => Outcome {
-                result: Err(error),
-                logs: Vec::new(),
-                calls: Vec::new(),
-                metrics: Metrics { backend: self.name().into(), total_us, ..Metrics::default() },
-            },
+            Err(error) => Outcome::rejected(self.name(), error, received),
         }
     }
 }

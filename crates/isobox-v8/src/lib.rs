@@ -43,7 +43,7 @@
 //! and a call waits in the worker while the host function runs under the request's deadline. A capability limit or
 //! the deadline reached during a call ends the program with the same error as on the wasm backend. Console lines are
 //! counted against the output budget by the size they take in the JSON report (escapes included), and so are the
-//! result and an error's description. V8 has no instruction budget: a request with `fuel` gets an `internal` error.
+//! result and an error's description. V8 has no instruction budget: a request with `fuel` gets an `unsupported` error.
 //!
 //! Programs get no WebAssembly: the `WebAssembly` namespace is taken off each context's global object before anything
 //! runs there, and no code but the binding's own may be compiled. The binding keeps one use for it: V8 marks the

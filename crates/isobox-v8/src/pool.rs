@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use isobox_capabilities::{CallOutcome, HostCalls, PendingCall};
 use isobox_core::output::{decode_result, json_escaped_len};
-use isobox_core::{Level, Limits, LogLine, Request, SandboxError};
+use isobox_core::{Level, Limits, LogLine, Request, SandboxError, micros_since};
 use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
@@ -362,7 +362,7 @@ impl Conduct {
                 let began = Instant::now();
                 let by = self.deadline + GRACE;
                 *worker = Some(start(spawn, by, Some(&self.claim)).map_err(|error| self.stopped(&limits, error))?);
-                started_us += micros(began);
+                started_us += micros_since(began);
             }
             let Some(current) = worker.as_mut() else { continue };
             // A worker that died while idle is replaced (reaped here, before its pid is lent to the claim).
@@ -586,10 +586,6 @@ impl Conduct {
             }
         })
     }
-}
-
-fn micros(since: Instant) -> u64 {
-    since.elapsed().as_micros() as u64
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

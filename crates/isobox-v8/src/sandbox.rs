@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
 use isobox_core::output::json_escaped_len;
-use isobox_core::{Limits, SandboxError};
+use isobox_core::{Limits, SandboxError, micros_since};
 
 use crate::engine::{self, Blank, Reply, Sandbox, Step};
 use crate::errors;
@@ -141,7 +141,7 @@ pub(crate) fn run(job: &Job, stop: &Stop, channel: &UnixStream, made: Option<Bla
     };
     let started = Instant::now();
     let sandbox = made.or_else(|| Blank::new(limits.memory_bytes)).map(|blank| blank.attach(&console));
-    let start_us = micros(started);
+    let start_us = micros_since(started);
     let running = Instant::now();
     let (result, memory_bytes) = match &sandbox {
         Some(sandbox) => {
@@ -154,7 +154,7 @@ pub(crate) fn run(job: &Job, stop: &Stop, channel: &UnixStream, made: Option<Bla
             0,
         ),
     };
-    let run_us = micros(running);
+    let run_us = micros_since(running);
     console.flush();
     Run { result, start_us, run_us, memory_bytes }
 }
@@ -200,8 +200,4 @@ fn within_output(text: String, console: &Console<'_>, limits: &Limits) -> Result
         return Err(SandboxError::output_limit(limits));
     }
     Ok(text)
-}
-
-fn micros(since: Instant) -> u64 {
-    since.elapsed().as_micros() as u64
 }

@@ -1,7 +1,7 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError};
+use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError, micros_since};
 use tokio::sync::OnceCell;
 use wasmtime::Result;
 
@@ -62,14 +62,7 @@ impl Backend for WasmBackend {
         };
         let (pool, host_calls, _slot) = match admitted {
             Ok(admitted) => admitted,
-            Err(error) => {
-                let metrics = Metrics {
-                    backend: self.name().into(),
-                    total_us: received.elapsed().as_micros() as u64,
-                    ..Metrics::default()
-                };
-                return Outcome { result: Err(error), logs: Vec::new(), calls: Vec::new(), metrics };
-            }
+            Err(error) => return Outcome::rejected(self.name(), error, received),
         };
         let log = host_calls.log();
         let run = program::run(&pool.guest, request, host_calls, deadline).await;
@@ -77,7 +70,7 @@ impl Backend for WasmBackend {
             backend: self.name().into(),
             start_us: run.start_us,
             run_us: run.run_us,
-            total_us: received.elapsed().as_micros() as u64,
+            total_us: micros_since(received),
             memory_bytes: run.memory_bytes,
             fuel_used: run.fuel_used,
             output_bytes: run.output_bytes,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use isobox_capabilities::{Capabilities, HostCalls};
-use isobox_core::{Limits, Request, SandboxError};
+use isobox_core::{Capacity, Limits, Request, SandboxError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, Result,
@@ -75,19 +75,13 @@ impl Pool {
 
     /// Checks `request`'s limits against the host's bounds and its grants against the capabilities on offer.
     pub fn admit(&self, request: &Request) -> Result<HostCalls, SandboxError> {
-        let limits = &request.limits;
-        if limits.memory_bytes > self.max_memory_bytes {
-            return Err(SandboxError::internal(format!(
-                "the request's memory limit ({} bytes) exceeds this backend's maximum ({} bytes, WasmConfig::max_memory_bytes)",
-                limits.memory_bytes, self.max_memory_bytes
-            )));
-        }
-        if limits.stack_bytes > MAX_STACK_BYTES {
-            return Err(SandboxError::internal(format!(
-                "the request's stack limit ({} bytes) exceeds the wasm backend's maximum ({MAX_STACK_BYTES} bytes)",
-                limits.stack_bytes
-            )));
-        }
+        request.limits.check_within(&Capacity {
+            backend: "wasm",
+            max_memory_bytes: self.max_memory_bytes,
+            max_memory_setting: "WasmConfig::max_memory_bytes",
+            max_stack_bytes: MAX_STACK_BYTES,
+            no_fuel: None,
+        })?;
         self.capabilities.host_calls(request)
     }
 

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use isobox_capabilities::HostCalls;
-use isobox_core::{LogLine, Request, SandboxError};
+use isobox_core::{LogLine, Request, SandboxError, micros_since};
 use serde_json::Value;
 use wasmtime::{Instance, InstancePre, Store};
 
@@ -36,7 +36,7 @@ pub(crate) async fn run(
     store.data_mut().deadline = deadline;
 
     let instance = pre.instantiate_async(&mut store).await;
-    let start_us = micros(started);
+    let start_us = micros_since(started);
     let running = Instant::now();
     let (result, memory) = match instance {
         Ok(instance) => {
@@ -45,7 +45,7 @@ pub(crate) async fn run(
         }
         Err(error) => (Err(trap::classify(&error, limits)), None),
     };
-    let run_us = micros(running);
+    let run_us = micros_since(running);
 
     let memory_bytes = memory.map_or(0, |memory| memory.data_size(&store) as u64);
     let fuel_used = sandbox::fuel_used(&store, limits);
@@ -84,8 +84,4 @@ async fn call_guest(
     .await;
     let (memory, reported) = reported.map_err(|error| trap::classify(&error, limits))?;
     reported.result(store, memory, limits)
-}
-
-pub(crate) fn micros(since: Instant) -> u64 {
-    since.elapsed().as_micros() as u64
 }

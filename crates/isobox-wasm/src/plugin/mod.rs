@@ -26,7 +26,7 @@ mod instance;
 use std::sync::Arc;
 use std::time::Instant;
 
-use isobox_core::{Limits, Metrics, Outcome, Request, SandboxError};
+use isobox_core::{Limits, Metrics, Outcome, Request, SandboxError, micros_since};
 use serde_json::Value;
 use wasmtime::{ExternType, InstancePre, Module};
 
@@ -214,7 +214,7 @@ impl Plugin {
             }
         };
         let mut outcome = session.call(function, input).await;
-        outcome.metrics.total_us = micros(received);
+        outcome.metrics.total_us = micros_since(received);
         outcome
     }
 
@@ -247,7 +247,7 @@ impl Plugin {
         let started = Instant::now();
         let mut instance = Instance::new(pool, options.limits.clone(), host_calls, slot, deadline);
         instance.start(pool, &self.loaded.code).await;
-        Ok(PluginSession { plugin: self.clone(), instance, log, start_us: Some(micros(started)) })
+        Ok(PluginSession { plugin: self.clone(), instance, log, start_us: Some(micros_since(started)) })
     }
 
     fn check_function(&self, function: &str) -> Result<(), SandboxError> {
@@ -285,7 +285,7 @@ impl PluginSession {
         };
         let metrics = Metrics {
             start_us: self.start_us.take().unwrap_or(0),
-            run_us: micros(received),
+            run_us: micros_since(received),
             memory_bytes: self.instance.memory_bytes(),
             fuel_used: self.instance.fuel_used(),
             output_bytes: self.instance.output_bytes(),
@@ -296,9 +296,5 @@ impl PluginSession {
 }
 
 fn metrics(received: Instant) -> Metrics {
-    Metrics { backend: "wasm".into(), total_us: micros(received), ..Metrics::default() }
-}
-
-fn micros(since: Instant) -> u64 {
-    since.elapsed().as_micros() as u64
+    Metrics { backend: "wasm".into(), total_us: micros_since(received), ..Metrics::default() }
 }
