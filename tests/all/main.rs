@@ -16,6 +16,7 @@ mod http;
 mod isolation;
 mod kv;
 mod plugins;
+mod readme;
 mod semantics;
 mod typescript;
 mod typescript_input;

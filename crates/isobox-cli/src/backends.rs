@@ -71,7 +71,7 @@ pub fn start(engine: Engine, capabilities: &Capabilities, serving: Serving) -> R
             let max_sandboxes = max_sandboxes.unwrap_or(defaults.max_sandboxes);
             WasmBackend::new(WasmConfig { capabilities: capabilities.clone(), max_sandboxes, ..defaults })
                 .map(|backend| Arc::new(backend) as Arc<dyn Backend>)
-                .map_err(|error| format!("the wasm backend failed to start: {error:#}"))
+                .map_err(|error| error.to_string())
         }
         Engine::V8 => {
             let defaults = V8Config::default();

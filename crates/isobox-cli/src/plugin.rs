@@ -100,7 +100,7 @@ pub async fn call(args: CallArgs) -> ExitCode {
     let host = match PluginHost::new(WasmConfig { capabilities, ..WasmConfig::default() }) {
         Ok(host) => host,
         Err(error) => {
-            eprintln!("isobox: the plugin host failed to start: {error:#}");
+            eprintln!("isobox: {error}");
             return ExitCode::from(EXIT_FAILED);
         }
     };

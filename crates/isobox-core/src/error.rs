@@ -50,6 +50,29 @@ pub enum SandboxError {
     Internal { message: String },
 }
 
+/// Why a backend or plugin host could not start (this build has no V8, the guest did not compile, a thread did not
+/// start, …). An ordinary error type, so `?` turns it into `anyhow::Error` or `Box<dyn Error + Send + Sync>`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StartError {
+    message: String,
+}
+
+impl StartError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+
+    /// `what` did not start because of `error`, whose causes are kept in the message.
+    pub fn because(what: &str, error: impl std::fmt::Display) -> Self {
+        Self::new(format!("{what} did not start: {error:#}"))
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 /// Which budget a [`SandboxError::Timeout`] exhausted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

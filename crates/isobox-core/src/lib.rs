@@ -18,7 +18,7 @@ mod request;
 
 pub use backend::Backend;
 pub use calls::Call;
-pub use error::{Budget, PositionCounter, SandboxError, line_and_column};
+pub use error::{Budget, PositionCounter, SandboxError, StartError, line_and_column};
 pub use limits::{Capacity, Limits};
 pub use outcome::{Level, LogLine, Metrics, Outcome, micros_since};
 pub use request::Request;

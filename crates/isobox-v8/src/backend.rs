@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use isobox_capabilities::{Capabilities, HostCalls};
-use isobox_core::{Backend, Capacity, Limits, Metrics, Outcome, Request, SandboxError, micros_since};
+use isobox_core::{Backend, Capacity, Limits, Metrics, Outcome, Request, SandboxError, StartError, micros_since};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::V8Config;
@@ -25,29 +25,20 @@ pub struct V8Backend {
     max_memory_bytes: u64,
 }
 
-/// Why a [`V8Backend`] could not be created: V8 is not available in this build, or its threads did not start.
-#[derive(Debug)]
-pub struct Unavailable(String);
-
-impl std::fmt::Display for Unavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Unavailable {}
-
 impl V8Backend {
-    /// Starts the backend's watchdog thread and its first workers. Fails when this build has no V8 (libnode was not
-    /// found when it was compiled).
-    pub fn new(config: V8Config) -> Result<Self, Unavailable> {
+    /// Starts the backend's watchdog thread and its first workers.
+    ///
+    /// # Errors
+    /// This build has no V8 (libnode was not found when it was compiled), or a thread or the first workers did not
+    /// start.
+    pub fn new(config: V8Config) -> Result<Self, StartError> {
         // The worker entry point must be linked into the program, which re-executes itself as its workers.
         std::hint::black_box(&worker::HOOK);
         if let Some(error) = crate::engine::unavailable() {
-            return Err(Unavailable(error));
+            return Err(StartError::new(error));
         }
         let watchdog =
-            Watchdog::start().map_err(|error| Unavailable(format!("the watchdog thread did not start: {error}")))?;
+            Watchdog::start().map_err(|error| StartError::because("the V8 backend's watchdog thread", error))?;
         let spawn = Spawn {
             program: config.worker_program.clone().unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
             max_memory_bytes: config.max_memory_bytes,
@@ -56,7 +47,7 @@ impl V8Backend {
         };
         let slots = Arc::new(Semaphore::new(config.max_sandboxes as usize));
         let pool = Pool::start(spawn, config.warm_sandboxes, &slots)
-            .map_err(|error| Unavailable(format!("the worker threads did not start: {error}")))?;
+            .map_err(|error| StartError::because("the V8 backend's worker threads", error))?;
         Ok(Self { capabilities: config.capabilities, slots, watchdog, pool, max_memory_bytes: config.max_memory_bytes })
     }
 

@@ -77,5 +77,5 @@ mod stop;
 mod watchdog;
 mod worker;
 
-pub use backend::{Unavailable, V8Backend};
+pub use backend::V8Backend;
 pub use config::V8Config;

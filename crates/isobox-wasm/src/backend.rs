@@ -1,9 +1,8 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError, micros_since};
+use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError, StartError, micros_since};
 use tokio::sync::OnceCell;
-use wasmtime::Result;
 
 use crate::WasmConfig;
 use crate::pool::{Fuel, Pool};
@@ -22,8 +21,22 @@ pub struct WasmBackend {
 }
 
 impl WasmBackend {
-    pub fn new(config: WasmConfig) -> Result<Self> {
-        Ok(Self { pool: Pool::new(&config, 1, Fuel::Uncounted, None)?, fuelled: OnceCell::new(), config })
+    /// Sets up the engine and its pooled slots, and compiles the guest (or loads it from `config.cache_dir`).
+    ///
+    /// # Errors
+    /// The engine could not be set up with these settings (its pooled memory cannot be reserved, say), or the guest
+    /// did not compile.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let backend = isobox_wasm::WasmBackend::new(isobox_wasm::WasmConfig::default())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn new(config: WasmConfig) -> Result<Self, StartError> {
+        let pool = Pool::new(&config, 1, Fuel::Uncounted, None)
+            .map_err(|error| StartError::because("the wasm backend", error))?;
+        Ok(Self { pool, fuelled: OnceCell::new(), config })
     }
 
     /// The pool for `request`: one whose engine counts fuel when the request sets a budget.

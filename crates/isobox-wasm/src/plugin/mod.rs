@@ -26,7 +26,7 @@ mod instance;
 use std::sync::Arc;
 use std::time::Instant;
 
-use isobox_core::{Limits, Metrics, Outcome, Request, SandboxError, micros_since};
+use isobox_core::{Limits, Metrics, Outcome, Request, SandboxError, StartError, micros_since};
 use serde_json::Value;
 use wasmtime::{ExternType, InstancePre, Module};
 
@@ -99,10 +99,16 @@ const GUEST_EXPORTS: [&str; 5] =
     ["memory", "cabi_realloc", "isobox-plugin-begin", "isobox-plugin-call", "isobox-outcome"];
 
 impl PluginHost {
-    pub fn new(config: WasmConfig) -> wasmtime::Result<Self> {
+    /// Sets up the engine and its pooled slots, and compiles the guest (or loads it from `config.cache_dir`).
+    ///
+    /// # Errors
+    /// The engine could not be set up with these settings, or the guest did not compile.
+    pub fn new(config: WasmConfig) -> Result<Self, StartError> {
         // A dynamically linked plugin is two instances in one sandbox: the guest and the plugin's module. A plugin is
         // compiled for one engine, so that engine counts fuel for the calls that set a budget.
-        Ok(Self { pool: Arc::new(Pool::new(&config, 2, Fuel::Counted, None)?) })
+        let pool = Pool::new(&config, 2, Fuel::Counted, None)
+            .map_err(|error| StartError::because("the plugin host", error))?;
+        Ok(Self { pool: Arc::new(pool) })
     }
 
     /// Validates, compiles and links a compiled plugin. A statically linked plugin is compiled here (about a second);
