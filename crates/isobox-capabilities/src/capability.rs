@@ -61,11 +61,19 @@ pub struct Capability {
     pub(crate) tenant_state: Option<Arc<dyn TenantState>>,
     /// Field names masked in the call log, in arguments and results.
     pub(crate) secret_fields: Vec<String>,
+    /// Handlers whose Rust arguments do not take what their WIT function declares: function, and why.
+    pub(crate) mismatches: Vec<(String, String)>,
 }
 
 impl Capability {
     pub fn new(interface: Interface) -> Self {
-        Self { interface, handlers: HashMap::new(), tenant_state: None, secret_fields: Vec::new() }
+        Self {
+            interface,
+            handlers: HashMap::new(),
+            tenant_state: None,
+            secret_fields: Vec::new(),
+            mismatches: Vec::new(),
+        }
     }
 
     /// The interface named `interface` in a WIT package given as text.
@@ -98,6 +106,10 @@ impl Capability {
     /// Implements the WIT function `name` (its WIT name, such as `list-orders`). The arguments arrive, already checked
     /// against the WIT types, deserialised as a tuple (`(String, u32)`; `()` for none); records use the camelCase
     /// field names of the sandbox. The returned value is checked against the WIT result type.
+    ///
+    /// Argument types that cannot take what the WIT function declares (a tuple of another length, a `u32` for a
+    /// `string`, a `String` for an `option<string>`) make [`Capabilities::register`](crate::Capabilities::register)
+    /// refuse the capability, rather than every call fail.
     pub fn func<A, R, F, Fut>(mut self, name: &str, function: F) -> Self
     where
         A: DeserializeOwned + Send + 'static,
@@ -105,6 +117,19 @@ impl Capability {
         F: Fn(CallContext, A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, CallError>> + Send + 'static,
     {
+        if let Some(declared) = self.interface.functions.iter().find(|declared| declared.name == name) {
+            let fits = |nones: bool| {
+                let args = if declared.params.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Array(declared.params.iter().map(|param| param.ty.sample(nones, 32)).collect())
+                };
+                serde_json::from_value::<A>(args.clone()).map_err(|error| format!("arguments such as {args}: {error}"))
+            };
+            if let Err(error) = fits(false).and_then(|_| fits(true)) {
+                self.mismatches.push((name.to_string(), error));
+            }
+        }
         let function = Arc::new(function);
         let handler: Handler = Arc::new(move |context, args: Value| {
             let function = Arc::clone(&function);

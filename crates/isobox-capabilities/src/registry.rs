@@ -28,6 +28,8 @@ pub enum RegistryError {
     Unimplemented { capability: String, function: String },
     #[error("`{capability}` implements `{function}`, which its WIT does not declare")]
     Undeclared { capability: String, function: String },
+    #[error("the Rust function for `{capability}.{function}` does not take the arguments its WIT declares ({message})")]
+    HandlerMismatch { capability: String, function: String, message: String },
     #[error(
         "`{capability}` declares a type `{name}` that `{existing}` declares differently: their TypeScript would \
          declare only one of them"
@@ -56,6 +58,13 @@ impl Capabilities {
         }
         if let Some(function) = interface.functions.iter().find(|f| !capability.handlers.contains_key(&f.name)) {
             return Err(RegistryError::Unimplemented { capability: name, function: function.name.clone() });
+        }
+        if let Some((function, message)) = capability.mismatches.first() {
+            return Err(RegistryError::HandlerMismatch {
+                capability: name,
+                function: function.clone(),
+                message: message.clone(),
+            });
         }
         if let Some(function) = capability.handlers.keys().find(|h| !interface.functions.iter().any(|f| &f.name == *h))
         {
@@ -177,6 +186,48 @@ mod tests {
         assert_eq!(capabilities.interfaces().count(), 1);
         assert!(capabilities.typescript(&["greeter"]).unwrap().contains("hello(name: string): Promise<string>;"));
         assert_eq!(capabilities.typescript(&["nope"]).unwrap_err().kind(), "capability");
+    }
+
+    #[test]
+    fn a_rust_function_that_cannot_take_its_wit_arguments_is_refused_at_registration() {
+        let wit = "package t:t; interface shapes {
+            record item { sku: string, quantity: u32 }
+            variant shape { dot, circle(f64) }
+            place: func(items: list<item>, note: option<string>, shape: shape);
+        }";
+        let shapes = || Capability::from_wit("t.wit", wit, "shapes").unwrap();
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Item {
+            sku: String,
+            quantity: u32,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(tag = "tag", content = "val", rename_all = "kebab-case")]
+        #[allow(dead_code)]
+        enum Shape {
+            Dot,
+            Circle(f64),
+        }
+        let register = |capability: Capability| Capabilities::new().register(capability).map(|_| ()).err();
+        // Fits: the WIT's types as Rust types.
+        let right =
+            shapes().func("place", |_, (_, _, _): (Vec<Item>, Option<String>, Shape)| async { Ok::<_, CallError>(()) });
+        assert_eq!(register(right), None);
+        // Each of these would fail every call at run time.
+        let too_few = shapes().func("place", |_, (_, _): (Vec<Item>, Option<String>)| async { Ok::<_, CallError>(()) });
+        let wrong_type =
+            shapes().func("place", |_, (_, _, _): (Vec<u32>, Option<String>, Shape)| async { Ok::<_, CallError>(()) });
+        let not_optional =
+            shapes().func("place", |_, (_, _, _): (Vec<Item>, String, Shape)| async { Ok::<_, CallError>(()) });
+        for wrong in [too_few, wrong_type, not_optional] {
+            match register(wrong) {
+                Some(RegistryError::HandlerMismatch { capability, function, message }) => {
+                    assert_eq!((capability.as_str(), function.as_str()), ("shapes", "place"), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     /// A capability answering every call with null.

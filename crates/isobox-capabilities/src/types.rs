@@ -367,6 +367,49 @@ impl ValueType {
         }
     }
 
+    /// A valid value of this type, for checking at registration that a Rust handler's argument types take what the
+    /// sandbox can send: options are null when `nones`, else hold a value (so that what is inside is checked too);
+    /// lists and flags hold one element, variants and enums take their first case, unions their first member.
+    pub(crate) fn sample(&self, nones: bool, depth: u32) -> Value {
+        if depth == 0 {
+            return Value::Null;
+        }
+        let sample = |ty: &ValueType| ty.sample(nones, depth - 1);
+        match self {
+            Self::Bool => Value::Bool(false),
+            Self::Integer { min, max, .. } => 0.clamp(*min, *max).into(),
+            Self::Float { .. } => serde_json::json!(0.5),
+            Self::Char | Self::String => "a".into(),
+            Self::List(item) => Value::Array(vec![sample(item)]),
+            Self::Option(_) if nones => Value::Null,
+            Self::Option(inner) => sample(inner),
+            Self::Result { ok, .. } => serde_json::json!({ "ok": ok.as_deref().map_or(Value::Null, sample) }),
+            Self::Tuple(types) => Value::Array(types.iter().map(sample).collect()),
+            Self::Record(record) => {
+                Value::Object(record.body.iter().map(|field| (field.name.clone(), sample(&field.ty))).collect())
+            }
+            Self::Variant(variant) => match variant.body.first() {
+                Some(Case { name, ty: Some(ty), .. }) => serde_json::json!({ "tag": name, "val": sample(ty) }),
+                Some(Case { name, ty: None, .. }) => serde_json::json!({ "tag": name }),
+                None => Value::Null,
+            },
+            Self::Enum(cases) => cases.body.first().map_or(Value::Null, |case| case.as_str().into()),
+            Self::Flags(flags) => Value::Array(flags.body.iter().take(1).map(|flag| flag.as_str().into()).collect()),
+            Self::Any | Self::Null | Self::Ref(_) | Self::Declared(_) => Value::Null,
+            Self::Literal(value) => value.clone(),
+            Self::Union(types) => types.first().map_or(Value::Null, sample),
+            Self::Alias(alias) => sample(&alias.body),
+            Self::Object(object) => Value::Object(
+                object
+                    .properties
+                    .iter()
+                    .filter(|property| property.required || !nones)
+                    .map(|property| (property.name.clone(), sample(&property.ty)))
+                    .collect(),
+            ),
+        }
+    }
+
     /// A short description for error messages, in TypeScript terms (cut after about 200 bytes).
     pub fn describe(&self) -> String {
         let text = match self {
