@@ -8,6 +8,7 @@
 mod backend;
 pub mod calls;
 mod error;
+pub mod fit;
 mod limits;
 mod outcome;
 pub mod output;
