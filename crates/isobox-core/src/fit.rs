@@ -627,6 +627,57 @@ mod tests {
         }
     }
 
+    /// Values of every shape from a fixed pseudo-random sequence, each fitted to budgets from none to plenty.
+    #[test]
+    fn every_shape_fits_within_the_bound() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        // At most `left` values in all, so that nesting cannot multiply sizes.
+        fn value(next: &mut impl FnMut(u64) -> u64, depth: u32, left: &mut usize) -> Value {
+            const PIECES: [&str; 6] = ["a", "é", "😀", "\n", "\"", "\u{1}"];
+            *left = left.saturating_sub(1);
+            let count = |next: &mut dyn FnMut(u64) -> u64, left: &usize| [0, 2, 30, 500][next(4) as usize].min(*left);
+            match next(if depth > 6 || *left == 0 { 4 } else { 6 }) {
+                0 => Value::Null,
+                1 => json!(next(1 << 40) as f64 / 7.0),
+                2 | 3 => {
+                    let length = [0, 3, 40, 2000][next(4) as usize];
+                    Value::String((0..length).map(|_| PIECES[next(6) as usize]).collect())
+                }
+                4 => {
+                    let items = count(next, left);
+                    Value::Array((0..items).map(|_| value(next, depth + 1, left)).collect())
+                }
+                _ => {
+                    let keys = count(next, left);
+                    Value::Object(
+                        (0..keys)
+                            .map(|n| (format!("k{n}{}", "é".repeat(next(40) as usize)), value(next, depth + 1, left)))
+                            .collect(),
+                    )
+                }
+            }
+        }
+        for _ in 0..60 {
+            let original = value(&mut next, 0, &mut 2000);
+            let size = original.to_string().len();
+            for tokens in [0, 3, 17, 100, 1000, 20_000] {
+                let fitted = fit(&original, tokens);
+                let fitted_size = fitted.value.to_string().len();
+                assert!(fitted_size <= (tokens * BYTES_PER_TOKEN).max(MARGIN_BYTES), "{tokens}: {fitted_size}");
+                assert_eq!(fitted.truncated, size > tokens * BYTES_PER_TOKEN, "{tokens}: {size}");
+                if !fitted.truncated {
+                    assert_eq!(fitted.value, original);
+                }
+            }
+        }
+    }
+
     #[test]
     fn fitting_is_deterministic() {
         let value: Value = (0..5_000).map(|n| json!({"n": n, "s": "é".repeat(n % 300)})).collect();
