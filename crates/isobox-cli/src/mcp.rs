@@ -24,6 +24,10 @@ pub struct McpArgs {
     /// own, deleted when the session ends.
     #[arg(long, value_parser = crate::args::tenant)]
     tenant: Option<String>,
+    /// The budget `execute` fits a result and logs to, in tokens, when a call does not name one.
+    #[arg(long, value_name = "N", default_value_t = isobox_mcp::DEFAULT_RESULT_TOKENS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=isobox_core::fit::MAX_TOKENS as u64))]
+    result_tokens: u64,
     /// Print what the granted API costs in a model's context, as Code Mode and as classic MCP tools, and exit.
     #[arg(long)]
     context_size: bool,
@@ -45,7 +49,7 @@ pub async fn mcp(args: McpArgs) -> ExitCode {
     let server = backends::start(args.backend, &capabilities, Serving::Many(None))
         .map_err(|error| error.to_string())
         .and_then(|backend| McpServer::new(backend, &capabilities, &args.grants.grant).map_err(|e| e.to_string()))
-        .map(|server| server.with_limits(args.limits.limits()));
+        .map(|server| server.with_limits(args.limits.limits()).with_result_tokens(args.result_tokens as usize));
     let server = match (server, &args.tenant) {
         (Ok(server), Some(tenant)) => server.with_tenant(tenant),
         (Ok(server), None) => server,

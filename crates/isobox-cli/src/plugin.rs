@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use isobox_compile::{CompileOptions, Linking};
+use isobox_core::fit::FittedOutcome;
 use isobox_wasm::WasmConfig;
 use isobox_wasm::plugin::{CallOptions, PluginHost, PluginManifest};
 
@@ -114,9 +115,9 @@ pub async fn call(args: CallArgs) -> ExitCode {
     let options = CallOptions { limits: args.limits.limits(), grants: args.grants.grant, tenant: args.tenant };
     let outcome = plugin.call(&args.function, input.as_ref(), &options).await;
     if args.json {
-        report::json(&outcome)
+        report::json(&FittedOutcome::whole(&outcome))
     } else {
-        report::human(&outcome)
+        report::human(&FittedOutcome::whole(&outcome))
     }
     ExitCode::from(if outcome.is_ok() { EXIT_OK } else { EXIT_FAILED })
 }

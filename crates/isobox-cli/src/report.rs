@@ -1,13 +1,14 @@
 //! How an outcome is shown: one JSON object, or for a person, the logs, the result and a line of costs.
 
-use isobox_core::{Outcome, SandboxError};
+use isobox_core::SandboxError;
+use isobox_core::fit::FittedOutcome;
 
-pub fn json(outcome: &Outcome) {
+pub fn json(outcome: &FittedOutcome) {
     outln!("{}", serde_json::to_string(outcome).expect("outcomes serialise"));
 }
 
 /// `{"wasm": {...}, "v8": {...}}`: one outcome per backend, in one JSON object.
-pub fn json_by_backend(outcomes: &[(&str, Outcome)]) {
+pub fn json_by_backend(outcomes: &[(&str, FittedOutcome)]) {
     let object: serde_json::Map<String, serde_json::Value> = outcomes
         .iter()
         .map(|(name, outcome)| (name.to_string(), serde_json::to_value(outcome).expect("outcomes serialise")))
@@ -16,13 +17,14 @@ pub fn json_by_backend(outcomes: &[(&str, Outcome)]) {
 }
 
 /// Each backend's outcome, then how their results and costs compare.
-pub fn side_by_side(outcomes: &[(&str, Outcome)]) {
+pub fn side_by_side(outcomes: &[(&str, FittedOutcome)]) {
     for (name, outcome) in outcomes {
         eprintln!("── {name} ──");
         human(outcome);
     }
     let [(first_name, first), rest @ ..] = outcomes else { return };
     for (name, other) in rest {
+        let (first, other) = (first.outcome(), other.outcome());
         let same = match (&first.result, &other.result) {
             (Ok(a), Ok(b)) => a == b,
             (Err(a), Err(b)) => a.kind() == b.kind(),
@@ -42,8 +44,9 @@ pub fn side_by_side(outcomes: &[(&str, Outcome)]) {
 
 /// The outcome for a person at a terminal. Everything the program wrote is shown escaped (see [`printable`]), and each
 /// line of a console message carries its level, so that no output of the program can pass for isobox's own lines.
-pub fn human(outcome: &Outcome) {
-    for line in &outcome.logs {
+pub fn human(fitted: &FittedOutcome) {
+    let outcome = fitted.outcome();
+    for line in fitted.logs() {
         for part in line.message.split('\n') {
             eprintln!("[{}] {}", line.level.as_str(), printable(part));
         }
@@ -60,7 +63,7 @@ pub fn human(outcome: &Outcome) {
             call.duration_us
         );
     }
-    match &outcome.result {
+    match fitted.result() {
         // JSON escapes every control character in strings.
         Ok(value) => outln!("{}", serde_json::to_string_pretty(value).expect("values serialise")),
         Err(error) => {
@@ -84,6 +87,9 @@ pub fn human(outcome: &Outcome) {
     );
     if let Some(fuel) = m.fuel_used {
         costs.push_str(&format!(" · fuel {fuel}"));
+    }
+    if fitted.truncated() {
+        costs.push_str(" · output cut to the token budget");
     }
     eprintln!("{costs}");
 }

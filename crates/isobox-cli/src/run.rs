@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
+use isobox_core::fit::{self, FittedOutcome};
 use isobox_core::{Backend, Request};
 use isobox_typescript::TypeScript;
 
@@ -37,8 +38,12 @@ pub struct RunArgs {
     /// program in a markdown code fence is read as TypeScript too).
     #[arg(long)]
     typescript: bool,
-    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "calls", "metrics"} (with `--backend both`, one such
-    /// object per backend, keyed by its name).
+    /// Fit the result and logs to about this many tokens of JSON (4 bytes each), cutting long strings, arrays and
+    /// objects with markers that say what was cut (the report then has `"truncated": true`); off by default.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=fit::MAX_TOKENS as u64))]
+    result_tokens: Option<u64>,
+    /// Print exactly one JSON object: {"ok", "result", "error", "logs", "calls", "metrics"}, and "truncated": true when
+    /// `--result-tokens` cut anything (with `--backend both`, one such object per backend, keyed by its name).
     #[arg(long)]
     json: bool,
 }
@@ -68,13 +73,23 @@ pub async fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
+    let outcomes: Vec<_> = outcomes
+        .iter()
+        .map(|(name, outcome)| {
+            let fitted = match args.result_tokens {
+                Some(tokens) => FittedOutcome::new(outcome, tokens as usize),
+                None => FittedOutcome::whole(outcome),
+            };
+            (*name, fitted)
+        })
+        .collect();
     match (args.json, outcomes.as_slice()) {
         (true, [(_, outcome)]) => report::json(outcome),
         (true, _) => report::json_by_backend(&outcomes),
         (false, [(_, outcome)]) => report::human(outcome),
         (false, _) => report::side_by_side(&outcomes),
     }
-    ExitCode::from(if outcomes.iter().all(|(_, outcome)| outcome.is_ok()) { EXIT_OK } else { EXIT_FAILED })
+    ExitCode::from(if outcomes.iter().all(|(_, fitted)| fitted.outcome().is_ok()) { EXIT_OK } else { EXIT_FAILED })
 }
 
 /// The request, and whether its program is TypeScript.

@@ -233,6 +233,69 @@ fn the_v8_backend_honours_the_same_contract() {
     assert_eq!(json["error"]["name"], "RangeError");
 }
 
+/// A program whose result is about 5 MB of JSON: a long string and many objects.
+const FIVE_MEGABYTES: &str = "console.log('made it');\n\
+    return { text: 'é'.repeat(2 << 20), rows: Array.from({ length: 30000 }, (_, id) => ({ id, name: `row ${id}` })) };";
+
+#[test]
+fn result_tokens_fit_a_big_result_to_the_budget_on_both_backends() {
+    for backend in ["wasm", "v8"] {
+        let flags = ["--backend", backend, "--output-kb", "8192"];
+        // Without a budget: the whole result.
+        let (code, json) = run_json(FIVE_MEGABYTES, &flags);
+        assert_eq!(code, 0, "{backend}: {}", json["error"]);
+        assert_contract(&json);
+        assert_eq!(json["result"]["text"].as_str().unwrap().chars().count(), 2 << 20, "{backend}");
+        assert_eq!(json["result"]["rows"].as_array().unwrap().len(), 30000, "{backend}");
+
+        // With one: cut, marked, and said so; still a success.
+        let (code, json) = run_json(FIVE_MEGABYTES, &[&flags[..], &["--result-tokens", "1000"]].concat());
+        assert_eq!(code, 0, "{backend}: {json}");
+        assert_eq!(json["truncated"], true, "{backend}");
+        assert_eq!((json["ok"].clone(), json["error"].clone()), (json!(true), Value::Null));
+        let result = &json["result"];
+        let fitted = result.to_string().len() + json["logs"].to_string().len();
+        assert!(fitted <= 1000 * 4, "{backend}: {fitted} bytes of result and logs: {result}");
+        let text = result["text"].as_str().unwrap();
+        assert!(text.starts_with("éé") && text.ends_with(" characters]") && text.contains("…[cut "), "{text}");
+        let rows = result["rows"].as_array().unwrap();
+        assert_eq!(rows[0], json!({"id": 0, "name": "row 0"}), "{backend}");
+        let marker = rows.last().unwrap().as_str().unwrap();
+        assert_eq!(marker, format!("…[cut {} more items]", group(30000 - (rows.len() - 1))), "{backend}");
+        assert_eq!(json["logs"], json!([{"level": "log", "message": "made it"}]), "{backend}");
+
+        // A result within the budget is untouched, and the report says nothing of a budget.
+        let (code, json) =
+            run_json("return [1, 'two', { three: 3 }]", &["--backend", backend, "--result-tokens", "1000"]);
+        assert_eq!(code, 0);
+        assert_contract(&json);
+        assert_eq!(json["result"], json!([1, "two", {"three": 3}]));
+    }
+
+    // For a person: the cut result, and a word that it was cut.
+    let output = isobox(&["run", "--result-tokens", "50", "-"], "return 'x'.repeat(100000)");
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.trim_end().ends_with("…[cut 99,840 characters]\""), "{stdout}");
+    assert!(String::from_utf8(output.stderr).unwrap().contains("output cut to the token budget"));
+
+    let refused = isobox(&["run", "--result-tokens", "0", "-"], "return 1");
+    assert_eq!(refused.status.code(), Some(2));
+}
+
+/// `12,345`.
+fn group(count: usize) -> String {
+    let digits = count.to_string();
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
 #[test]
 fn both_backends_side_by_side() {
     let (code, json) = run_json("return [1, 'two', { three: 3 }]", &["--backend", "both"]);

@@ -50,12 +50,15 @@ fn text(result: &Value) -> &str {
     content[0]["text"].as_str().unwrap()
 }
 
-/// An `execute` result: its `isError` flag and the outcome JSON, which must follow `isobox run --json`'s contract.
+/// An `execute` result: its `isError` flag and the outcome JSON, which must follow `isobox run --json`'s contract
+/// (`truncated` only when the output was cut to the budget), as text and as structured content alike.
 fn outcome(result: &Value) -> (bool, Value) {
     let outcome: Value = serde_json::from_str(text(result)).unwrap_or_else(|_| panic!("not JSON: {result}"));
     let mut keys: Vec<&str> = outcome.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
+    keys.retain(|&key| !(key == "truncated" && outcome["truncated"] == true));
     assert_eq!(keys, ["calls", "error", "logs", "metrics", "ok", "result"], "{outcome}");
+    assert_eq!(result["structuredContent"], outcome, "the structured content is the text's JSON");
     let is_error = result["isError"].as_bool().unwrap_or(false);
     assert_eq!(is_error, outcome["ok"] == false, "isError matches ok: {result}");
     (is_error, outcome)
@@ -185,6 +188,50 @@ fn execute_runs_on_the_v8_backend_too() {
     assert_eq!(thrown["message"], "n is 1");
     assert!(thrown["stack"].as_str().unwrap().contains("agent.js:2:"), "{thrown}");
     assert_eq!((ok(&results[2])["result"].clone(), ok(&results[3])["result"].clone()), (json!(1), json!(2)));
+}
+
+#[test]
+fn execute_fits_big_output_to_the_model_s_budget_on_both_backends() {
+    let big = "console.log('a'.repeat(100000));\nreturn 'x'.repeat(5000000);";
+    for backend in ["wasm", "v8"] {
+        let data = tempfile::tempdir().unwrap();
+        let calls = json!([
+            execute(big),
+            execute("console.log('note');\nreturn { small: [1, 2, 3] };"),
+            { "name": "execute", "arguments": { "code": big, "result_tokens": 200 } },
+            { "name": "execute", "arguments": { "code": "return 1", "result_tokens": 0 } },
+        ]);
+        let sessions = drive(&["--backend", backend, "--output-kb", "8192"], data.path(), json!([calls]));
+        let execute_tool = &sessions[0]["tools"][1];
+        assert!(
+            execute_tool["description"].as_str().unwrap().contains("`result_tokens` (6000 by default)"),
+            "{execute_tool}"
+        );
+        assert_eq!(execute_tool["inputSchema"]["properties"]["result_tokens"]["type"], "integer");
+        let results = sessions[0]["results"].as_array().unwrap();
+
+        // 5 MB of result and 100 KB of logs: cut to about 6,000 tokens between them, marked, and said so.
+        let cut = ok(&results[0]);
+        assert_eq!(cut["truncated"], true, "{backend}");
+        let (result, logs) = (cut["result"].as_str().unwrap(), cut["logs"][0]["message"].as_str().unwrap());
+        assert!(result.starts_with("xxx") && result.ends_with(" characters]"), "{backend}: {result}");
+        assert!(logs.starts_with("aaa") && logs.ends_with(" characters]"), "{backend}: {logs}");
+        let fitted = cut["result"].to_string().len() + cut["logs"].to_string().len();
+        assert!((20_000..=24_000).contains(&fitted), "{backend}: {fitted} bytes for 6,000 tokens");
+
+        // A small result is untouched.
+        let small = ok(&results[1]);
+        assert_eq!(small["result"], json!({ "small": [1, 2, 3] }));
+        assert_eq!(small["logs"], json!([{ "level": "log", "message": "note" }]));
+        assert!(small.get("truncated").is_none(), "{small}");
+
+        // The call's own budget, within bounds.
+        let smaller = ok(&results[2]);
+        assert_eq!(smaller["truncated"], true);
+        assert!(smaller["result"].to_string().len() + smaller["logs"].to_string().len() <= 800, "{smaller}");
+        assert_eq!(results[3]["isError"], true);
+        assert!(text(&results[3]).contains("`result_tokens` must be"), "{}", results[3]);
+    }
 }
 
 #[test]

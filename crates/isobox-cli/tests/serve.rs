@@ -228,6 +228,13 @@ async fn one_replica_serves_its_tenants_and_refuses_everything_else() {
     let endless = execute(&execute_url, KEY_A, endless).await.json();
     assert_eq!(endless["error"]["kind"], "timeout", "{endless}");
     assert!(endless["error"]["message"].as_str().unwrap().contains("200 ms"), "{endless}");
+    // A budget for the result, as `isobox run --result-tokens`.
+    let long = json!({"code": "return 'x'.repeat(100000)", "result-tokens": 50});
+    let long = execute(&execute_url, KEY_A, long).await.json();
+    assert_eq!((long["ok"].clone(), long["truncated"].clone()), (json!(true), json!(true)), "{long}");
+    assert!(long["result"].as_str().unwrap().ends_with("…[cut 99,840 characters]"), "{long}");
+    let zero = execute(&execute_url, KEY_A, json!({"code": "return 1", "result-tokens": 0})).await;
+    assert_eq!(zero.refused(400), "invalid_request");
 
     // Keys.
     let no_key = send(client().post(&execute_url).body(json!({"code": "return 1"}).to_string()), None).await;

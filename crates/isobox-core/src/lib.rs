@@ -9,6 +9,7 @@ mod backend;
 pub mod calls;
 pub mod cpu;
 mod error;
+pub mod fit;
 mod limits;
 mod outcome;
 pub mod output;

@@ -41,18 +41,9 @@ impl Outcome {
 
 /// The JSON output contract:
 /// `{"ok": bool, "result": value|null, "error": null|{"kind": …, "message": …}, "logs": [...], "calls": [...],
-/// "metrics": {...}}`.
+/// "metrics": {...}}`, and `"truncated": true` when a [`FittedOutcome`](crate::fit::FittedOutcome) cut anything.
 impl Serialize for Outcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Contract<'a> {
-            ok: bool,
-            result: Option<&'a Value>,
-            error: Option<&'a SandboxError>,
-            logs: &'a [LogLine],
-            calls: &'a [Call],
-            metrics: &'a Metrics,
-        }
         Contract {
             ok: self.is_ok(),
             result: self.result.as_ref().ok(),
@@ -60,9 +51,23 @@ impl Serialize for Outcome {
             logs: &self.logs,
             calls: &self.calls,
             metrics: &self.metrics,
+            truncated: false,
         }
         .serialize(serializer)
     }
+}
+
+/// The outcome as reported, in full or fitted to a budget.
+#[derive(Serialize)]
+pub(crate) struct Contract<'a> {
+    pub ok: bool,
+    pub result: Option<&'a Value>,
+    pub error: Option<&'a SandboxError>,
+    pub logs: &'a [LogLine],
+    pub calls: &'a [Call],
+    pub metrics: &'a Metrics,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// One console call.

@@ -1,5 +1,6 @@
 //! The `execute` tool: one program, in a fresh sandbox, with the server's grants and limits and the session's tenant.
 
+use isobox_core::fit::FittedOutcome;
 use isobox_core::{Backend, Limits, Request};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::Value;
@@ -11,11 +12,14 @@ pub struct Execution<'a> {
     pub grants: &'a [String],
     pub limits: &'a Limits,
     pub tenant: &'a str,
+    /// The budget the result and logs are fitted to, in tokens.
+    pub result_tokens: usize,
 }
 
 impl Execution<'_> {
     /// Runs `code` (JavaScript or TypeScript, possibly in a markdown code fence) with `input`. Always a result: a
-    /// failing program is `isError: true` with the error in the JSON, the same contract as `isobox run --json`.
+    /// failing program is `isError: true` with the error in the JSON, the same contract as `isobox run --json`, as
+    /// text and as structured content; its result and logs fitted to the budget (`truncated: true` when cut).
     pub async fn run(&self, code: String, input: Option<Value>) -> CallToolResult {
         let request = Request {
             code,
@@ -25,11 +29,12 @@ impl Execution<'_> {
             tenant: Some(self.tenant.to_string()),
         };
         let outcome = self.backend.run(&request).await;
-        let text = serde_json::to_string(&outcome).expect("outcomes serialise");
-        if outcome.is_ok() {
-            CallToolResult::success(vec![ContentBlock::text(text)])
-        } else {
-            CallToolResult::error(vec![ContentBlock::text(text)])
-        }
+        let report =
+            serde_json::to_value(FittedOutcome::new(&outcome, self.result_tokens)).expect("outcomes serialise");
+        let content = vec![ContentBlock::text(report.to_string())];
+        let mut result =
+            if outcome.is_ok() { CallToolResult::success(content) } else { CallToolResult::error(content) };
+        result.structured_content = Some(report);
+        result
     }
 }

@@ -5,7 +5,8 @@
 //!   matching a query): the typed API the model writes against.
 //! - `execute` runs the model's program (JavaScript or TypeScript, the body of an async function, even in a markdown
 //!   code fence) in a fresh sandbox with the server's grants and limits, and answers with its result, logs and typed
-//!   error as JSON, the contract of `isobox run --json` (`isError` when the program failed).
+//!   error as JSON, the contract of `isobox run --json` (`isError` when the program failed), its result and logs
+//!   fitted to a token budget ([`DEFAULT_RESULT_TOKENS`] unless the server or the call says otherwise).
 //!
 //! Every MCP session is a tenant of its own, so capabilities with state (`kv`) keep an agent's data from one `execute`
 //! to the next while every program runs in a fresh sandbox.
@@ -39,4 +40,4 @@ pub use context_size::{ContextSize, tokens};
 pub use http::McpHttp;
 pub use search::{DEFAULT_SEARCH_BUDGET, catalogue, search};
 pub use server::{McpServer, ServeError};
-pub use tools::tools;
+pub use tools::{DEFAULT_RESULT_TOKENS, tools};

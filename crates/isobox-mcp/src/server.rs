@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use isobox_capabilities::{Capabilities, Interface};
-use isobox_core::{Backend, Limits, Request, SandboxError};
+use isobox_core::{Backend, Limits, Request, SandboxError, fit};
 use isobox_typescript::TypeScript;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::execute::Execution;
 use crate::search::search;
-use crate::tools::{EXECUTE, SEARCH, tools};
+use crate::tools::{DEFAULT_RESULT_TOKENS, EXECUTE, SEARCH, tools_fitting};
 
 /// An isobox MCP server: `search` declares the granted capabilities, `execute` runs a program in a fresh sandbox with
 /// them. Cheap to clone; serve as many sessions as you like, each with [`McpServer::serve`].
@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     grants: Vec<String>,
     interfaces: Vec<Interface>,
     limits: Limits,
+    /// `execute`'s default budget for a result and logs, in tokens.
+    result_tokens: usize,
     tools: Vec<Tool>,
     tenant: Option<String>,
     /// To end each session's tenant in the capabilities that keep state per tenant.
@@ -67,13 +69,15 @@ impl McpServer {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let limits = Limits::default();
+        let result_tokens = DEFAULT_RESULT_TOKENS;
         Ok(Self {
             shared: Arc::new(Shared {
                 backend: Arc::new(TypeScript::new(backend)),
                 grants: grants.iter().map(|grant| grant.as_ref().to_string()).collect(),
-                tools: tools(&interfaces, &limits),
+                tools: tools_fitting(&interfaces, &limits, result_tokens),
                 interfaces,
                 limits,
+                result_tokens,
                 tenant: None,
                 capabilities: capabilities.clone(),
             }),
@@ -83,8 +87,18 @@ impl McpServer {
     /// The limits every program runs under.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         let shared = Arc::make_mut(&mut self.shared);
-        shared.tools = tools(&shared.interfaces, &limits);
+        shared.tools = tools_fitting(&shared.interfaces, &limits, shared.result_tokens);
         shared.limits = limits;
+        self
+    }
+
+    /// The budget `execute` fits a program's result and logs to, in tokens, when the call does not name one
+    /// ([`DEFAULT_RESULT_TOKENS`] by default; at most [`fit::MAX_TOKENS`]). The full output is still bounded only by
+    /// the limits' `output_bytes`; this is how much of it the model reads.
+    pub fn with_result_tokens(mut self, tokens: usize) -> Self {
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.result_tokens = tokens.clamp(1, fit::MAX_TOKENS);
+        shared.tools = tools_fitting(&shared.interfaces, &shared.limits, shared.result_tokens);
         self
     }
 
@@ -187,18 +201,19 @@ impl ServerHandler for Session {
                 ))]),
                 (Err(message), _, _) | (_, Err(message), _) | (_, _, Err(message)) => invalid(message),
             },
-            EXECUTE => match string("code") {
-                Ok(Some(code)) => {
+            EXECUTE => match (string("code"), result_tokens(arguments.remove("result_tokens"), &self.shared)) {
+                (Ok(Some(code)), Ok(result_tokens)) => {
                     let execution = Execution {
                         backend: self.shared.backend.as_ref(),
                         grants: &self.shared.grants,
                         limits: &self.shared.limits,
                         tenant: &self.tenant,
+                        result_tokens,
                     };
                     execution.run(code, arguments.remove("input")).await
                 }
-                Ok(None) => invalid("`code` is required: the program to run".into()),
-                Err(message) => invalid(message),
+                (Ok(None), _) => invalid("`code` is required: the program to run".into()),
+                (Err(message), _) | (_, Err(message)) => invalid(message),
             },
             other => {
                 return Err(ErrorData::invalid_params(
@@ -221,6 +236,19 @@ fn budget(value: Option<Value>) -> Result<usize, String> {
             .map(|budget| budget as usize)
             .ok_or_else(|| "`budget` must be a whole number of bytes from 200 to 100000".to_string()),
         Some(_) => Err("`budget` must be a number".to_string()),
+    }
+}
+
+/// `execute`'s budget in tokens: the server's, or a number from 1 to [`fit::MAX_TOKENS`].
+fn result_tokens(value: Option<Value>, shared: &Shared) -> Result<usize, String> {
+    match value {
+        None | Some(Value::Null) => Ok(shared.result_tokens),
+        Some(Value::Number(number)) => number
+            .as_u64()
+            .filter(|tokens| (1..=fit::MAX_TOKENS as u64).contains(tokens))
+            .map(|tokens| tokens as usize)
+            .ok_or_else(|| format!("`result_tokens` must be a whole number of tokens from 1 to {}", fit::MAX_TOKENS)),
+        Some(_) => Err("`result_tokens` must be a number".to_string()),
     }
 }
 

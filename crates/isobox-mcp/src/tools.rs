@@ -4,15 +4,24 @@
 use std::sync::Arc;
 
 use isobox_capabilities::Interface;
-use isobox_core::Limits;
+use isobox_core::{Limits, fit};
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
 pub const SEARCH: &str = "search";
 pub const EXECUTE: &str = "execute";
 
-/// `search` and `execute` for a server granting `interfaces` under `limits`.
+/// The budget `execute` fits a program's result and logs to, in tokens, unless the server or the call names another.
+pub const DEFAULT_RESULT_TOKENS: usize = 6_000;
+
+/// `search` and `execute` for a server granting `interfaces` under `limits`, with the default budget for `execute`'s
+/// output ([`DEFAULT_RESULT_TOKENS`]).
 pub fn tools(interfaces: &[Interface], limits: &Limits) -> Vec<Tool> {
+    tools_fitting(interfaces, limits, DEFAULT_RESULT_TOKENS)
+}
+
+/// [`tools`], with `execute`'s output fitted to `result_tokens` by default.
+pub(crate) fn tools_fitting(interfaces: &[Interface], limits: &Limits, result_tokens: usize) -> Vec<Tool> {
     let globals = interfaces.iter().map(|interface| format!("`{}`", interface.global)).collect::<Vec<_>>();
     let globals = if globals.is_empty() { "none".to_string() } else { globals.join(", ") };
     let search = Tool::new(
@@ -41,7 +50,8 @@ pub fn tools(interfaces: &[Interface], limits: &Limits) -> Vec<Tool> {
         format!(
             "Run JavaScript or TypeScript in a fresh sandbox. `code` is the body of an async function: `await` works, \
              `return` the answer (JSON), `console.log` notes. Globals: {globals} (see `search`); no fetch, require or \
-             fs. Limits: {} ms, {} MiB.{} Returns {{ok, result, error, logs, metrics}}.",
+             fs. Limits: {} ms, {} MiB.{} Returns {{ok, result, error, logs, metrics}}; a result and logs past \
+             `result_tokens` ({result_tokens} by default) are cut, with `truncated: true`.",
             limits.timeout.as_millis(),
             limits.memory_bytes >> 20,
             if keeps_state { " `kv` keeps data between calls of this session." } else { "" },
@@ -50,7 +60,8 @@ pub fn tools(interfaces: &[Interface], limits: &Limits) -> Vec<Tool> {
             "type": "object",
             "properties": {
                 "code": { "type": "string", "description": "The program." },
-                "input": { "description": "Any JSON value, given to the program as `input`." }
+                "input": { "description": "Any JSON value, given to the program as `input`." },
+                "result_tokens": { "type": "integer", "minimum": 1, "maximum": fit::MAX_TOKENS }
             },
             "required": ["code"]
         })),

@@ -16,6 +16,7 @@ use axum::routing::{any, get, post};
 use isobox_capabilities::Interface;
 use isobox_connectors::LimitsConfig;
 use isobox_connectors::serving::limit_above;
+use isobox_core::fit::{self, FittedOutcome};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -153,6 +154,9 @@ struct Execute {
     /// Limits within the tenant's ceilings; none named: the ceilings.
     #[serde(default)]
     limits: LimitsConfig,
+    /// Fit the result and logs to this many tokens (`isobox run --result-tokens`); none: the whole output.
+    #[serde(rename = "result-tokens", alias = "result_tokens")]
+    result_tokens: Option<usize>,
 }
 
 async fn execute(
@@ -175,6 +179,9 @@ async fn execute(
     if let Some(above) = limit_above(&limits, &tenant.ceiling) {
         return Err(ApiError::forbidden(above));
     }
+    if execute.result_tokens.is_some_and(|tokens| !(1..=fit::MAX_TOKENS).contains(&tokens)) {
+        return Err(ApiError::invalid(format!("`result-tokens` must be from 1 to {}", fit::MAX_TOKENS)));
+    }
     let typescript = execute.typescript || isobox_typescript::is_fenced(&execute.code);
     let backend = if typescript { &state.typescript } else { &state.backend };
     let request = isobox_core::Request {
@@ -185,7 +192,11 @@ async fn execute(
         tenant: Some(tenant.name.clone()),
     };
     let outcome = backend.run(&request).await;
-    let text = serde_json::to_string(&outcome).map_err(|error| {
+    let report = match execute.result_tokens {
+        Some(tokens) => FittedOutcome::new(&outcome, tokens),
+        None => FittedOutcome::whole(&outcome),
+    };
+    let text = serde_json::to_string(&report).map_err(|error| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the outcome did not serialise: {error}"))
     })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
