@@ -18,8 +18,9 @@ pub struct Execution<'a> {
 
 impl Execution<'_> {
     /// Runs `code` (JavaScript or TypeScript, possibly in a markdown code fence) with `input`. Always a result: a
-    /// failing program is `isError: true` with the error in the JSON, the same contract as `isobox run --json`, as
-    /// text and as structured content; its result and logs fitted to the budget (`truncated: true` when cut).
+    /// failing program is `isError: true` with the error in the JSON, the same contract as `isobox run --json`; its
+    /// result and logs fitted to the budget (`truncated: true` when cut). Text only: the same JSON again as structured
+    /// content would double what a client hands its model.
     pub async fn run(&self, code: String, input: Option<Value>) -> CallToolResult {
         let request = Request {
             code,
@@ -30,11 +31,8 @@ impl Execution<'_> {
         };
         let outcome = self.backend.run(&request).await;
         let report =
-            serde_json::to_value(FittedOutcome::new(&outcome, self.result_tokens)).expect("outcomes serialise");
-        let content = vec![ContentBlock::text(report.to_string())];
-        let mut result =
-            if outcome.is_ok() { CallToolResult::success(content) } else { CallToolResult::error(content) };
-        result.structured_content = Some(report);
-        result
+            serde_json::to_string(&FittedOutcome::new(&outcome, self.result_tokens)).expect("outcomes serialise");
+        let content = vec![ContentBlock::text(report)];
+        if outcome.is_ok() { CallToolResult::success(content) } else { CallToolResult::error(content) }
     }
 }
