@@ -21,7 +21,7 @@ use isobox_connectors::OpenApi;
 use serde_json::{Map, Value, json};
 
 use crate::json::{any_value, fits, value_for};
-use crate::wit_typescript::{ODD, assert_only_declares, declaration_block};
+use crate::wit_typescript::{assert_only_declares, declaration_block, odd_text as text};
 
 /// Property, definition and parameter names: identifiers, names that are not, and names JavaScript treats specially.
 const NAMES: [&str; 14] =
@@ -177,19 +177,6 @@ fn schema(u: &mut Unstructured, defs: usize, depth: u32) -> Result<Value> {
         map.insert((*u.choose(&["description", "title"])?).into(), text(u)?.into());
     }
     Ok(schema)
-}
-
-/// Text with the pieces that mean something in a TypeScript comment or string.
-fn text(u: &mut Unstructured) -> Result<String> {
-    let mut text = String::new();
-    for _ in 0..u.int_in_range(0..=4)? {
-        if u.arbitrary()? {
-            text.push_str(u.choose(&ODD)?);
-        } else {
-            text.extend(u.arbitrary::<String>()?.chars().take(12));
-        }
-    }
-    Ok(text)
 }
 
 /// Converts `document` (as an OpenAPI connector, or as one schema) and checks its declarations and its checks, on

@@ -20,7 +20,7 @@ const WORDS: [&str; 14] =
     ["a", "b", "B", "HTTP", "http", "get", "list", "item", "type", "record", "ok", "tag", "x1", "z"];
 
 /// Text that has a meaning in a TypeScript comment or declaration.
-pub(crate) const ODD: [&str; 16] =
+const ODD: [&str; 16] =
     ["*/", "/*", "/**", " * ", "*", "/", "`", "\"", "\\", "\r", "\u{2028}", "\u{2029}", "${", "};", "\t", "@param"];
 
 const PRIMITIVES: [&str; 13] =
@@ -138,17 +138,24 @@ fn docs(u: &mut Unstructured, out: &mut String, indent: &str) -> Result<()> {
         return Ok(());
     }
     for _ in 0..u.int_in_range(1..=3)? {
-        let mut line = String::new();
-        for _ in 0..u.int_in_range(0..=4)? {
-            if u.arbitrary()? {
-                line.push_str(u.choose(&ODD)?);
-            } else {
-                line.extend(u.arbitrary::<String>()?.chars().take(12));
-            }
-        }
+        let line = odd_text(u)?;
         writeln!(out, "{indent}/// {}", line.replace('\n', " ")).unwrap();
     }
     Ok(())
+}
+
+/// Up to four pieces of text, each either one that means something in a TypeScript comment or string, or a few
+/// arbitrary characters.
+pub(crate) fn odd_text(u: &mut Unstructured) -> Result<String> {
+    let mut text = String::new();
+    for _ in 0..u.int_in_range(0..=4)? {
+        if u.arbitrary()? {
+            text.push_str(u.choose(&ODD)?);
+        } else {
+            text.extend(u.arbitrary::<String>()?.chars().take(12));
+        }
+    }
+    Ok(text)
 }
 
 /// Checks the declarations of the interfaces of `wit` that isobox accepts.
