@@ -40,6 +40,9 @@
   const indexOf = String.prototype.indexOf;
   const create = Object.create;
   const max = Math.max;
+  const construct = Reflect.construct;
+  const NativeDate = Date;
+  const dateToString = Date.prototype.toString;
   // An escaped surrogate that is not itself escaped (preceded by an even number of backslashes).
   const loneSurrogate = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi;
   const push = Array.prototype.push;
@@ -241,9 +244,46 @@
     throw error;
   }
 
-  // Each granted capability becomes a frozen global object whose methods return promises.
+  // A run that may stop for approval is run again from the start once approved, and must take the same path: its
+  // `Math.random()` is seeded (sfc32) and its clock stands at the run's start, the same on every replay.
+  function deterministic(seed, clock) {
+    let a = seed[0] | 0;
+    let b = seed[1] | 0;
+    let c = seed[2] | 0;
+    let d = seed[3] | 0;
+    const random = {
+      random() {
+        const t = (((a + b) | 0) + d) | 0;
+        d = (d + 1) | 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) | 0;
+        c = (c << 21) | (c >>> 11);
+        c = (c + t) | 0;
+        return (t >>> 0) / 4294967296;
+      },
+    }.random;
+    defineProperty(Math, "random", { value: random, writable: true, configurable: true, enumerable: false });
+    function Date(...args) {
+      if (new.target === undefined) return call(dateToString, construct(NativeDate, [clock]));
+      return construct(NativeDate, args.length === 0 ? [clock] : args, new.target);
+    }
+    Date.prototype = NativeDate.prototype;
+    defineProperty(Date, "length", { value: 7 });
+    Date.now = { now: () => clock }.now;
+    Date.parse = NativeDate.parse;
+    Date.UTC = NativeDate.UTC;
+    defineProperty(NativeDate.prototype, "constructor", { value: Date, writable: true, configurable: true, enumerable: false });
+    defineProperty(globalThis, "Date", { value: Date, writable: true, configurable: true, enumerable: false });
+  }
+
+  // Each granted capability becomes a frozen global object whose methods return promises. The manifest is
+  // `[[global, [methods]], …]`, or `{grants, seed, now}` for a run that must replay the same.
   function grant(manifestText) {
-    const manifest = parse(manifestText);
+    let manifest = parse(manifestText);
+    if (!isArray(manifest)) {
+      deterministic(manifest.seed, manifest.now);
+      manifest = manifest.grants;
+    }
     for (let capability = 0; capability < manifest.length; capability++) {
       const [global, methods] = manifest[capability];
       const api = {};

@@ -205,7 +205,8 @@ async fn code_mode_costs_less_context_than_classic_tool_calls() {
         let execute_call = json!({ "name": "execute", "arguments": { "code": task.program } }).to_string().len();
         let outcome = backend.run(&Request::new(task.program).with_grants([task.grant])).await;
         let result = outcome.result.clone().unwrap_or_else(|error| panic!("{}: {error:?}", task.name));
-        let execute_answer = serde_json::to_string(&outcome).unwrap().len();
+        // What the model reads of `execute`'s answer (the call log goes to the client, in `_meta`).
+        let execute_answer = isobox_mcp::execute_report(&outcome, isobox_mcp::DEFAULT_RESULT_TOKENS).0.len();
         let code_mode = tools + search_call + answer.len() + execute_call + execute_answer;
         answers.insert(task.name, result);
         rows.push((task.name, Sizes { tool_list, calls, code_mode }));

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod approvals;
 mod capabilities;
 mod code_mode_saving;
 mod concurrency;

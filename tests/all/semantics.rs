@@ -19,6 +19,16 @@ async fn returns_json_values() {
 }
 
 #[tokio::test]
+async fn numbers_come_back_as_the_very_same_doubles() {
+    // The shortest text of each double, which a parser must read back exactly (some are off by one unit otherwise).
+    let doubles = [0.9357625565025955, 0.1 + 0.2, 5e-324, 1.7976931348623157e308, 2.2250738585072014e-308, 1e23];
+    let code = "return [0.9357625565025955, 0.1 + 0.2, 5e-324, 1.7976931348623157e308, 2.2250738585072014e-308, 1e23]";
+    let returned = value(code).await;
+    let returned: Vec<u64> = returned.as_array().unwrap().iter().map(|n| n.as_f64().unwrap().to_bits()).collect();
+    assert_eq!(returned, doubles.map(f64::to_bits));
+}
+
+#[tokio::test]
 async fn no_return_gives_null() {
     assert_eq!(value("const x = 1;").await, json!(null));
     assert_eq!(value("return undefined").await, json!(null));

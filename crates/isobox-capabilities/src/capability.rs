@@ -1,6 +1,6 @@
 //! A capability: a WIT interface and the Rust functions that implement it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -38,6 +38,14 @@ impl CallError {
     }
 }
 
+/// Adds [`APPROVAL_NOTE`] to a function's docs, which become its TypeScript doc comment.
+fn mark_approval(function: &mut wit::Function) {
+    function.docs = Some(match function.docs.as_deref().filter(|docs| !docs.is_empty()) {
+        Some(docs) => format!("{docs}\n{APPROVAL_NOTE}"),
+        None => APPROVAL_NOTE.to_string(),
+    });
+}
+
 pub(crate) type HostFuture = Pin<Box<dyn Future<Output = Result<Value, CallError>> + Send>>;
 pub(crate) type Handler = Arc<dyn Fn(CallContext, Value) -> HostFuture + Send + Sync>;
 
@@ -63,17 +71,66 @@ pub struct Capability {
     pub(crate) secret_fields: Vec<String>,
     /// Handlers whose Rust arguments do not take what their WIT function declares: function, and why.
     pub(crate) mismatches: Vec<(String, String)>,
+    /// Functions (WIT names) whose calls need a person's approval (see `isobox_core::approval`).
+    pub(crate) approval: HashSet<String>,
+    /// Names given to [`with_approval`](Self::with_approval) that the interface does not declare.
+    pub(crate) unknown_approvals: Vec<String>,
 }
 
+/// The doc-comment line that marks a WIT function as needing approval.
+pub const APPROVAL_TAG: &str = "@approval";
+
+/// What a model reads in place of [`APPROVAL_TAG`], and after the docs of a function marked by configuration.
+const APPROVAL_NOTE: &str = "Needs approval: the run stops before this call until a person approves it.";
+
 impl Capability {
-    pub fn new(interface: Interface) -> Self {
+    /// A capability declaring `interface`, without implementations yet. A function whose doc comment has a line
+    /// `@approval` needs approval (as [`with_approval`](Self::with_approval) marks it).
+    pub fn new(mut interface: Interface) -> Self {
+        let mut approval = HashSet::new();
+        for function in &mut interface.functions {
+            let Some(docs) = &function.docs else { continue };
+            if docs.lines().any(|line| line.trim() == APPROVAL_TAG) {
+                let kept: Vec<&str> = docs.lines().filter(|line| line.trim() != APPROVAL_TAG).collect();
+                let kept = kept.join("\n");
+                function.docs = Some(if kept.trim().is_empty() { String::new() } else { kept.trim().to_string() });
+                mark_approval(function);
+                approval.insert(function.name.clone());
+            }
+        }
         Self {
             interface,
             handlers: HashMap::new(),
             tenant_state: None,
             secret_fields: Vec::new(),
             mismatches: Vec::new(),
+            approval,
+            unknown_approvals: Vec::new(),
         }
+    }
+
+    /// Marks functions as needing a person's approval, by WIT name (`create-order`) or method (`createOrder`): a
+    /// program that calls one stops before the call with an `approval_required` outcome, and continues only once it
+    /// is approved (see `isobox_core::approval`). Their TypeScript docs say so. A name the interface does not
+    /// declare makes [`Capabilities::register`](crate::Capabilities::register) refuse the capability.
+    pub fn with_approval<S: AsRef<str>>(mut self, functions: impl IntoIterator<Item = S>) -> Self {
+        for name in functions {
+            let name = name.as_ref();
+            match self.interface.functions.iter_mut().find(|f| f.name == name || f.method == name) {
+                Some(function) => {
+                    if self.approval.insert(function.name.clone()) {
+                        mark_approval(function);
+                    }
+                }
+                None => self.unknown_approvals.push(name.to_string()),
+            }
+        }
+        self
+    }
+
+    /// Whether calls of the WIT function `name` need approval.
+    pub fn needs_approval(&self, name: &str) -> bool {
+        self.approval.contains(name)
     }
 
     /// The interface named `interface` in a WIT package given as text.

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use isobox_core::approval::{Replay, Reply, Step, seed_words};
 use isobox_core::calls::{MAX_LOG_BYTES, MAX_LOGGED_BYTES, bounded, bounded_as, mask};
 use isobox_core::{Call, Request, SandboxError};
 use serde_json::{Value, json};
@@ -22,6 +23,11 @@ pub struct HostCalls {
     max_calls: u32,
     max_bytes: u64,
     log: CallLog,
+    /// The run's seed and clock, when a granted function needs approval: the sandbox's `Math.random()` and `Date`
+    /// then follow them, so that a replay takes the same path.
+    deterministic: Option<(u64, u64)>,
+    /// The replayable run, when the request is part of one and may stop for approval.
+    replay: Option<Replay>,
 }
 
 /// The calls of one request, as they are made: shared by its [`HostCalls`] and the calls still running, and taken
@@ -75,10 +81,37 @@ impl CallLog {
             // Replaced when the call finishes; a call the request's end cut short keeps it.
             error: Some(error.unwrap_or_else(|| "the request ended before the call finished".into())),
             truncated,
+            replayed: false,
             started_us,
             duration_us: 0,
         });
         state.calls.len() - 1
+    }
+
+    /// Finishes the call at `index` with what the sandbox gets back (`value`: the returned value, when at hand);
+    /// `replayed` when it was served from a replay's record rather than made.
+    fn finish_as(
+        &self,
+        index: usize,
+        outcome: &CallOutcome,
+        value: Option<&Value>,
+        secrets: &[String],
+        replayed: bool,
+    ) {
+        match outcome {
+            CallOutcome::Return(text) => self.finish(index, Ok((value.unwrap_or(&Value::Null), text)), secrets),
+            CallOutcome::Throw(text) => {
+                let message = serde_json::from_str::<Value>(text)
+                    .ok()
+                    .and_then(|error| error["message"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                self.finish(index, Err(&message), secrets);
+            }
+            CallOutcome::Abort(error) => self.finish(index, Err(&error.to_string()), secrets),
+        }
+        if replayed && let Some(call) = self.state().calls.get_mut(index) {
+            call.replayed = true;
+        }
     }
 
     fn finish(&self, index: usize, outcome: Result<(&Value, &str), &str>, secrets: &[String]) {
@@ -124,12 +157,38 @@ pub struct PendingCall {
     max_bytes: u64,
     /// Where the call is logged.
     log: (CallLog, usize, Arc<Capability>),
+    /// The replayable run that records the call's reply: the run, the capability, the method and the arguments' text.
+    record: Option<(Replay, String, String, String)>,
 }
 
 impl HostCalls {
     pub(crate) fn new(granted: Vec<Arc<Capability>>, request: &Request) -> Self {
         let tenant = request.tenant.as_deref().unwrap_or("default");
+        let gated: Vec<(String, String)> = granted
+            .iter()
+            .flat_map(|capability| {
+                let interface = &capability.interface;
+                let functions = interface.functions.iter().filter(|f| capability.approval.contains(&f.name));
+                functions.map(|function| (interface.name.clone(), function.method.clone()))
+            })
+            .collect();
+        // A run that may stop, or continues one that did, replays; others need not record their calls.
+        let replay = request.replay.clone().filter(|replay| !gated.is_empty() || replay.is_resume());
+        if let Some(replay) = &replay {
+            replay.remember_gated(gated.iter().cloned());
+            replay.remember_code(&request.code);
+        }
+        let deterministic = match &replay {
+            Some(replay) => Some((replay.seed(), replay.clock_ms())),
+            None if !gated.is_empty() => {
+                let fresh = Replay::new();
+                Some((fresh.seed(), fresh.clock_ms()))
+            }
+            None => None,
+        };
         Self {
+            deterministic,
+            replay,
             granted,
             context: CallContext { tenant: tenant.into() },
             calls_left: request.limits.host_calls,
@@ -145,7 +204,9 @@ impl HostCalls {
     }
 
     /// What the sandbox builds its globals from: `[[global, [method, …]], …]` as JSON text, in grant order; calls
-    /// name a capability and a function by their indices in it. Empty when nothing is granted.
+    /// name a capability and a function by their indices in it. Empty when nothing is granted. When a granted function
+    /// needs approval, `{"grants": [[global, [method, …]], …], "seed": [4 × u32], "now": ms}`: the sandbox's
+    /// `Math.random()` is then seeded and `Date` reads `now`.
     pub fn manifest(&self) -> String {
         if self.granted.is_empty() {
             return String::new();
@@ -158,7 +219,10 @@ impl HostCalls {
                 json!([interface.global, interface.functions.iter().map(|f| &f.method).collect::<Vec<_>>()])
             })
             .collect();
-        Value::Array(entries).to_string()
+        match self.deterministic {
+            Some((seed, now)) => json!({"grants": entries, "seed": seed_words(seed), "now": now}).to_string(),
+            None => Value::Array(entries).to_string(),
+        }
     }
 
     /// Starts the call of function `function` of granted capability `capability` with `args`, the JSON text of the
@@ -194,34 +258,84 @@ impl HostCalls {
         let handler = &granted.handlers[&declared.name];
         let args = if declared.params.is_empty() { Value::Null } else { Value::Array(args) };
         // The sandbox's JSON text of the arguments stands for their size (within a few bytes of the checked values').
-        let index = self.log.begin(granted, &declared.method, &args, &String::from_utf8_lossy(raw_args), None);
+        let text = String::from_utf8_lossy(raw_args);
+        let gated = granted.approval.contains(&declared.name);
+        let capability_name = &granted.interface.name;
+        let mut record = None;
+        match &self.replay {
+            Some(replay) => match replay.next(capability_name, &declared.method, &text, gated) {
+                Step::Live => {
+                    record = Some((replay.clone(), capability_name.clone(), declared.method.clone(), text.to_string()))
+                }
+                Step::Serve(reply) => {
+                    let index = self.log.begin(granted, &declared.method, &args, &text, None);
+                    let outcome = match reply {
+                        Reply::Return(text) => CallOutcome::Return(text),
+                        Reply::Throw(text) => CallOutcome::Throw(text),
+                    };
+                    let value = match &outcome {
+                        CallOutcome::Return(text) => serde_json::from_str(text).ok(),
+                        _ => None,
+                    };
+                    self.log.finish_as(index, &outcome, value.as_ref(), &granted.secret_fields, true);
+                    return Err(outcome);
+                }
+                Step::Stop => return Err(self.stop(granted, &declared.method, &args, &text, Some(replay.run_id()))),
+                Step::Diverged(message) => {
+                    self.log.begin(granted, &declared.method, &args, &text, Some(message.clone()));
+                    return Err(abort(message));
+                }
+            },
+            None if gated => return Err(self.stop(granted, &declared.method, &args, &text, None)),
+            None => {}
+        }
+        let index = self.log.begin(granted, &declared.method, &args, &text, None);
         Ok(PendingCall {
             future: handler(self.context.clone(), args),
             label,
             result: declared.result.clone(),
             max_bytes: self.max_bytes,
             log: (self.log.clone(), index, Arc::clone(granted)),
+            record,
         })
+    }
+
+    /// Ends the request before a call that needs approval, logging it as not made.
+    fn stop(
+        &self,
+        granted: &Capability,
+        method: &str,
+        args: &Value,
+        text: &str,
+        run_id: Option<String>,
+    ) -> CallOutcome {
+        let error = "stopped before the call: it needs approval".to_string();
+        self.log.begin(granted, method, args, text, Some(error));
+        let mut shown = args.clone();
+        mask(&mut shown, &granted.secret_fields);
+        let (shown, _) = bounded(&shown, MAX_LOGGED_BYTES);
+        CallOutcome::Abort(SandboxError::approval_required(run_id, &granted.interface.name, method, shown))
     }
 }
 
 impl PendingCall {
     /// Runs the host function to completion and checks what it returned.
-    pub async fn finish(self) -> CallOutcome {
+    pub async fn finish(mut self) -> CallOutcome {
         let (log, index, capability) = &self.log;
         let (log, index, capability) = (log.clone(), *index, Arc::clone(capability));
+        let record = self.record.take();
         let (outcome, value) = self.run().await;
-        let secrets = &capability.secret_fields;
-        match &outcome {
-            CallOutcome::Return(text) => log.finish(index, Ok((value.as_ref().unwrap_or(&Value::Null), text)), secrets),
-            CallOutcome::Throw(text) => {
-                let message = serde_json::from_str::<Value>(text)
-                    .ok()
-                    .and_then(|error| error["message"].as_str().map(str::to_string))
-                    .unwrap_or_default();
-                log.finish(index, Err(&message), secrets);
+        log.finish_as(index, &outcome, value.as_ref(), &capability.secret_fields, false);
+        if let Some((replay, capability, method, args)) = record {
+            let reply = match &outcome {
+                CallOutcome::Return(text) => Some(Reply::Return(text.clone())),
+                CallOutcome::Throw(text) => Some(Reply::Throw(text.clone())),
+                // The request ends: there is nothing to replay past it.
+                CallOutcome::Abort(_) => None,
+            };
+            if let Some(reply) = reply {
+                replay.finish(&capability, &method, &args, reply);
             }
-            CallOutcome::Abort(error) => log.finish(index, Err(&error.to_string()), secrets),
         }
         outcome
     }

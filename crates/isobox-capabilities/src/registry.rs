@@ -30,6 +30,10 @@ pub enum RegistryError {
     Undeclared { capability: String, function: String },
     #[error("the Rust function for `{capability}.{function}` does not take the arguments its WIT declares ({message})")]
     HandlerMismatch { capability: String, function: String, message: String },
+    #[error("no capability named `{0}` is registered")]
+    NoSuchCapability(String),
+    #[error("`{capability}` has no function `{function}` to mark as needing approval")]
+    NoSuchFunction { capability: String, function: String },
     #[error(
         "`{capability}` declares a type `{name}` that `{existing}` declares differently: their TypeScript would \
          declare only one of them"
@@ -66,6 +70,9 @@ impl Capabilities {
                 message: message.clone(),
             });
         }
+        if let Some(function) = capability.unknown_approvals.first() {
+            return Err(RegistryError::NoSuchFunction { capability: name, function: function.clone() });
+        }
         if let Some(function) = capability.handlers.keys().find(|h| !interface.functions.iter().any(|f| &f.name == *h))
         {
             return Err(RegistryError::Undeclared { capability: name, function: function.clone() });
@@ -100,6 +107,33 @@ impl Capabilities {
     pub fn register_renaming(&mut self, mut capability: Capability) -> Result<&mut Self, RegistryError> {
         capability.interface = crate::rename::distinct(&capability.interface, &self.types);
         self.register(capability)
+    }
+
+    /// Marks functions of the registered capability `capability` as needing approval, as
+    /// [`Capability::with_approval`] does: for configuration (`--require-approval kv.set`, a connector's list).
+    ///
+    /// # Errors
+    /// No capability of that name ([`RegistryError::NoSuchCapability`]), or it declares no such function
+    /// ([`RegistryError::NoSuchFunction`]).
+    pub fn require_approval<S: AsRef<str>>(
+        &mut self,
+        capability: &str,
+        functions: impl IntoIterator<Item = S>,
+    ) -> Result<&mut Self, RegistryError> {
+        let entry =
+            self.by_name.get_mut(capability).ok_or_else(|| RegistryError::NoSuchCapability(capability.into()))?;
+        let marked = (**entry).clone().with_approval(functions);
+        if let Some(function) = marked.unknown_approvals.first() {
+            return Err(RegistryError::NoSuchFunction { capability: capability.into(), function: function.clone() });
+        }
+        *entry = Arc::new(marked);
+        Ok(self)
+    }
+
+    /// Whether a function of one of the named capabilities needs approval: requests granted them should run through
+    /// `isobox_core::approval::Approvals`, so that a stop can be continued.
+    pub fn needs_approval(&self, grants: &[impl AsRef<str>]) -> bool {
+        grants.iter().any(|grant| self.by_name.get(grant.as_ref()).is_some_and(|c| !c.approval.is_empty()))
     }
 
     pub fn get(&self, name: &str) -> Option<&Interface> {

@@ -58,7 +58,7 @@ impl LimitArgs {
     }
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct GrantArgs {
     /// Capabilities the code may call (see `isobox caps`), comma-separated.
     #[arg(long, value_delimiter = ',')]
@@ -76,6 +76,10 @@ pub struct GrantArgs {
     /// The keys each `kv` tenant may store.
     #[arg(long, value_name = "N", default_value_t = KvConfig::default().max_keys_per_tenant)]
     pub kv_max_keys: u64,
+    /// Functions whose calls need a person's approval, as CAPABILITY.METHOD (`kv.set`), comma-separated: a program
+    /// stops before such a call, and `isobox run --approve RUN_ID` continues it.
+    #[arg(long, value_delimiter = ',', value_name = "CAPABILITY.METHOD")]
+    pub require_approval: Vec<String>,
     #[command(flatten)]
     pub config: crate::capabilities::ConfigArgs,
 }

@@ -53,11 +53,12 @@ pub struct ConfigArgs {
     pub config: Option<PathBuf>,
 }
 
-/// The registry of a command that runs programs, each failure reported on standard error: an unreadable `--config`,
-/// or a grant that names neither a built-in capability nor one of its connectors, is a usage error naming every
-/// capability that could be granted (the file is read once, before anything is loaded); a capability that cannot be
-/// set up is a failure.
-pub async fn registry(args: &GrantArgs) -> Result<Capabilities, ExitCode> {
+/// The registry of a command that runs programs, and the key-value store when it was opened. Each failure is reported
+/// on standard error: an unreadable `--config`, or a grant or `--require-approval` that names neither a built-in
+/// capability nor one of its connectors, is a usage error naming every capability that could be granted (the file is
+/// read once, before anything is loaded); a capability that cannot be set up is a failure. `kv` is the store to use
+/// if one is open already (its database admits one opening per process).
+pub async fn registry(args: &GrantArgs, kv: Option<kv::KvStore>) -> Result<Registry, ExitCode> {
     let report = |message: String, code: u8| {
         eprintln!("isobox: {message}");
         ExitCode::from(code)
@@ -70,7 +71,41 @@ pub async fn registry(args: &GrantArgs) -> Result<Capabilities, ExitCode> {
         let message = format!("unknown capability `{unknown}` (known: {})", known.join(", "));
         return Err(report(message, EXIT_USAGE));
     }
-    set_up(args, config.as_ref()).await.map_err(|error| report(error.to_string(), EXIT_FAILED))
+    let mut gated = Vec::new();
+    let configured = config.iter().flat_map(|config| config.require_approval.iter());
+    for name in args.require_approval.iter().chain(configured) {
+        match name.split_once('.') {
+            Some((capability, function)) if known.contains(&capability) && !function.is_empty() => {
+                gated.push((capability, function));
+            }
+            _ => {
+                let message = format!(
+                    "--require-approval takes CAPABILITY.METHOD (such as `kv.set`), got `{name}` (capabilities: {})",
+                    known.join(", ")
+                );
+                return Err(report(message, EXIT_USAGE));
+            }
+        }
+    }
+    let mut registry =
+        set_up(args, config.as_ref(), kv).await.map_err(|error| report(error.to_string(), EXIT_FAILED))?;
+    // Only what is set up (granted) can be marked; a function it does not declare is a usage error.
+    for (capability, function) in gated {
+        if registry.capabilities.get(capability).is_some() {
+            registry
+                .capabilities
+                .require_approval(capability, [function])
+                .map_err(|error| report(error.to_string(), EXIT_USAGE))?;
+        }
+    }
+    Ok(registry)
+}
+
+/// What [`registry`] sets up.
+pub struct Registry {
+    pub capabilities: Capabilities,
+    /// The key-value store, when `kv` is granted or a store was given.
+    pub kv: Option<kv::KvStore>,
 }
 
 /// The built-in capabilities, `http` reaching only the allowed origins, and the granted connectors of `config`. The
@@ -80,7 +115,8 @@ pub async fn registry(args: &GrantArgs) -> Result<Capabilities, ExitCode> {
 async fn set_up(
     args: &GrantArgs,
     config: Option<&Config>,
-) -> Result<Capabilities, Box<dyn std::error::Error + Send + Sync>> {
+    mut kv_store: Option<kv::KvStore>,
+) -> Result<Registry, Box<dyn std::error::Error + Send + Sync>> {
     let (grants, allowed_origins) = (&args.grant, &args.allow_origins);
     let mut capabilities = Capabilities::new();
     capabilities.register(shop::capability())?;
@@ -93,15 +129,12 @@ async fn set_up(
         capabilities.register(HttpClient::new(&http)?.capability())?;
     }
     if grants.iter().any(|grant| grant == "kv") {
-        let path = kv::default_path();
-        let config = kv::KvConfig {
-            max_bytes_per_tenant: args.kv_max_bytes,
-            max_keys_per_tenant: args.kv_max_keys,
-            ..kv::KvConfig::default()
+        let store = match kv_store.take() {
+            Some(store) => store,
+            None => open_kv(args)?,
         };
-        let store =
-            kv::KvStore::open_with(&path, config).map_err(|error| format!("opening {}: {error}", path.display()))?;
         capabilities.register(store.capability())?;
+        kv_store = Some(store);
     }
     if let Some(config) = config {
         let loaded = isobox_connectors::load(config, |name| grants.iter().any(|grant| grant == name)).await;
@@ -113,7 +146,18 @@ async fn set_up(
             capabilities.register_renaming(connector)?;
         }
     }
-    Ok(capabilities)
+    Ok(Registry { capabilities, kv: kv_store })
+}
+
+/// Opens the key-value store at its default path, with the quotas of `args`.
+pub fn open_kv(args: &GrantArgs) -> Result<kv::KvStore, String> {
+    let path = kv::default_path();
+    let config = kv::KvConfig {
+        max_bytes_per_tenant: args.kv_max_bytes,
+        max_keys_per_tenant: args.kv_max_keys,
+        ..kv::KvConfig::default()
+    };
+    kv::KvStore::open_with(&path, config).map_err(|error| format!("opening {}: {error}", path.display()))
 }
 
 /// The interfaces of every built-in capability and of the connectors of `config` (only the `grants`, when given),

@@ -42,14 +42,28 @@ pub async fn mcp(args: McpArgs) -> ExitCode {
         out!("{}", ContextSize::of(&granted, &args.limits.limits()));
         return ExitCode::from(EXIT_OK);
     }
-    let capabilities = match capabilities::registry(&args.grants).await {
-        Ok(capabilities) => capabilities,
+    let registry = match capabilities::registry(&args.grants, None).await {
+        Ok(registry) => registry,
         Err(code) => return code,
     };
+    // Runs that stop for approval are kept in the key-value store, so that they survive a restart.
+    let approvals = if registry.capabilities.needs_approval(&args.grants.grant) {
+        match crate::run::approvals(&args.grants, registry.kv.clone()) {
+            Ok(approvals) => Some(approvals),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+    let capabilities = registry.capabilities;
     let server = backends::start(args.backend, &capabilities, Serving::Many(None))
         .map_err(|error| error.to_string())
         .and_then(|backend| McpServer::new(backend, &capabilities, &args.grants.grant).map_err(|e| e.to_string()))
-        .map(|server| server.with_limits(args.limits.limits()).with_result_tokens(args.result_tokens as usize));
+        .map(|server| server.with_limits(args.limits.limits()).with_result_tokens(args.result_tokens as usize))
+        .map(|server| match approvals {
+            Some(approvals) => server.with_approvals(approvals),
+            None => server,
+        });
     let server = match (server, &args.tenant) {
         (Ok(server), Some(tenant)) => server.with_tenant(tenant),
         (Ok(server), None) => server,

@@ -94,8 +94,8 @@ pub async fn call(args: CallArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let capabilities = match capabilities::registry(&args.grants).await {
-        Ok(capabilities) => capabilities,
+    let capabilities = match capabilities::registry(&args.grants, None).await {
+        Ok(registry) => registry.capabilities,
         Err(code) => return code,
     };
     let host = match PluginHost::new(WasmConfig { capabilities, ..WasmConfig::default() }) {

@@ -53,6 +53,7 @@ pub fn human(fitted: &FittedOutcome) {
     }
     for call in &outcome.calls {
         let status = match &call.error {
+            None if call.replayed => "ok (replayed from the run's record)".to_string(),
             None => "ok".to_string(),
             Some(error) => format!("failed: {}", printable(error)),
         };
@@ -71,6 +72,12 @@ pub fn human(fitted: &FittedOutcome) {
             if let SandboxError::Exception { stack: Some(stack), .. } = error {
                 for frame in stack.trim_end().split('\n') {
                     eprintln!("  {}", printable(frame));
+                }
+            }
+            if let SandboxError::ApprovalRequired(stop) = error {
+                eprintln!("  arguments: {}", printable(&stop.args.to_string()));
+                if let Some(run_id) = &stop.run_id {
+                    eprintln!("  continue with `isobox run --approve {run_id}` or `isobox run --deny {run_id}`");
                 }
             }
         }

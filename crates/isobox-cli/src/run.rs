@@ -4,12 +4,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
+use isobox_builtins::kv::KvStore;
+use isobox_core::approval::{Approvals, Decision};
 use isobox_core::fit::{self, FittedOutcome};
-use isobox_core::{Backend, Request};
+use isobox_core::{Backend, Outcome, Request};
 use isobox_typescript::TypeScript;
 
 use crate::args::{GrantArgs, LimitArgs, parse_input};
-use crate::backends::{self, BackendChoice, Serving};
+use crate::backends::{self, BackendChoice, Engine, Serving};
 use crate::{capabilities, report};
 
 /// Exit codes: the program succeeded, the program failed, the command was used wrongly.
@@ -20,7 +22,19 @@ pub const EXIT_USAGE: u8 = 2;
 #[derive(Args)]
 pub struct RunArgs {
     /// The program: a file, or `-` for standard input.
-    file: PathBuf,
+    #[arg(required_unless_present_any = ["approve", "deny"])]
+    file: Option<PathBuf>,
+    /// Continue the run RUN_ID, which stopped at a call needing approval (see --require-approval), making that call:
+    /// the program runs again on the backend it ran on, with the calls before the stop served from the run's record,
+    /// then goes on. Pass the grant flags (--config, --allow-origin, …) as for the first run.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["file", "deny"])]
+    approve: Option<String>,
+    /// Continue the run RUN_ID without making the call it stopped at: the call throws an Error the program can catch.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "file")]
+    deny: Option<String>,
+    /// With --deny: why, added to the Error's message.
+    #[arg(long, requires = "deny")]
+    reason: Option<String>,
     /// The sandbox engine; `both` runs the program on each and shows the outcomes side by side.
     #[arg(long, value_enum, default_value_t = BackendChoice::Wasm)]
     backend: BackendChoice,
@@ -49,6 +63,9 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
+    if let Some((run_id, decision)) = decision(&args) {
+        return decide(&args, run_id, decision).await;
+    }
     let (request, typescript) = match request(&args) {
         Ok(request) => request,
         Err(message) => {
@@ -56,16 +73,29 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let capabilities = match capabilities::registry(&args.grants).await {
-        Ok(capabilities) => capabilities,
+    let registry = match capabilities::registry(&args.grants, None).await {
+        Ok(registry) => registry,
         Err(code) => return code,
+    };
+    // A run that may stop for approval is kept in the key-value store, to be continued by a later `--approve`.
+    let approvals = if registry.capabilities.needs_approval(&request.grants) {
+        match approvals(&args.grants, registry.kv.clone()) {
+            Ok(approvals) => Some(approvals),
+            Err(code) => return code,
+        }
+    } else {
+        None
     };
     let mut outcomes = Vec::new();
     for &engine in args.backend.engines() {
-        match backends::start(engine, &capabilities, Serving::One) {
+        match backends::start(engine, &registry.capabilities, Serving::One) {
             Ok(backend) => {
                 let backend: Arc<dyn Backend> = if typescript { Arc::new(TypeScript::new(backend)) } else { backend };
-                outcomes.push((engine.name(), backend.run(&request).await));
+                let outcome = match &approvals {
+                    Some(approvals) => approvals.run(&*backend, request.clone()).await,
+                    None => backend.run(&request).await,
+                };
+                outcomes.push((engine.name(), outcome));
             }
             Err(error) => {
                 eprintln!("isobox: {error}");
@@ -73,6 +103,69 @@ pub async fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
+    report(&args, &outcomes)
+}
+
+/// `--approve RUN_ID` or `--deny RUN_ID`, when given.
+fn decision(args: &RunArgs) -> Option<(&str, Decision)> {
+    match (&args.approve, &args.deny) {
+        (Some(run_id), _) => Some((run_id, Decision::Approve)),
+        (None, Some(run_id)) => Some((run_id, Decision::Deny { reason: args.reason.clone() })),
+        (None, None) => None,
+    }
+}
+
+/// Approvals kept in the key-value store (`kv`: the one already open, if any).
+pub(crate) fn approvals(grants: &GrantArgs, kv: Option<KvStore>) -> Result<Approvals, ExitCode> {
+    let store = match kv {
+        Some(store) => store,
+        None => capabilities::open_kv(grants).map_err(|message| {
+            eprintln!("isobox: runs that may stop for approval are kept in the key-value store: {message}");
+            ExitCode::from(EXIT_FAILED)
+        })?,
+    };
+    Ok(Approvals::new(Arc::new(store)))
+}
+
+/// Continues a stopped run: on the backend it ran on, granted what it was granted.
+async fn decide(args: &RunArgs, run_id: &str, decision: Decision) -> ExitCode {
+    let failed = |message: String, code: u8| {
+        eprintln!("isobox: {message}");
+        ExitCode::from(code)
+    };
+    let store = match capabilities::open_kv(&args.grants) {
+        Ok(store) => store,
+        Err(message) => return failed(message, EXIT_FAILED),
+    };
+    let approvals = Approvals::new(Arc::new(store.clone()));
+    let pending = match approvals.pending(args.tenant.as_deref(), run_id).await {
+        Ok(pending) => pending,
+        Err(error) => return failed(error.to_string(), EXIT_FAILED),
+    };
+    let engine = match pending.backend.as_str() {
+        "wasm" => Engine::Wasm,
+        "v8" => Engine::V8,
+        other => return failed(format!("run {run_id} ran on a backend this command does not have: {other}"), 1),
+    };
+    let mut grants = args.grants.clone();
+    grants.grant = pending.grants;
+    let registry = match capabilities::registry(&grants, Some(store)).await {
+        Ok(registry) => registry,
+        Err(code) => return code,
+    };
+    let backend = match backends::start(engine, &registry.capabilities, Serving::One) {
+        // A stopped TypeScript program was kept as the JavaScript it became.
+        Ok(backend) => backend,
+        Err(error) => return failed(error.to_string(), EXIT_FAILED),
+    };
+    match approvals.decide(&*backend, args.tenant.as_deref(), run_id, decision).await {
+        Ok(outcome) => report(args, &[(engine.name(), outcome)]),
+        Err(error) => failed(error.to_string(), EXIT_FAILED),
+    }
+}
+
+/// Prints the outcomes as asked, and the exit code they make.
+fn report(args: &RunArgs, outcomes: &[(&'static str, Outcome)]) -> ExitCode {
     let outcomes: Vec<_> = outcomes
         .iter()
         .map(|(name, outcome)| {
@@ -94,18 +187,20 @@ pub async fn run(args: RunArgs) -> ExitCode {
 
 /// The request, and whether its program is TypeScript.
 fn request(args: &RunArgs) -> Result<(Request, bool), String> {
-    let code = if args.file.as_os_str() == "-" {
+    let file = args.file.as_deref().ok_or("a program file is required")?;
+    let code = if file.as_os_str() == "-" {
         let mut code = String::new();
         std::io::stdin().read_to_string(&mut code).map_err(|error| format!("reading standard input: {error}"))?;
         code
     } else {
-        std::fs::read_to_string(&args.file).map_err(|error| format!("reading {}: {error}", args.file.display()))?
+        std::fs::read_to_string(file).map_err(|error| format!("reading {}: {error}", file.display()))?
     };
     let input = parse_input(args.input.as_deref())?;
     let typescript = args.typescript
-        || args.file.extension().is_some_and(|extension| extension == "ts" || extension == "mts")
+        || file.extension().is_some_and(|extension| extension == "ts" || extension == "mts")
         || isobox_typescript::is_fenced(&code);
     let grants = args.grants.grant.clone();
-    let request = Request { code, input, limits: args.limits.limits(), grants, tenant: args.tenant.clone() };
+    let request =
+        Request { code, input, limits: args.limits.limits(), grants, tenant: args.tenant.clone(), replay: None };
     Ok((request, typescript))
 }

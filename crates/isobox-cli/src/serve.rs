@@ -10,6 +10,7 @@ use isobox_builtins::http::{HttpClient, HttpConfig};
 use isobox_builtins::{kv, shop};
 use isobox_capabilities::Capabilities;
 use isobox_connectors::Config;
+use isobox_core::approval::PendingRuns;
 use isobox_serve::{Readiness, Server};
 
 use crate::backends::{self, Engine, Serving};
@@ -77,9 +78,16 @@ async fn start(args: &ServeArgs, config: &Config) -> Result<(), Error> {
         (None, Some("v8")) => Engine::V8,
         (None, Some(other)) => return Err(format!("[serve] backend = `{other}`: use `wasm` or `v8`").into()),
     };
-    let (capabilities, readiness) = set_up(config).await?;
+    let (capabilities, readiness, store) = set_up(config).await?;
     let backend = backends::start(engine, &capabilities, Serving::Many(config.serve.max_sandboxes))?;
-    let mut server = Server::new(backend, &capabilities, config)?;
+    // Runs that stop for approval are kept in the store: they survive a restart and any replica can continue them.
+    let names: Vec<String> = capabilities.interfaces().map(|interface| interface.name.clone()).collect();
+    let pending: Option<Arc<dyn PendingRuns>> = match (capabilities.needs_approval(&names), store) {
+        (false, _) => None,
+        (true, Some(store)) => Some(Arc::new(store)),
+        (true, None) => Some(Arc::new(open_store(config, kv::KvConfig::default()).await?)),
+    };
+    let mut server = Server::with_pending_runs(backend, &capabilities, config, pending)?;
     if let Some(readiness) = readiness {
         server = server.with_readiness(readiness);
     }
@@ -94,12 +102,14 @@ async fn start(args: &ServeArgs, config: &Config) -> Result<(), Error> {
 }
 
 /// The capabilities the tenants may be granted: the built-ins and the connectors any tenant names, `kv` on the
-/// configured store, and `http` reaching, for each tenant, its own `origins`. With the store's readiness check.
-async fn set_up(config: &Config) -> Result<(Capabilities, Option<Readiness>), Error> {
+/// configured store, and `http` reaching, for each tenant, its own `origins`, with the functions `require-approval`
+/// names marked. With the store's readiness check, and the store when it was opened.
+async fn set_up(config: &Config) -> Result<(Capabilities, Option<Readiness>, Option<kv::KvStore>), Error> {
     let granted = |name: &str| config.tenants.values().any(|tenant| tenant.grants.iter().any(|grant| grant == name));
     let mut capabilities = Capabilities::new();
     capabilities.register(shop::capability())?;
     let mut readiness = None;
+    let mut opened = None;
     if granted("kv") {
         let defaults = kv::KvConfig::default();
         let kv_config = kv::KvConfig {
@@ -109,6 +119,7 @@ async fn set_up(config: &Config) -> Result<(Capabilities, Option<Readiness>), Er
         };
         let store = open_store(config, kv_config).await?;
         capabilities.register(store.capability())?;
+        opened = Some(store.clone());
         let check = store.clone();
         readiness = Some(Arc::new(move || {
             let store = check.clone();
@@ -132,7 +143,16 @@ async fn set_up(config: &Config) -> Result<(Capabilities, Option<Readiness>), Er
     for connector in loaded.capabilities {
         capabilities.register_renaming(connector)?;
     }
-    Ok((capabilities, readiness))
+    for name in &config.require_approval {
+        // The file was checked: every entry is `capability.method`. A capability no tenant is granted is not set up.
+        let Some((capability, method)) = name.split_once('.') else { continue };
+        if capabilities.get(capability).is_some() {
+            capabilities.require_approval(capability, [method])?;
+        } else if !["http", "kv", "shop"].contains(&capability) && !config.connectors.contains_key(capability) {
+            return Err(format!("require-approval: `{name}` names no capability").into());
+        }
+    }
+    Ok((capabilities, readiness, opened))
 }
 
 /// The `kv` store of `[store]`: PostgreSQL, shared by replicas, or a redb file for one process.

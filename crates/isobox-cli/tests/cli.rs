@@ -597,3 +597,84 @@ fn an_mcp_connector_works_on_both_backends_and_only_when_granted() {
     let (exit, json) = run_json("return typeof memory", &["--backend", "both", "--config", config]);
     assert_eq!((exit, &json["wasm"]["result"], &json["v8"]["result"]), (0, &json!("undefined"), &json!("undefined")));
 }
+
+/// `isobox` with `args`, the data dir `data` and `stdin`: the exit code, the JSON on standard output (`null` if none)
+/// and standard error.
+fn isobox_in(data: &std::path::Path, args: &[&str], stdin: &str) -> (i32, Value, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_isobox"))
+        .args(args)
+        .env("ISOBOX_DATA_DIR", data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("isobox starts");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (output.status.code().unwrap(), json, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn a_run_stopped_for_approval_is_continued_by_another_process_with_each_write_made_once() {
+    let program = r#"
+        const before = await kv.get("note");
+        await kv.set("note", `written at ${Date.now()} with ${Math.random()}`);
+        const writes = await kv.increment("writes", 1);
+        return { before, after: await kv.get("note"), writes };
+    "#;
+    for backend in ["wasm", "v8"] {
+        let data = tempfile::tempdir().unwrap();
+        let data = data.path();
+        let gated =
+            ["run", "--json", "--backend", backend, "--grant", "kv", "--require-approval", "kv.set,kv.increment"];
+        let (code, json, _) = isobox_in(data, &[&gated[..], &["-"]].concat(), program);
+        assert_eq!((code, &json["error"]["kind"]), (1, &json!("approval_required")), "{backend}: {json}");
+        assert_eq!((&json["error"]["capability"], &json["error"]["method"]), (&json!("kv"), &json!("set")));
+        let run_id = json["error"]["run_id"].as_str().unwrap().to_string();
+        let read = |data| isobox_in(data, &["run", "--json", "--grant", "kv", "-"], "return await kv.get('note')").1;
+        assert_eq!(read(data)["result"], Value::Null, "{backend}: nothing written before approval");
+
+        // A new process continues it: it stops again at the next call needing approval.
+        let (code, json, _) = isobox_in(data, &["run", "--json", "--approve", &run_id], "");
+        assert_eq!((code, &json["error"]["method"]), (1, &json!("increment")), "{backend}: {json}");
+        assert_eq!(json["metrics"]["backend"], backend);
+        let replayed: Vec<&Value> = json["calls"].as_array().unwrap().iter().map(|call| &call["replayed"]).collect();
+        assert_eq!(replayed, [&json!(true), &Value::Null, &Value::Null], "{backend}: {json}");
+        let note = read(data)["result"].as_str().unwrap().to_string();
+        let second = json["error"]["run_id"].as_str().unwrap().to_string();
+
+        let (code, json, _) = isobox_in(data, &["run", "--json", "--approve", &second], "");
+        assert_eq!(code, 0, "{backend}: {json}");
+        assert_eq!(json["result"], json!({"before": null, "after": note, "writes": 1}), "{backend}");
+        // Each run id is used once; a denial of a used one finds nothing either.
+        for decision in ["--approve", "--deny"] {
+            let (code, _, stderr) = isobox_in(data, &["run", decision, &second], "");
+            assert_eq!(code, 1, "{backend}");
+            assert!(stderr.contains("no run waits for approval"), "{backend}: {stderr}");
+        }
+        let (_, json, _) = isobox_in(data, &["run", "--json", "--grant", "kv", "-"], "return await kv.get('writes')");
+        assert_eq!(json["result"], "1", "{backend}: the increment was made once");
+    }
+}
+
+#[test]
+fn a_denied_call_throws_in_the_program_and_approval_flags_are_checked() {
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path();
+    let program = "try { await kv.set('a', '1'); return 'set'; } catch (e) { return e.message; }";
+    let (_, json, _) =
+        isobox_in(data, &["run", "--json", "--grant", "kv", "--require-approval", "kv.set", "-"], program);
+    let run_id = json["error"]["run_id"].as_str().unwrap().to_string();
+    let (code, json, _) = isobox_in(data, &["run", "--json", "--deny", &run_id, "--reason", "no"], "");
+    assert_eq!((code, &json["result"]), (0, &json!("kv.set was denied: no")), "{json}");
+
+    for (flag, expected) in [("kv.nope", "`kv` has no function `nope`"), ("nope.set", "CAPABILITY.METHOD")] {
+        let (code, _, stderr) = isobox_in(data, &["run", "--grant", "kv", "--require-approval", flag, "-"], "1");
+        assert_eq!(code, 2, "{flag}");
+        assert!(stderr.contains(expected), "{flag}: {stderr}");
+    }
+    let (code, _, stderr) = isobox_in(data, &["run", "--approve", "0123"], "");
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no run waits for approval"), "{stderr}");
+}

@@ -51,13 +51,14 @@ fn text(result: &Value) -> &str {
 }
 
 /// An `execute` result: its `isError` flag and the outcome JSON, which must follow `isobox run --json`'s contract
-/// (`truncated` only when the output was cut to the budget), as text only.
+/// (`truncated` only when the output was cut to the budget), as text only, with the call log apart in `_meta`.
 fn outcome(result: &Value) -> (bool, Value) {
     let outcome: Value = serde_json::from_str(text(result)).unwrap_or_else(|_| panic!("not JSON: {result}"));
     let mut keys: Vec<&str> = outcome.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
     keys.retain(|&key| !(key == "truncated" && outcome["truncated"] == true));
-    assert_eq!(keys, ["calls", "error", "logs", "metrics", "ok", "result"], "{outcome}");
+    assert_eq!(keys, ["error", "logs", "metrics", "ok", "result"], "{outcome}");
+    assert!(result["_meta"]["isobox/calls"].is_array(), "the call log is in `_meta`: {result}");
     assert!(result.get("structuredContent").is_none(), "the outcome is not repeated as structured content: {result}");
     let is_error = result["isError"].as_bool().unwrap_or(false);
     assert_eq!(is_error, outcome["ok"] == false, "isError matches ok: {result}");
@@ -131,9 +132,12 @@ fn a_client_searches_and_executes() {
     assert!(first.trim_start().starts_with("getOrder("), "{found}");
     assert!(found.len() <= isobox_mcp_budget(), "{found}");
 
-    // execute: success with logs.
+    // execute: success with logs; the call log is for the client, apart from what the model reads.
     let success = ok(&results[2]);
     assert_eq!(success["result"], true);
+    let logged = &results[2]["_meta"]["isobox/calls"];
+    assert_eq!((&logged[0]["method"], &logged[0]["ok"]), (&json!("listOrders"), &json!(true)), "{logged}");
+    assert_eq!(logged[0]["args"], json!([{ "status": "delivered" }]), "{logged}");
     assert_eq!(success["logs"], json!([{ "level": "log", "message": "counting" }]));
     assert_eq!(success["metrics"]["backend"], "wasm");
 
@@ -328,4 +332,38 @@ async fn connectors_are_found_and_called_through_the_mcp_server() {
     assert_eq!(results[5]["isError"], true, "{}", results[5]);
     assert!(text(&results[5]).contains("more than the budget of 1000"), "{}", results[5]);
     assert!(!sessions[0].to_string().contains("kept-on-the-host"), "the credential reached the client");
+}
+
+#[test]
+fn execute_stops_for_approval_and_a_later_session_continues_the_run() {
+    let program = "const before = await kv.get('a');\nawait kv.set('a', String(Math.random()));\nreturn [before, await kv.get('a')];";
+    for backend in ["wasm", "v8"] {
+        let data = tempfile::tempdir().unwrap();
+        let args = ["--grant", "kv", "--require-approval", "kv.set", "--tenant", "team", "--backend", backend];
+        let sessions = drive(&args, data.path(), json!([[execute(program)]]));
+        let execute_tool = &sessions[0]["tools"][1];
+        assert!(execute_tool["inputSchema"]["properties"]["approve"].is_object(), "{execute_tool}");
+        assert!(execute_tool["description"].as_str().unwrap().contains("`approval_required`"), "{execute_tool}");
+        let stopped = failed(&sessions[0]["results"][0], "approval_required");
+        assert_eq!((&stopped["capability"], &stopped["method"]), (&json!("kv"), &json!("set")), "{stopped}");
+        let run_id = stopped["run_id"].as_str().unwrap();
+
+        // Another server process (a restart) continues it, once; approving twice finds nothing the second time.
+        let approve = json!({ "name": "execute", "arguments": { "approve": run_id } });
+        let both = json!({ "name": "execute", "arguments": { "approve": run_id, "code": "return 1" } });
+        let sessions = drive(&args, data.path(), json!([[both, approve.clone(), approve]]));
+        let results = sessions[0]["results"].as_array().unwrap();
+        assert!(
+            text(&results[0]).contains("not both") || text(&results[0]).contains("or `approve`/`deny`"),
+            "{}",
+            results[0]
+        );
+        let done = ok(&results[1]);
+        let value = done["result"][1].as_str().unwrap().to_string();
+        assert_eq!(done["result"], json!([null, value]), "{backend}: {done}");
+        let logged = results[1]["_meta"]["isobox/calls"].as_array().unwrap();
+        assert_eq!(logged[0]["replayed"], true, "{backend}: {results:?}");
+        assert_eq!(results[2]["isError"], true);
+        assert!(text(&results[2]).contains("not_found"), "{}", results[2]);
+    }
 }

@@ -475,6 +475,49 @@ impl Drop for Nginx {
     }
 }
 
+/// Adds a top-level `require-approval = [FUNCTION]` to the configuration at `config`.
+fn gate(config: &Path, function: &str) {
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(config, format!("require-approval = [\"{function}\"]\n{text}")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_stopped_for_approval_survive_a_restart_and_are_decided_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "", "");
+    gate(&config, "kv.delete");
+    let code = "await kv.set('k', 'v'); try { return [await kv.delete('k'), await kv.get('k')]; } catch (e) { return e.message; }";
+    let mut stops = Vec::new();
+    {
+        let server = Replica::start(&config, dir.path());
+        for _ in 0..2 {
+            let stopped = execute(&server.url("/v1/execute"), KEY_A, json!({ "code": code })).await.json();
+            assert_eq!(
+                (&stopped["error"]["capability"], &stopped["error"]["method"]),
+                (&json!("kv"), &json!("delete"))
+            );
+            stops.push(format!("/v1/runs/{}", stopped["error"]["run_id"].as_str().unwrap()));
+        }
+    }
+    // A new process: the runs were kept.
+    let server = Replica::start(&config, dir.path());
+    let pending = send(client().get(server.url(&stops[0])), Some(KEY_A)).await;
+    assert_eq!(pending.status, 200, "{}", pending.body);
+    let pending = pending.json();
+    assert_eq!((&pending["method"], &pending["args"]), (&json!("delete"), &json!(["k"])), "{pending}");
+    // Another tenant's key finds nothing; nor does an id that is not one.
+    assert_eq!(send(client().get(server.url(&stops[0])), Some(KEY_B)).await.refused(404), "not_found");
+    let bogus = send(client().post(server.url("/v1/runs/nope/approve")), Some(KEY_A)).await;
+    assert_eq!(bogus.refused(404), "not_found");
+
+    let approved = send(client().post(server.url(&format!("{}/approve", stops[0]))), Some(KEY_A)).await;
+    assert_eq!(approved.json()["result"], json!([true, null]), "{}", approved.body);
+    let deny = client().post(server.url(&format!("{}/deny", stops[1]))).body(r#"{"reason": "keep it"}"#);
+    let denied = send(deny, Some(KEY_A)).await.json();
+    assert_eq!(denied["result"], "kv.delete was denied: keep it", "{denied}");
+    assert_eq!(send(client().get(server.url(&stops[1])), Some(KEY_A)).await.refused(404), "not_found");
+}
+
 /// A counter line of a `/metrics` answer.
 async fn metric(replica: &Replica, line: &str) -> u64 {
     let metrics = send(client().get(replica.url("/metrics")), None).await.body;
@@ -486,9 +529,21 @@ async fn replicas_on_postgres_behind_nginx_share_state_and_survive_a_killed_one(
     let postgres = isobox_testkit::TempPostgres::start().expect("PostgreSQL starts (scripts/setup.sh installs it)");
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &format!("[store]\npostgres = \"{}\"", postgres.url()), "");
+    gate(&config, "kv.delete");
     let mut one = Replica::start(&config, &dir.path().join("one"));
     let two = Replica::start(&config, &dir.path().join("two"));
     assert_eq!(send(client().get(one.url("/readyz")), None).await.status, 200);
+
+    // A run stopped for approval on one replica is continued by the other: the store holds it.
+    let doomed = json!({"code": "await kv.set('doomed', 'x'); const n = await kv.increment('approvals', 1); return [n, await kv.delete('doomed')]"});
+    let stopped = execute(&one.url("/v1/execute"), KEY_A, doomed).await.json();
+    assert_eq!(stopped["error"]["kind"], "approval_required", "{stopped}");
+    let run = format!("/v1/runs/{}", stopped["error"]["run_id"].as_str().unwrap());
+    let approved = send(client().post(two.url(&format!("{run}/approve"))), Some(KEY_A)).await;
+    assert_eq!((approved.status, approved.json()["result"].clone()), (200, json!([1, true])), "{}", approved.body);
+    let count = execute(&one.url("/v1/execute"), KEY_A, json!({"code": "return await kv.get('approvals')"})).await;
+    assert_eq!(count.json()["result"], "1", "the increment before the stop was made once");
+    assert_eq!(send(client().post(one.url(&format!("{run}/approve"))), Some(KEY_A)).await.refused(404), "not_found");
 
     // Written through one replica, read through the other; tenants apart on the shared store too.
     let set = json!({"code": "await kv.set('shared', 'across'); return 1"});

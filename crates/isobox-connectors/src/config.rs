@@ -6,12 +6,18 @@
 //! base-url = "https://api.github.com"          # optional: else the document's first server
 //! headers = { Authorization = "Bearer ${GITHUB_TOKEN}" }   # ${VAR} from the host's environment
 //!
+//! require-approval-writes = true              # optional: every operation but GET, HEAD and OPTIONS stops a run
+//!                                              # until a person approves the call (see `isobox run --approve`)
+//!
 //! [connectors.memory]
 //! mcp = { command = "npx", args = ["-y", "@modelcontextprotocol/server-memory"] }   # a stdio upstream
 //!
 //! [connectors.tracker]
 //! mcp = { url = "http://127.0.0.1:8931/mcp", headers = { Authorization = "Bearer ${TRACKER_TOKEN}" } }
 //! ```
+//!
+//! A connector's `require-approval = ["createIssue"]` (methods, as a program calls them) marks calls that need a
+//! person's approval; so does the top-level `require-approval = ["kv.set"]` for any capability, built-ins included.
 //!
 //! Header values and an MCP server's environment may name host environment variables as `${VAR}`: they are read when
 //! the file is loaded, stay on the host, and never reach a sandbox.
@@ -43,6 +49,10 @@ pub struct Config {
     /// Who may call `isobox serve`, by tenant name (the tenant whose `kv` data a request sees).
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// Functions of any capability whose calls need a person's approval, as `capability.method` (`kv.set`): a program
+    /// stops before such a call until it is approved or denied.
+    #[serde(default)]
+    pub require_approval: Vec<String>,
 }
 
 /// One connector: an OpenAPI document or an MCP server.
@@ -66,6 +76,12 @@ pub struct ConnectorConfig {
     pub timeout_ms: Option<u64>,
     /// The largest upstream response, in bytes (default 1 MiB).
     pub max_response_bytes: Option<usize>,
+    /// Methods of this connector (as a program calls them, or an MCP tool's name) whose calls need a person's approval.
+    #[serde(default)]
+    pub require_approval: Vec<String>,
+    /// Every operation but `GET`, `HEAD` and `OPTIONS` needs a person's approval (OpenAPI only).
+    #[serde(default)]
+    pub require_approval_writes: bool,
 }
 
 /// How to reach an MCP server: a child process speaking stdio, or a Streamable HTTP endpoint.
@@ -157,18 +173,41 @@ impl Config {
                 (Some(_), Some(_)) => return Err(ConfigError::connector(name, "give `openapi` or `mcp`, not both")),
             }
             if connector.mcp.is_some()
-                && (connector.base_url.is_some() || !connector.headers.is_empty() || connector.allow_private_addresses)
+                && (connector.base_url.is_some()
+                    || !connector.headers.is_empty()
+                    || connector.allow_private_addresses
+                    || connector.require_approval_writes)
             {
                 return Err(ConfigError::connector(
                     name,
-                    "`base-url`, `headers` and `allow-private-addresses` are for `openapi` connectors (an MCP server \
-                     over HTTP takes its headers in `mcp = { url, headers }`)",
+                    "`base-url`, `headers`, `allow-private-addresses` and `require-approval-writes` are for `openapi` \
+                     connectors (an MCP server over HTTP takes its headers in `mcp = { url, headers }`; mark an MCP \
+                     server's tools with `require-approval`)",
                 ));
+            }
+        }
+        for name in &config.require_approval {
+            if !name.split_once('.').is_some_and(|(capability, method)| !capability.is_empty() && !method.is_empty()) {
+                return Err(ConfigError::File {
+                    path: PathBuf::from("isobox.toml"),
+                    message: format!(
+                        "`require-approval` takes `capability.method` names (such as `kv.set`), got {name:?}"
+                    ),
+                });
             }
         }
         crate::serving::check(&config.tenants, &config.store)
             .map_err(|message| ConfigError::File { path: PathBuf::from("isobox.toml"), message })?;
         Ok(config)
+    }
+}
+
+impl Config {
+    /// The functions of `capability` that the top-level `require-approval` marks.
+    pub fn approvals_for<'a>(&'a self, capability: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.require_approval.iter().filter_map(move |name| {
+            name.split_once('.').filter(|(named, _)| *named == capability).map(|(_, method)| method)
+        })
     }
 }
 

@@ -38,14 +38,19 @@ pub async fn load(config: &Config, wanted: impl Fn(&str) -> bool) -> Loaded {
             servers.spawn(async move {
                 let connected =
                     McpConnector::connect(&name, &server, connector.timeout(), connector.max_response_bytes()).await;
-                (name, connected.map(|connector| connector.capability()))
+                let marked = |capability: Capability| capability.with_approval(&connector.require_approval);
+                (name, connected.map(|connector| marked(connector.capability())))
             });
             continue;
         }
         let capability = OpenApi::load(name, connector).and_then(|api| {
             let http = HttpClient::new(&api.http_config(connector))
                 .map_err(|error| ConfigError::connector(name, error.to_string()))?;
-            Ok(api.capability(http))
+            let mut capability = api.capability(http).with_approval(&connector.require_approval);
+            if connector.require_approval_writes {
+                capability = capability.with_approval(api.writes());
+            }
+            Ok(capability)
         });
         match capability {
             Ok(capability) => loaded.capabilities.push(capability),

@@ -168,6 +168,13 @@ impl OpenApi {
         capability
     }
 
+    /// The WIT names of the operations that may change something: every method but `GET`, `HEAD` and `OPTIONS`.
+    pub fn writes(&self) -> Vec<String> {
+        let functions = self.interface.functions.iter().zip(&self.operations);
+        let writes = functions.filter(|(_, operation)| !matches!(operation.method, "get" | "head" | "options"));
+        writes.map(|(function, _)| function.name.clone()).collect()
+    }
+
     /// The HTTP client settings for this connector: its base URL's origin, and nowhere else.
     pub fn http_config(&self, config: &ConnectorConfig) -> HttpConfig {
         HttpConfig {

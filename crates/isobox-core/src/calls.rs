@@ -23,6 +23,9 @@ pub struct Call {
     /// `args` or `result` was cut to [`MAX_LOGGED_BYTES`]: in its place, the start of its JSON and its size.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The call was not made again: a replay of an approved run served its recorded result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
     /// When the call started, from the start of the request, in µs.
     pub started_us: u64,
     pub duration_us: u64,

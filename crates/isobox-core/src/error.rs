@@ -45,9 +45,28 @@ pub enum SandboxError {
     #[error("{message}")]
     Unsupported { message: String },
 
+    /// The program reached a capability call that needs a person's approval, and stopped before making it: nothing
+    /// past that point happened (see [`ApprovalRequired`]).
+    #[error("{}", .0.message)]
+    ApprovalRequired(Box<ApprovalRequired>),
+
     /// Something went wrong in isobox itself, not in the program.
     #[error("internal error: {message}")]
     Internal { message: String },
+}
+
+/// A run stopped before a call that needs approval. `run_id` names the kept run, to approve or deny with
+/// [`Approvals::decide`](crate::approval::Approvals::decide); it is absent when the request was not run through
+/// [`Approvals`](crate::approval::Approvals) (then the run cannot be continued). `args` are the call's arguments,
+/// fields the capability marks secret masked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequired {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    pub capability: String,
+    pub method: String,
+    pub args: serde_json::Value,
 }
 
 /// Why a backend or plugin host could not start (this build has no V8, the guest did not compile, a thread did not
@@ -149,6 +168,7 @@ impl SandboxError {
             Self::OutputLimit { .. } => "output_limit",
             Self::Capability { .. } => "capability",
             Self::Unsupported { .. } => "unsupported",
+            Self::ApprovalRequired(_) => "approval_required",
             Self::Internal { .. } => "internal",
         }
     }
@@ -191,6 +211,23 @@ impl SandboxError {
     /// Uncaught recursion past the stack limit.
     pub fn stack_overflow() -> Self {
         Self::StackOverflow { message: "maximum call stack size exceeded".into() }
+    }
+
+    /// The program stopped before `capability.method`, which needs approval (see
+    /// [`ApprovalRequired`]).
+    pub fn approval_required(run_id: Option<String>, capability: &str, method: &str, args: serde_json::Value) -> Self {
+        let message = match &run_id {
+            Some(run_id) => format!(
+                "{capability}.{method} needs approval: the run stopped before calling it; approve or deny run {run_id} \
+                 to continue"
+            ),
+            None => format!(
+                "{capability}.{method} needs approval: the run stopped before calling it (run the request through \
+                 isobox's approvals to be able to continue it)"
+            ),
+        };
+        let stop = ApprovalRequired { message, run_id, capability: capability.into(), method: method.into(), args };
+        Self::ApprovalRequired(Box::new(stop))
     }
 
     /// A failure of isobox rather than of the program.
@@ -240,6 +277,7 @@ mod tests {
             SandboxError::OutputLimit { message: "x".into(), limit_bytes: 1 },
             SandboxError::Capability { message: "x".into() },
             SandboxError::Unsupported { message: "x".into() },
+            SandboxError::approval_required(Some("r".into()), "kv", "set", serde_json::json!(["a", "b"])),
             SandboxError::internal("x"),
         ];
         for error in errors {

@@ -5,6 +5,7 @@
 //! `return`ed value is the result), an optional JSON input and the limits it runs under. Every request runs in a fresh
 //! sandbox: nothing survives from one request to the next.
 
+pub mod approval;
 mod backend;
 pub mod calls;
 pub mod cpu;
@@ -19,7 +20,7 @@ mod request;
 
 pub use backend::Backend;
 pub use calls::Call;
-pub use error::{Budget, PositionCounter, SandboxError, StartError, line_and_column};
+pub use error::{ApprovalRequired, Budget, PositionCounter, SandboxError, StartError, line_and_column};
 pub use limits::{Capacity, Limits};
 pub use outcome::{Level, LogLine, Metrics, Outcome, micros_since};
 pub use request::Request;

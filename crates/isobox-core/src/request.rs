@@ -15,6 +15,9 @@ pub struct Request {
     pub grants: Vec<String>,
     /// Whose request this is: capabilities that keep state (such as `kv`) keep tenants apart. `None` is `"default"`.
     pub tenant: Option<String>,
+    /// The replayable run this request belongs to, set by [`Approvals`](crate::approval::Approvals): its seed and
+    /// clock, and the calls to serve from its record. `None` for a request run on its own.
+    pub replay: Option<crate::approval::Replay>,
 }
 
 impl Request {

@@ -37,6 +37,7 @@ mod tools;
 
 pub use classic::{classic_tools, classic_tools_with_results, schema};
 pub use context_size::{ContextSize, tokens};
+pub use execute::{CALLS_META, execute_report};
 pub use http::McpHttp;
 pub use search::{DEFAULT_SEARCH_BUDGET, catalogue, search};
 pub use server::{McpServer, ServeError};

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use isobox_capabilities::{Capabilities, Interface};
+use isobox_core::approval::{Approvals, Decision};
 use isobox_core::{Backend, Limits, Request, SandboxError, fit};
 use isobox_typescript::TypeScript;
 use rmcp::model::{
@@ -29,6 +30,10 @@ pub struct McpServer {
 pub(crate) struct Shared {
     /// The given backend, taking TypeScript.
     backend: Arc<dyn Backend>,
+    /// The given backend, which continues stopped runs.
+    plain: Arc<dyn Backend>,
+    /// Where runs that stop for approval are kept, when a granted function needs approval.
+    approvals: Option<Arc<Approvals>>,
     grants: Vec<String>,
     interfaces: Vec<Interface>,
     limits: Limits,
@@ -70,11 +75,17 @@ impl McpServer {
             .collect::<Result<Vec<_>, _>>()?;
         let limits = Limits::default();
         let result_tokens = DEFAULT_RESULT_TOKENS;
+        // Kept in memory unless the embedder gives a store that outlives the process (`with_approvals`).
+        let approvals = capabilities
+            .needs_approval(grants)
+            .then(|| Arc::new(Approvals::new(Arc::new(isobox_core::approval::MemoryRuns::default()))));
         Ok(Self {
             shared: Arc::new(Shared {
-                backend: Arc::new(TypeScript::new(backend)),
+                backend: Arc::new(TypeScript::new(Arc::clone(&backend))),
+                plain: backend,
+                approvals,
                 grants: grants.iter().map(|grant| grant.as_ref().to_string()).collect(),
-                tools: tools_fitting(&interfaces, &limits, result_tokens),
+                tools: tools_fitting(&interfaces, &limits, result_tokens, capabilities.needs_approval(grants)),
                 interfaces,
                 limits,
                 result_tokens,
@@ -87,7 +98,7 @@ impl McpServer {
     /// The limits every program runs under.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         let shared = Arc::make_mut(&mut self.shared);
-        shared.tools = tools_fitting(&shared.interfaces, &limits, shared.result_tokens);
+        shared.tools = tools_fitting(&shared.interfaces, &limits, shared.result_tokens, shared.approvals.is_some());
         shared.limits = limits;
         self
     }
@@ -98,7 +109,20 @@ impl McpServer {
     pub fn with_result_tokens(mut self, tokens: usize) -> Self {
         let shared = Arc::make_mut(&mut self.shared);
         shared.result_tokens = tokens.clamp(1, fit::MAX_TOKENS);
-        shared.tools = tools_fitting(&shared.interfaces, &shared.limits, shared.result_tokens);
+        let approvals = shared.approvals.is_some();
+        shared.tools = tools_fitting(&shared.interfaces, &shared.limits, shared.result_tokens, approvals);
+        self
+    }
+
+    /// Where runs that stop at a call needing approval are kept until `execute` continues them (`approve` or `deny`
+    /// with the run id). By default, when a granted function needs approval, in this process's memory; give a store
+    /// such as the `kv` store's for runs that survive a restart and are shared by replicas. Unused when no granted
+    /// function needs approval.
+    pub fn with_approvals(mut self, approvals: Approvals) -> Self {
+        let shared = Arc::make_mut(&mut self.shared);
+        if shared.approvals.is_some() {
+            shared.approvals = Some(Arc::new(approvals));
+        }
         self
     }
 
@@ -201,20 +225,38 @@ impl ServerHandler for Session {
                 ))]),
                 (Err(message), _, _) | (_, Err(message), _) | (_, _, Err(message)) => invalid(message),
             },
-            EXECUTE => match (string("code"), result_tokens(arguments.remove("result_tokens"), &self.shared)) {
-                (Ok(Some(code)), Ok(result_tokens)) => {
-                    let execution = Execution {
-                        backend: self.shared.backend.as_ref(),
-                        grants: &self.shared.grants,
-                        limits: &self.shared.limits,
-                        tenant: &self.tenant,
-                        result_tokens,
-                    };
-                    execution.run(code, arguments.remove("input")).await
+            EXECUTE => {
+                let decision = match (string("approve"), string("deny"), string("reason")) {
+                    (Ok(Some(run_id)), Ok(None), Ok(None)) => Ok(Some((run_id, Decision::Approve))),
+                    (Ok(None), Ok(Some(run_id)), Ok(reason)) => Ok(Some((run_id, Decision::Deny { reason }))),
+                    (Ok(None), Ok(None), Ok(None)) => Ok(None),
+                    (Err(message), _, _) | (_, Err(message), _) | (_, _, Err(message)) => Err(message),
+                    _ => Err("give `approve` or `deny` (with an optional `reason`), not both".to_string()),
+                };
+                let code = string("code");
+                match (code, decision, result_tokens(arguments.remove("result_tokens"), &self.shared)) {
+                    (Ok(code), Ok(decision), Ok(result_tokens)) => {
+                        let execution = Execution {
+                            backend: self.shared.backend.as_ref(),
+                            plain: self.shared.plain.as_ref(),
+                            grants: &self.shared.grants,
+                            limits: &self.shared.limits,
+                            tenant: &self.tenant,
+                            result_tokens,
+                            approvals: self.shared.approvals.as_deref(),
+                        };
+                        match (code, decision) {
+                            (None, Some((run_id, decision))) => execution.decide(&run_id, decision).await,
+                            (Some(code), None) => execution.run(code, arguments.remove("input")).await,
+                            (Some(_), Some(_)) => {
+                                invalid("give `code` to run a program, or `approve`/`deny` to continue one".into())
+                            }
+                            (None, None) => invalid("`code` is required: the program to run".into()),
+                        }
+                    }
+                    (Err(message), _, _) | (_, Err(message), _) | (_, _, Err(message)) => invalid(message),
                 }
-                (Ok(None), _) => invalid("`code` is required: the program to run".into()),
-                (Err(message), _) | (_, Err(message)) => invalid(message),
-            },
+            }
             other => {
                 return Err(ErrorData::invalid_params(
                     format!("no tool named `{other}` (isobox has `{SEARCH}` and `{EXECUTE}`)"),
@@ -262,6 +304,7 @@ impl Session {
             limits: self.shared.limits.clone(),
             grants: Vec::new(),
             tenant: Some(self.tenant.clone()),
+            replay: None,
         };
         let outcome = self.shared.backend.run(&request).await;
         let text = match &outcome.result {

@@ -17,11 +17,17 @@ pub const DEFAULT_RESULT_TOKENS: usize = 6_000;
 /// `search` and `execute` for a server granting `interfaces` under `limits`, with the default budget for `execute`'s
 /// output ([`DEFAULT_RESULT_TOKENS`]).
 pub fn tools(interfaces: &[Interface], limits: &Limits) -> Vec<Tool> {
-    tools_fitting(interfaces, limits, DEFAULT_RESULT_TOKENS)
+    tools_fitting(interfaces, limits, DEFAULT_RESULT_TOKENS, false)
 }
 
-/// [`tools`], with `execute`'s output fitted to `result_tokens` by default.
-pub(crate) fn tools_fitting(interfaces: &[Interface], limits: &Limits, result_tokens: usize) -> Vec<Tool> {
+/// [`tools`], with `execute`'s output fitted to `result_tokens` by default, and taking `approve`/`deny` when some
+/// granted function needs approval (`approvals`).
+pub(crate) fn tools_fitting(
+    interfaces: &[Interface],
+    limits: &Limits,
+    result_tokens: usize,
+    approvals: bool,
+) -> Vec<Tool> {
     let globals = interfaces.iter().map(|interface| format!("`{}`", interface.global)).collect::<Vec<_>>();
     let globals = if globals.is_empty() { "none".to_string() } else { globals.join(", ") };
     let search = Tool::new(
@@ -45,26 +51,37 @@ pub(crate) fn tools_fitting(interfaces: &[Interface], limits: &Limits, result_to
     .with_annotations(ToolAnnotations::new().read_only(true));
 
     let keeps_state = interfaces.iter().any(|interface| interface.name == "kv");
+    let mut properties = json!({
+        "code": { "type": "string", "description": "The program." },
+        "input": { "description": "Any JSON value, given to the program as `input`." },
+        "result_tokens": { "type": "integer", "minimum": 1, "maximum": fit::MAX_TOKENS }
+    });
+    let mut required = json!(["code"]);
+    if approvals {
+        properties["approve"] = json!({ "type": "string", "description": "Instead of `code`: the `run_id` of a program that stopped for approval, to continue it making the call (only once a person approved it)." });
+        properties["deny"] = json!({ "type": "string", "description": "Instead of `code`: the `run_id` of a program that stopped for approval, to continue it with the call throwing an Error." });
+        properties["reason"] = json!({ "type": "string", "description": "With `deny`: why, for the Error's message." });
+        required = json!([]);
+    }
     let execute = Tool::new(
         EXECUTE,
         format!(
             "Run JavaScript or TypeScript in a fresh sandbox. `code` is the body of an async function: `await` works, \
              `return` the answer (JSON), `console.log` notes. Globals: {globals} (see `search`); no fetch, require or \
-             fs. Limits: {} ms, {} MiB.{} Returns {{ok, result, error, logs, metrics}}; a result and logs past \
+             fs. Limits: {} ms, {} MiB.{}{} Returns {{ok, result, error, logs, metrics}}; a result and logs past \
              `result_tokens` ({result_tokens} by default) are cut, with `truncated: true`.",
             limits.timeout.as_millis(),
             limits.memory_bytes >> 20,
-            if keeps_state { " `kv` keeps data between calls of this session." } else { "" },
-        ),
-        schema(json!({
-            "type": "object",
-            "properties": {
-                "code": { "type": "string", "description": "The program." },
-                "input": { "description": "Any JSON value, given to the program as `input`." },
-                "result_tokens": { "type": "integer", "minimum": 1, "maximum": fit::MAX_TOKENS }
+            if keeps_state { " `kv` keeps data from one call to the next." } else { "" },
+            if approvals {
+                " A call that needs approval stops the program before it (error kind `approval_required`, with a \
+                 `run_id`): once a person has decided, call again with `approve` or `deny` set to the `run_id`; the \
+                 program runs again from the start, its earlier calls answered as before, and goes on."
+            } else {
+                ""
             },
-            "required": ["code"]
-        })),
+        ),
+        schema(json!({ "type": "object", "properties": properties, "required": required })),
     );
     vec![search, execute]
 }

@@ -3,6 +3,9 @@
 //! - `POST /v1/execute` — `{code, input?, typescript?, grants?, limits?}` runs a program in a fresh sandbox and
 //!   answers with exactly the JSON of `isobox run --json` (200 whatever the program's outcome; 4xx for a request the
 //!   service refuses, with `{"error": {"kind", "message"}}`);
+//! - `GET /v1/runs/RUN_ID` — the call a run stopped at, waiting for approval (`{capability, method, args}`);
+//!   `POST /v1/runs/RUN_ID/approve` and `POST /v1/runs/RUN_ID/deny` (`{reason?}`) continue it and answer as
+//!   `/v1/execute` does (404 for no such run of this tenant);
 //! - `GET /v1/types?grants=a,b` — the TypeScript declarations of the tenant's grants;
 //! - `GET /v1/search?q=…&budget=…` — what the MCP `search` tool answers;
 //! - `/mcp` — the MCP server (`search`, `execute`) over Streamable HTTP, stateless, so any replica answers any request;
@@ -26,6 +29,7 @@ use std::time::Duration;
 use isobox_capabilities::Capabilities;
 use isobox_connectors::Config;
 use isobox_core::Backend;
+use isobox_core::approval::{Approvals, MemoryRuns, PendingRuns};
 
 pub use error::ApiError;
 pub use metrics::Metrics;
@@ -68,6 +72,10 @@ pub(crate) struct State {
     max_body_bytes: usize,
     readiness: Option<Readiness>,
     draining: AtomicBool,
+    /// To know which requests may stop for approval.
+    capabilities: Capabilities,
+    /// Where runs that stop for approval are kept, when a capability needs approval.
+    approvals: Option<Approvals>,
 }
 
 impl Server {
@@ -78,10 +86,28 @@ impl Server {
     /// A tenant granted an unknown capability, a key whose `${VAR}` is not set or which is shorter than 16
     /// characters, or one key given to two tenants.
     pub fn new(backend: Arc<dyn Backend>, capabilities: &Capabilities, config: &Config) -> Result<Self, ServeError> {
+        Self::with_pending_runs(backend, capabilities, config, None)
+    }
+
+    /// [`new`](Self::new), keeping runs that stop at a call needing approval in `pending` (the `kv` store, shared by
+    /// replicas on one database), for `/v1/runs/…` and MCP `execute`'s `approve`/`deny` to continue. Without a store
+    /// (`None`) and with functions needing approval, runs are kept in this process's memory.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_pending_runs(
+        backend: Arc<dyn Backend>,
+        capabilities: &Capabilities,
+        config: &Config,
+        pending: Option<Arc<dyn PendingRuns>>,
+    ) -> Result<Self, ServeError> {
         let metrics = Arc::new(Metrics::default());
         let backend: Arc<dyn Backend> = Arc::new(metrics::Metered { backend, metrics: Arc::clone(&metrics) });
         let typescript: Arc<dyn Backend> = Arc::new(isobox_typescript::TypeScript::new(Arc::clone(&backend)));
-        let tenants = Tenants::new(&config.tenants, &typescript, capabilities, &config.serve.allowed_hosts)?;
+        let gated = capabilities.needs_approval(&capabilities.interfaces().map(|i| i.name.clone()).collect::<Vec<_>>());
+        let pending = gated.then(|| pending.unwrap_or_else(|| Arc::new(MemoryRuns::default())));
+        let tenants =
+            Tenants::new(&config.tenants, &typescript, capabilities, &config.serve.allowed_hosts, pending.as_ref())?;
         Ok(Self {
             state: Arc::new(State {
                 backend,
@@ -91,6 +117,8 @@ impl Server {
                 max_body_bytes: config.serve.max_body_bytes(),
                 readiness: None,
                 draining: AtomicBool::new(false),
+                capabilities: capabilities.clone(),
+                approvals: pending.map(Approvals::new),
             }),
         })
     }

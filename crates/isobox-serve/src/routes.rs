@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Extension, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,8 @@ use axum::routing::{any, get, post};
 use isobox_capabilities::Interface;
 use isobox_connectors::LimitsConfig;
 use isobox_connectors::serving::limit_above;
+use isobox_core::Outcome;
+use isobox_core::approval::{ApprovalError, Approvals, Decision};
 use isobox_core::fit::{self, FittedOutcome};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -29,6 +31,9 @@ type AppState = Arc<Shared>;
 pub fn router(state: AppState) -> Router {
     let tenants_only = Router::new()
         .route("/v1/execute", post(execute))
+        .route("/v1/runs/{run_id}", get(pending_run))
+        .route("/v1/runs/{run_id}/approve", post(approve))
+        .route("/v1/runs/{run_id}/deny", post(deny))
         .route("/v1/types", get(types))
         .route("/v1/search", get(search))
         .route("/mcp", any(mcp))
@@ -190,16 +195,104 @@ async fn execute(
         limits,
         grants,
         tenant: Some(tenant.name.clone()),
+        replay: None,
     };
-    let outcome = backend.run(&request).await;
-    let report = match execute.result_tokens {
-        Some(tokens) => FittedOutcome::new(&outcome, tokens),
-        None => FittedOutcome::whole(&outcome),
+    let outcome = match &state.approvals {
+        Some(approvals) if state.capabilities.needs_approval(&request.grants) => {
+            approvals.run(backend.as_ref(), request).await
+        }
+        _ => backend.run(&request).await,
+    };
+    outcome_response(&outcome, execute.result_tokens)
+}
+
+/// An outcome as `/v1/execute` answers it: the JSON of `isobox run --json`, fitted to `result_tokens` if given.
+fn outcome_response(outcome: &Outcome, result_tokens: Option<usize>) -> Result<Response, ApiError> {
+    let report = match result_tokens {
+        Some(tokens) => FittedOutcome::new(outcome, tokens),
+        None => FittedOutcome::whole(outcome),
     };
     let text = serde_json::to_string(&report).map_err(|error| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the outcome did not serialise: {error}"))
     })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// A decision's error as an answer: 404 for no such run, 409 for the wrong backend, 503 when the store failed.
+fn approval_error(error: ApprovalError) -> ApiError {
+    let status = match &error {
+        ApprovalError::NotFound { .. } => StatusCode::NOT_FOUND,
+        ApprovalError::WrongBackend { .. } => StatusCode::CONFLICT,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    ApiError::new(status, error.kind(), error.to_string())
+}
+
+fn approvals(state: &Shared) -> Result<&Approvals, ApiError> {
+    state.approvals.as_ref().ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no capability here needs approval: no run waits for one")
+    })
+}
+
+/// `GET /v1/runs/RUN_ID`: the call the run stopped at.
+async fn pending_run(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Arc<Tenant>>,
+    Path(run_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let pending = approvals(&state)?.pending(Some(&tenant.name), &run_id).await.map_err(approval_error)?;
+    let args: Value = serde_json::from_str(&pending.call.args).unwrap_or(Value::Null);
+    let answer = json!({
+        "run_id": run_id,
+        "capability": pending.call.capability,
+        "method": pending.call.method,
+        "args": args,
+        "grants": pending.grants,
+        "backend": pending.backend,
+    });
+    Ok(json_response(StatusCode::OK, &answer))
+}
+
+/// `POST /v1/runs/…/deny`'s body.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deny {
+    reason: Option<String>,
+}
+
+/// `POST /v1/runs/RUN_ID/approve`: continues the run, making the call it stopped at.
+async fn approve(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Arc<Tenant>>,
+    Path(run_id): Path<String>,
+) -> Result<Response, ApiError> {
+    decide(&state, &tenant, &run_id, Decision::Approve).await
+}
+
+/// `POST /v1/runs/RUN_ID/deny` (`{reason?}`): continues the run, the call it stopped at throwing an `Error`.
+async fn deny(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Arc<Tenant>>,
+    Path(run_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(&state, &headers, body).await?;
+    let deny: Deny = if body.is_empty() {
+        Deny::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|error| ApiError::invalid(format!("the body is not `{{reason?}}`: {error}")))?
+    };
+    let reason = deny.reason.map(|reason| reason.chars().take(1000).collect());
+    decide(&state, &tenant, &run_id, Decision::Deny { reason }).await
+}
+
+async fn decide(state: &Shared, tenant: &Tenant, run_id: &str, decision: Decision) -> Result<Response, ApiError> {
+    let approvals = approvals(state)?;
+    let outcome =
+        approvals.decide(state.backend.as_ref(), Some(&tenant.name), run_id, decision).await.map_err(approval_error)?;
+    outcome_response(&outcome, None)
 }
 
 /// Refuses a grant the tenant may not have.

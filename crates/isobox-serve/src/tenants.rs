@@ -48,6 +48,7 @@ impl Tenants {
         backend: &Arc<dyn Backend>,
         capabilities: &Capabilities,
         allowed_hosts: &[String],
+        pending: Option<&Arc<dyn isobox_core::approval::PendingRuns>>,
     ) -> Result<Self, ServeError> {
         let mut by_key = HashMap::new();
         for (name, config) in configs {
@@ -63,11 +64,14 @@ impl Tenants {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let ceiling = config.limits.over(&Limits::default()).map_err(fail)?;
-            let mcp = McpServer::new(Arc::clone(backend), capabilities, &config.grants)
+            let mut mcp = McpServer::new(Arc::clone(backend), capabilities, &config.grants)
                 .map_err(|error| fail(error.to_string()))?
                 .with_limits(ceiling.clone())
-                .with_tenant(name.clone())
-                .http(allowed_hosts);
+                .with_tenant(name.clone());
+            if let Some(pending) = pending {
+                mcp = mcp.with_approvals(isobox_core::approval::Approvals::new(Arc::clone(pending)));
+            }
+            let mcp = mcp.http(allowed_hosts);
             let max_concurrent = config.max_concurrent.unwrap_or(TenantConfig::DEFAULT_MAX_CONCURRENT);
             let tenant = Arc::new(Tenant {
                 name: name.clone(),

@@ -9,6 +9,7 @@
 //! transaction ([`Store`] and [`Txn`]); every write first locks its tenant's usage, so the writes of one tenant run one
 //! at a time and quotas stay exact, whichever process writes.
 
+mod pending;
 mod postgres;
 mod redb;
 

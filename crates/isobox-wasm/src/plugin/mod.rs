@@ -245,6 +245,7 @@ impl Plugin {
             limits: options.limits.clone(),
             grants: options.grants.clone(),
             tenant: options.tenant.clone(),
+            replay: None,
         };
         let deadline = Instant::now() + options.limits.timeout;
         let host_calls = pool.admit(&request)?;
