@@ -76,6 +76,13 @@ pub struct GrantArgs {
     /// The keys each `kv` tenant may store.
     #[arg(long, value_name = "N", default_value_t = KvConfig::default().max_keys_per_tenant)]
     pub kv_max_keys: u64,
+    /// The directory the `files` capability grants, the same for every tenant (default: a directory per tenant in
+    /// isobox's data dir; overrides `[files] root` of `--config`).
+    #[arg(long, value_name = "DIR")]
+    pub files_root: Option<std::path::PathBuf>,
+    /// Let `files` read but not change anything (also `[files] read-only = true` of `--config`).
+    #[arg(long)]
+    pub files_read_only: bool,
     #[command(flatten)]
     pub config: crate::capabilities::ConfigArgs,
 }

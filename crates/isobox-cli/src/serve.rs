@@ -94,7 +94,8 @@ async fn start(args: &ServeArgs, config: &Config) -> Result<(), Error> {
 }
 
 /// The capabilities the tenants may be granted: the built-ins and the connectors any tenant names, `kv` on the
-/// configured store, and `http` reaching, for each tenant, its own `origins`. With the store's readiness check.
+/// configured store, `files` on the directory of `[files]`, and `http` reaching, for each tenant, its own `origins`.
+/// With the store's readiness check.
 async fn set_up(config: &Config) -> Result<(Capabilities, Option<Readiness>), Error> {
     let granted = |name: &str| config.tenants.values().any(|tenant| tenant.grants.iter().any(|grant| grant == name));
     let mut capabilities = Capabilities::new();
@@ -115,6 +116,10 @@ async fn set_up(config: &Config) -> Result<(Capabilities, Option<Readiness>), Er
             Box::pin(async move { store.ping().await.map_err(|error| error.to_string()) })
                 as std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
         }) as Readiness);
+    }
+    if granted("files") {
+        let files = crate::capabilities::open_files(config.files.root.clone(), config.files.read_only)?;
+        capabilities.register(files.capability())?;
     }
     if granted("http") {
         let mut clients = HashMap::new();
