@@ -8,8 +8,8 @@
 //!
 //! Where the files are ([`FilesRoot`]):
 //! - by default each tenant has a directory of its own, `<data dir>/files/<tenant>` (the data dir is the key-value
-//!   store's, see [`default_dir`]), created when it is first written; ending a temporary tenant (an MCP session)
-//!   deletes it;
+//!   store's, see [`default_dir`]), created when it is first changed; ending a temporary tenant (an MCP session)
+//!   deletes it (should the process stop first, it stays: nothing expires it, unlike `kv`'s temporary tenants);
 //! - an embedder may grant a directory of its choice ([`FilesRoot::Shared`], `--files-root DIR`): every tenant sees
 //!   that one directory, as it is. That is what handing an agent a dataset or a repository means; an embedder that
 //!   wants one directory per tenant under its own root uses [`FilesRoot::PerTenant`] with that root.
