@@ -567,7 +567,7 @@ fn an_unknown_grant_names_every_capability_that_could_be_granted() {
         let output = isobox(command, "return 1");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
-        assert!(stderr.contains("unknown capability `nope` (known: http, kv, shop)"), "{command:?}: {stderr}");
+        assert!(stderr.contains("unknown capability `nope` (known: files, http, kv, shop)"), "{command:?}: {stderr}");
     }
 }
 

@@ -29,7 +29,9 @@ const MAX_WALK_DEPTH: usize = 4 * path::MAX_DEPTH;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
+    /// A regular file.
     File,
+    /// A directory.
     Directory,
     /// A symbolic link: listed, never followed.
     Symlink,
@@ -40,7 +42,9 @@ pub enum FileKind {
 /// One entry of a directory, as [`Files::list`](crate::Files::list) returns it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DirEntry {
+    /// The entry's name in its directory (not a whole path).
     pub name: String,
+    /// What it is (a link is not followed to say what it points at).
     pub kind: FileKind,
     /// Bytes, for a file; 0 otherwise.
     pub size: u64,
@@ -50,6 +54,7 @@ pub struct DirEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileInfo {
+    /// What the path names (a link is not followed).
     pub kind: FileKind,
     /// Bytes, for a file; entries, for a directory; 0 otherwise.
     pub size: u64,
