@@ -3,8 +3,8 @@
 //!
 //! This crate gathers the pieces an embedder needs: the backend-neutral API of [`isobox_core`], the WebAssembly
 //! backend of [`isobox_wasm`], the V8 backend of [`isobox_v8`], capabilities declared in WIT ([`capabilities`]) and
-//! the built-in ones ([`builtins`]), and TypeScript programs ([`typescript`]): wrap any backend in a [`TypeScript`]
-//! and its programs may be TypeScript, their types erased with every position kept.
+//! the built-in ones ([`builtins`], and [`files`], a granted directory), and TypeScript programs ([`typescript`]): wrap
+//! any backend in a [`TypeScript`] and its programs may be TypeScript, their types erased with every position kept.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -23,6 +23,7 @@ pub use isobox_capabilities as capabilities;
 pub use isobox_capabilities::{CallContext, CallError, Capabilities, Capability};
 pub use isobox_connectors as connectors;
 pub use isobox_core::*;
+pub use isobox_files as files;
 pub use isobox_typescript as typescript;
 pub use isobox_typescript::TypeScript;
 pub use isobox_v8::{V8Backend, V8Config};

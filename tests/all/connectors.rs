@@ -218,3 +218,55 @@ async fn a_redirect_off_the_base_origin_is_refused_and_a_dead_upstream_is_an_err
     let dead = value(&backends, &["down"], &thrown("down.getMe()")).await;
     assert_eq!(dead["name"], "Error", "{dead}");
 }
+
+#[tokio::test]
+async fn a_connector_can_require_approval_for_every_operation_but_reads() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/octo/hello/pulls"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{ "number": 7 }])))
+        .mount(&server)
+        .await;
+    // Nothing is sent before a person approves.
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(201)).expect(0).mount(&server).await;
+    let github = ConnectorConfig {
+        openapi: Some(github_document()),
+        base_url: Some(server.uri()),
+        require_approval_writes: true,
+        require_approval: vec!["reposGet".into()],
+        ..ConnectorConfig::default()
+    };
+    let config = isobox::connectors::Config {
+        connectors: BTreeMap::from([("github".to_string(), github)]),
+        ..isobox::connectors::Config::default()
+    };
+    let mut loaded = isobox::connectors::load(&config, |_| true).await;
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors.first().map(ToString::to_string));
+    let github = loaded.capabilities.remove(0);
+    // Reads pass; every write needs approval, and so does the one read named.
+    for (method, gated) in
+        [("pullsList", false), ("issuesCreateComment", true), ("reposDelete", true), ("reposGet", true)]
+    {
+        let declared = github.interface().functions.iter().find(|f| f.method == method).unwrap();
+        assert_eq!(github.needs_approval(&declared.name), gated, "{method}");
+    }
+    let backends = backends(vec![github]);
+    for (name, backend) in &backends {
+        let code = "const prs = await github.pullsList({ owner: 'octo', repo: 'hello' });
+                    await github.issuesCreateComment({ owner: 'octo', repo: 'hello', issue_number: prs[0].number, body: { body: 'hi' } });
+                    return 'commented'";
+        let outcome = backend.run(&Request::new(code).with_grants(["github"])).await;
+        match outcome.result {
+            Err(isobox::SandboxError::ApprovalRequired(stop)) => {
+                assert_eq!((stop.capability.as_str(), stop.method.as_str()), ("github", "issuesCreateComment"));
+                assert_eq!(
+                    stop.args,
+                    json!([{ "owner": "octo", "repo": "hello", "issue_number": 7, "body": { "body": "hi" } }])
+                );
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(outcome.calls.len(), 2, "{name}");
+        assert!(outcome.calls[0].ok, "{name}: the read was made");
+    }
+}

@@ -12,6 +12,7 @@ mod code_mode_saving;
 mod concurrency;
 mod connectors;
 mod errors;
+mod files;
 mod hostile_programs;
 mod http;
 mod isolation;

@@ -7,6 +7,7 @@ use std::process::Command;
 use isobox::Capabilities;
 use isobox::builtins::http::{HttpClient, HttpConfig};
 use isobox::builtins::{kv::KvStore, shop};
+use isobox::files::{Files, FilesConfig, FilesRoot};
 
 /// `tsc` from `tests/ts` (installed by `scripts/setup.sh`), or `$ISOBOX_TSC`.
 fn tsc() -> PathBuf {
@@ -22,7 +23,9 @@ fn declarations(dir: &Path) -> String {
     capabilities.register(shop::capability()).unwrap();
     capabilities.register(KvStore::open(&dir.join("kv.redb")).unwrap().capability()).unwrap();
     capabilities.register(HttpClient::new(&HttpConfig::default()).unwrap().capability()).unwrap();
-    capabilities.typescript(&["shop", "kv", "http"]).unwrap()
+    let files = FilesConfig { root: FilesRoot::Shared(dir.to_path_buf()), ..FilesConfig::default() };
+    capabilities.register(Files::open(files).unwrap().capability()).unwrap();
+    capabilities.typescript(&["shop", "kv", "http", "files"]).unwrap()
 }
 
 /// Type-checks every sample program (each the body of an async function, in a module of its own) next to the
@@ -70,6 +73,11 @@ fn good_programs_type_check_and_wrong_ones_do_not() {
         ("wrong-field.bad.ts", "Type '\"lost\"' is not assignable to type 'OrderStatus"),
         ("undeclared.bad.ts", "Cannot find name 'secrets'"),
         ("http-headers.bad.ts", "Object literal may only specify known properties"),
+        ("files-kind.bad.ts", "types 'FileKind' and '\"folder\"' have no overlap"),
+        (
+            "files-kind.bad.ts",
+            "Argument of type 'Uint8Array<ArrayBuffer>' is not assignable to parameter of type 'string'",
+        ),
     ];
     for (name, expected) in expectations {
         let found = lines_of(name);

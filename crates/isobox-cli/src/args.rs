@@ -80,6 +80,13 @@ pub struct GrantArgs {
     /// stops before such a call, and `isobox run --approve RUN_ID` continues it.
     #[arg(long, value_delimiter = ',', value_name = "CAPABILITY.METHOD")]
     pub require_approval: Vec<String>,
+    /// The directory the `files` capability grants, the same for every tenant (default: a directory per tenant in
+    /// isobox's data dir; overrides `[files] root` of `--config`).
+    #[arg(long, value_name = "DIR")]
+    pub files_root: Option<std::path::PathBuf>,
+    /// Let `files` read but not change anything (also `[files] read-only = true` of `--config`).
+    #[arg(long)]
+    pub files_read_only: bool,
     #[command(flatten)]
     pub config: crate::capabilities::ConfigArgs,
 }

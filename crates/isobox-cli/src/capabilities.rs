@@ -8,6 +8,7 @@ use isobox_builtins::http::{HttpClient, HttpConfig};
 use isobox_builtins::{http, kv, shop};
 use isobox_capabilities::{Capabilities, Interface};
 use isobox_connectors::Config;
+use isobox_files::{Files, FilesConfig, FilesRoot};
 
 use crate::args::GrantArgs;
 use crate::run::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -65,7 +66,7 @@ pub async fn registry(args: &GrantArgs, kv: Option<kv::KvStore>) -> Result<Regis
     };
     let config = args.config.config.as_deref().map(Config::from_path).transpose();
     let config = config.map_err(|error| report(error.to_string(), EXIT_USAGE))?;
-    let mut known: Vec<&str> = vec!["http", "kv", "shop"];
+    let mut known: Vec<&str> = vec!["files", "http", "kv", "shop"];
     known.extend(config.iter().flat_map(|config| config.connectors.keys().map(String::as_str)));
     if let Some(unknown) = args.grant.iter().find(|grant| !known.contains(&grant.as_str())) {
         let message = format!("unknown capability `{unknown}` (known: {})", known.join(", "));
@@ -110,8 +111,8 @@ pub struct Registry {
 
 /// The built-in capabilities, `http` reaching only the allowed origins, and the granted connectors of `config`. The
 /// key-value store is opened only when granted (its database admits one process), the HTTP client, with its TLS
-/// setup, is built only when granted or given origins to check, and a connector is loaded (an MCP server started)
-/// only when granted.
+/// setup, is built only when granted or given origins to check, the files directory is opened only when granted, and
+/// a connector is loaded (an MCP server started) only when granted.
 async fn set_up(
     args: &GrantArgs,
     config: Option<&Config>,
@@ -135,6 +136,11 @@ async fn set_up(
         };
         capabilities.register(store.capability())?;
         kv_store = Some(store);
+    }
+    if grants.iter().any(|grant| grant == "files") {
+        let section = config.map(|config| config.files.clone()).unwrap_or_default();
+        let root = args.files_root.clone().or(section.root);
+        capabilities.register(open_files(root, args.files_read_only || section.read_only)?.capability())?;
     }
     if let Some(config) = config {
         let loaded = isobox_connectors::load(config, |name| grants.iter().any(|grant| grant == name)).await;
@@ -160,11 +166,22 @@ pub fn open_kv(args: &GrantArgs) -> Result<kv::KvStore, String> {
     kv::KvStore::open_with(&path, config).map_err(|error| format!("opening {}: {error}", path.display()))
 }
 
+/// The files `files` grants: `root` (`--files-root`, else `[files] root`), one directory every tenant sees, or else a
+/// directory per tenant in isobox's data dir.
+pub fn open_files(root: Option<PathBuf>, read_only: bool) -> Result<Files, String> {
+    let root = match root {
+        Some(root) => FilesRoot::Shared(root),
+        None => FilesRoot::PerTenant(isobox_files::default_dir()),
+    };
+    Files::open(FilesConfig { root, read_only, ..FilesConfig::default() }).map_err(|error| error.to_string())
+}
+
 /// The interfaces of every built-in capability and of the connectors of `config` (only the `grants`, when given),
 /// without opening anything the built-ins keep. A connector that does not load is an error when granted, and a
 /// warning otherwise.
 async fn catalogue(config: &ConfigArgs, grants: &[String]) -> Result<Vec<Interface>, String> {
-    let mut all = vec![http::interface(), kv::interface(), shop::capability().interface().clone()];
+    let mut all =
+        vec![isobox_files::interface(), http::interface(), kv::interface(), shop::capability().interface().clone()];
     if let Some(path) = &config.config {
         let config = Config::from_path(path).map_err(|error| error.to_string())?;
         let loaded =

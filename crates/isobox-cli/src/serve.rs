@@ -102,8 +102,9 @@ async fn start(args: &ServeArgs, config: &Config) -> Result<(), Error> {
 }
 
 /// The capabilities the tenants may be granted: the built-ins and the connectors any tenant names, `kv` on the
-/// configured store, and `http` reaching, for each tenant, its own `origins`, with the functions `require-approval`
-/// names marked. With the store's readiness check, and the store when it was opened.
+/// configured store, `files` on the directory of `[files]`, and `http` reaching, for each tenant, its own `origins`,
+/// with the functions `require-approval` names marked. With the store's readiness check, and the store when it was
+/// opened.
 async fn set_up(config: &Config) -> Result<(Capabilities, Option<Readiness>, Option<kv::KvStore>), Error> {
     let granted = |name: &str| config.tenants.values().any(|tenant| tenant.grants.iter().any(|grant| grant == name));
     let mut capabilities = Capabilities::new();
@@ -127,6 +128,10 @@ async fn set_up(config: &Config) -> Result<(Capabilities, Option<Readiness>, Opt
                 as std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
         }) as Readiness);
     }
+    if granted("files") {
+        let files = crate::capabilities::open_files(config.files.root.clone(), config.files.read_only)?;
+        capabilities.register(files.capability())?;
+    }
     if granted("http") {
         let mut clients = HashMap::new();
         for (name, tenant) in &config.tenants {
@@ -148,7 +153,8 @@ async fn set_up(config: &Config) -> Result<(Capabilities, Option<Readiness>, Opt
         let Some((capability, method)) = name.split_once('.') else { continue };
         if capabilities.get(capability).is_some() {
             capabilities.require_approval(capability, [method])?;
-        } else if !["http", "kv", "shop"].contains(&capability) && !config.connectors.contains_key(capability) {
+        } else if !["files", "http", "kv", "shop"].contains(&capability) && !config.connectors.contains_key(capability)
+        {
             return Err(format!("require-approval: `{name}` names no capability").into());
         }
     }

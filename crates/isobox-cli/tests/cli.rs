@@ -6,7 +6,16 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 
 fn isobox(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_isobox"))
+    isobox_with(args, stdin, None)
+}
+
+/// `isobox ARGS` with `stdin`, its data in `data` when given.
+fn isobox_with(args: &[&str], stdin: &str, data: Option<&std::path::Path>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_isobox"));
+    if let Some(data) = data {
+        command.env("ISOBOX_DATA_DIR", data);
+    }
+    let mut child = command
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -567,7 +576,7 @@ fn an_unknown_grant_names_every_capability_that_could_be_granted() {
         let output = isobox(command, "return 1");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
-        assert!(stderr.contains("unknown capability `nope` (known: http, kv, shop)"), "{command:?}: {stderr}");
+        assert!(stderr.contains("unknown capability `nope` (known: files, http, kv, shop)"), "{command:?}: {stderr}");
     }
 }
 
@@ -601,16 +610,7 @@ fn an_mcp_connector_works_on_both_backends_and_only_when_granted() {
 /// `isobox` with `args`, the data dir `data` and `stdin`: the exit code, the JSON on standard output (`null` if none)
 /// and standard error.
 fn isobox_in(data: &std::path::Path, args: &[&str], stdin: &str) -> (i32, Value, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_isobox"))
-        .args(args)
-        .env("ISOBOX_DATA_DIR", data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("isobox starts");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = isobox_with(args, stdin, Some(data));
     let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
     (output.status.code().unwrap(), json, String::from_utf8_lossy(&output.stderr).into_owned())
 }

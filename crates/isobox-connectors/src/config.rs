@@ -21,6 +21,14 @@
 //!
 //! Header values and an MCP server's environment may name host environment variables as `${VAR}`: they are read when
 //! the file is loaded, stay on the host, and never reach a sandbox.
+//!
+//! The `files` capability's directory is set in `[files]`:
+//!
+//! ```toml
+//! [files]
+//! root = "datasets/sales"      # relative to this file; every tenant sees this one directory
+//! read-only = true             # refuse every change (default false)
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +61,22 @@ pub struct Config {
     /// stops before such a call until it is approved or denied.
     #[serde(default)]
     pub require_approval: Vec<String>,
+    /// The directory the `files` capability grants.
+    #[serde(default)]
+    pub files: FilesSection,
+}
+
+/// `[files]`: the directory the `files` capability grants. Without `root`, each tenant has a directory of its own in
+/// isobox's data dir.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FilesSection {
+    /// A directory every tenant sees, as it is (a dataset, a repository, a workspace), relative to the configuration
+    /// file; it must exist.
+    pub root: Option<PathBuf>,
+    /// Refuse every change (write, append, remove, mkdir).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// One connector: an OpenAPI document or an MCP server.
@@ -146,6 +170,9 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(store) = &mut config.store.path {
             *store = base.join(&*store);
+        }
+        if let Some(root) = &mut config.files.root {
+            *root = base.join(&*root);
         }
         for connector in config.connectors.values_mut() {
             if let Some(openapi) = &mut connector.openapi {
@@ -333,5 +360,17 @@ mod tests {
         assert_eq!(config.connectors["api"].openapi.as_deref(), Some(dir.path().join("specs/api.json").as_path()));
         let missing = Config::from_path(&dir.path().join("nope.toml")).unwrap_err().to_string();
         assert!(missing.contains("nope.toml"), "{missing}");
+    }
+
+    #[test]
+    fn the_files_section_takes_a_root_relative_to_the_file_and_refuses_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("isobox.toml");
+        std::fs::write(&path, "[files]\nroot = \"data\"\nread-only = true\n").unwrap();
+        let config = Config::from_path(&path).unwrap();
+        assert_eq!(config.files, FilesSection { root: Some(dir.path().join("data")), read_only: true });
+        assert_eq!(Config::from_toml("").unwrap().files, FilesSection::default());
+        let error = Config::from_toml("[files]\nroot = \"a\"\nreadonly = true").unwrap_err().to_string();
+        assert!(error.contains("unknown field `readonly`"), "{error}");
     }
 }

@@ -13,7 +13,7 @@ pub mod serving;
 use isobox_builtins::http::HttpClient;
 use isobox_capabilities::Capability;
 
-pub use config::{Config, ConfigError, ConnectorConfig, McpServerConfig, expand_env};
+pub use config::{Config, ConfigError, ConnectorConfig, FilesSection, McpServerConfig, expand_env};
 pub use mcp::McpConnector;
 pub use openapi::OpenApi;
 pub use serving::{LimitsConfig, ServeConfig, StoreConfig, TenantConfig};

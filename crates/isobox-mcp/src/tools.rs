@@ -50,7 +50,11 @@ pub(crate) fn tools_fitting(
     )
     .with_annotations(ToolAnnotations::new().read_only(true));
 
-    let keeps_state = interfaces.iter().any(|interface| interface.name == "kv");
+    let stateful: Vec<String> = interfaces
+        .iter()
+        .filter(|interface| interface.name == "kv" || interface.name == "files")
+        .map(|interface| format!("`{}`", interface.global))
+        .collect();
     let mut properties = json!({
         "code": { "type": "string", "description": "The program." },
         "input": { "description": "Any JSON value, given to the program as `input`." },
@@ -72,7 +76,15 @@ pub(crate) fn tools_fitting(
              `result_tokens` ({result_tokens} by default) are cut, with `truncated: true`.",
             limits.timeout.as_millis(),
             limits.memory_bytes >> 20,
-            if keeps_state { " `kv` keeps data from one call to the next." } else { "" },
+            if stateful.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " {} keep{} data from one call to the next.",
+                    stateful.join(" and "),
+                    if stateful.len() == 1 { "s" } else { "" }
+                )
+            },
             if approvals {
                 " A call that needs approval stops the program before it (error kind `approval_required`, with a \
                  `run_id`): once a person has decided, call again with `approve` or `deny` set to the `run_id`; the \
