@@ -49,7 +49,7 @@ impl CallLog {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, LogState> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        isobox_core::sync::lock(&self.0)
     }
 
     /// A copy of `value` for the log: secrets masked, bounded per call and per request.

@@ -187,7 +187,7 @@ impl Replay {
     }
 
     fn state(&self) -> MutexGuard<'_, ReplayState> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     /// The id under which this run is kept, should it stop.
@@ -332,7 +332,7 @@ pub struct MemoryRuns(Mutex<HashMap<(String, String), (String, u64)>>);
 
 impl MemoryRuns {
     fn records(&self) -> MutexGuard<'_, HashMap<(String, String), (String, u64)>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.0)
     }
 }
 

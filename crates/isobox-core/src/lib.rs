@@ -17,6 +17,7 @@ pub mod output;
 mod prelude_error;
 pub mod private_dir;
 mod request;
+pub mod sync;
 
 pub use backend::Backend;
 pub use calls::Call;

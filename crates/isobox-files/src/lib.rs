@@ -35,6 +35,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use isobox_capabilities::{CallContext, CallError, Capability, Interface, TenantState};
+pub(crate) use isobox_core::sync::lock;
 use tokio::sync::oneshot;
 
 pub use store::{DirEntry, FileInfo, FileKind};
@@ -335,11 +336,6 @@ impl TenantState for Files {
     fn end(&self, tenant: &str) -> Result<(), String> {
         self.inner.delete_tenant(tenant).map_err(|error| error.message)
     }
-}
-
-/// Mutexes that a poisoned lock does not make unusable: the state they guard is rebuilt from the disk.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Per directory (a tenant's, or the shared one): its usage, once counted, behind the mutex every change takes.

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
+use isobox_core::sync::lock;
 use isobox_core::{Backend, Outcome, Request};
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
@@ -30,17 +31,12 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn request(&self, endpoint: &'static str, status: u16) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry((endpoint, status))
-            .or_default() += 1;
+        *lock(&self.requests).entry((endpoint, status)).or_default() += 1;
     }
 
     fn outcome(&self, outcome: &Outcome, elapsed_us: u64) {
         let kind = outcome.error().map_or("ok", |error| error.kind());
-        *self.outcomes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).entry(kind).or_default() += 1;
+        *lock(&self.outcomes).entry(kind).or_default() += 1;
         let seconds = elapsed_us as f64 / 1e6;
         let bucket = BUCKETS.iter().position(|&bound| seconds <= bound).unwrap_or(BUCKETS.len());
         self.durations[bucket].fetch_add(1, Ordering::Relaxed);
@@ -53,13 +49,12 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP isobox_http_requests_total HTTP requests answered, by endpoint and status.\n");
         out.push_str("# TYPE isobox_http_requests_total counter\n");
-        for ((endpoint, status), count) in self.requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter()
-        {
+        for ((endpoint, status), count) in lock(&self.requests).iter() {
             let _ = writeln!(out, "isobox_http_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {count}");
         }
         out.push_str("# HELP isobox_programs_total Programs run (REST and MCP), by outcome kind.\n");
         out.push_str("# TYPE isobox_programs_total counter\n");
-        for (kind, count) in self.outcomes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter() {
+        for (kind, count) in lock(&self.outcomes).iter() {
             let _ = writeln!(out, "isobox_programs_total{{outcome=\"{kind}\"}} {count}");
         }
         out.push_str("# HELP isobox_program_duration_seconds Time from a program's arrival to its outcome.\n");

@@ -71,7 +71,7 @@ fn erase(source: &str) -> Result<String, SandboxError> {
             .map(str::to_string)
             .ok_or_else(|| SandboxError::internal("type stripping changed the program's wrapper")),
         Err(error) => {
-            let first = diagnostics.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).first().cloned();
+            let first = isobox_core::sync::lock(&diagnostics.0).first().cloned();
             let (message, at) = first.unwrap_or((error.message, None));
             let (line, column) = at.map_or((1, 1), |at| position(&map, source, at));
             Err(SandboxError::Syntax { message: explain(&message), line, column })
@@ -114,7 +114,7 @@ type Reported = (String, Option<BytePos>);
 impl Emitter for Diagnostics {
     fn emit(&mut self, diagnostic: &mut DiagnosticBuilder<'_>) {
         let at = diagnostic.span.primary_span().map(|span| span.lo);
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((diagnostic.message(), at));
+        isobox_core::sync::lock(&self.0).push((diagnostic.message(), at));
     }
 }
 

@@ -13,11 +13,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{SendError, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use isobox_capabilities::{CallOutcome, HostCalls, PendingCall};
 use isobox_core::output::{decode_result, json_escaped_len};
+use isobox_core::sync::lock;
 use isobox_core::{Level, Limits, LogLine, Request, SandboxError, micros_since};
 use serde_json::Value;
 use tokio::runtime::Handle;
@@ -586,8 +587,4 @@ impl Conduct {
             }
         })
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

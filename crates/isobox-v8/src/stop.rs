@@ -1,8 +1,9 @@
 //! Why and how a running program is stopped from outside its own code, inside a worker process.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
+use isobox_core::sync::lock;
 use isobox_core::{Limits, SandboxError};
 
 use crate::engine::{Sandbox, Terminator};
@@ -98,10 +99,6 @@ impl Alarm for Stop {
 
     /// The host ends the whole worker then.
     fn overdue(&self) {}
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Detaches a sandbox from its [`Stop`] when dropped.

@@ -48,7 +48,7 @@ struct State {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        isobox_core::sync::lock(&self.state)
     }
 }
 

@@ -17,12 +17,13 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use isobox_capabilities::types::MAX_SAFE_INTEGER;
 use isobox_capabilities::{CallContext, CallError, Capability, Interface, TenantState};
+use isobox_core::sync::lock;
 use tokio::sync::oneshot;
 
 const WIT: &str = include_str!("../../../../wit/kv.wit");
@@ -681,10 +682,6 @@ fn ready<T>(future: impl Future<Output = Result<T, CallError>>) -> Result<T, Cal
         Poll::Ready(result) => result,
         Poll::Pending => Err(CallError::new("the key-value store failed: a synchronous operation was suspended")),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn check_key(key: &str) -> Result<(), CallError> {

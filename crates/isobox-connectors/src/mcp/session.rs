@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use isobox_core::sync::lock;
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, PaginatedRequestParams, Tool};
 use rmcp::service::RunningService;
@@ -116,13 +117,8 @@ impl Session {
 
     /// Whether calls can still go through: the connection is open and the process, if any, running.
     pub(crate) fn is_alive(&self) -> bool {
-        let running = |child: &Mutex<tokio::process::Child>| {
-            child
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .try_wait()
-                .is_ok_and(|status| status.is_none())
-        };
+        let running =
+            |child: &Mutex<tokio::process::Child>| lock(child).try_wait().is_ok_and(|status| status.is_none());
         !self.broken.load(Ordering::Relaxed)
             && !self.client.is_transport_closed()
             && self.child.as_ref().is_none_or(running)
@@ -135,7 +131,7 @@ impl Session {
 
     /// The id of a stdio server's process.
     pub(crate) fn process_id(&self) -> Option<u32> {
-        self.child.as_ref()?.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).id()
+        lock(self.child.as_ref()?).id()
     }
 }
 
