@@ -136,6 +136,11 @@ impl Capabilities {
         grants.iter().any(|grant| self.by_name.get(grant.as_ref()).is_some_and(|c| !c.approval.is_empty()))
     }
 
+    /// Whether any registered function needs approval.
+    pub fn any_needs_approval(&self) -> bool {
+        self.by_name.values().any(|capability| !capability.approval.is_empty())
+    }
+
     pub fn get(&self, name: &str) -> Option<&Interface> {
         self.by_name.get(name).map(|capability| &capability.interface)
     }

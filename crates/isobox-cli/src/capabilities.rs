@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use isobox_builtins::http::{HttpClient, HttpConfig};
 use isobox_builtins::{http, kv, shop};
-use isobox_capabilities::{Capabilities, Interface};
+use isobox_capabilities::{Capabilities, Interface, RegistryError};
 use isobox_connectors::Config;
 use isobox_files::{Files, FilesConfig, FilesRoot};
 
@@ -66,40 +66,55 @@ pub async fn registry(args: &GrantArgs, kv: Option<kv::KvStore>) -> Result<Regis
     };
     let config = args.config.config.as_deref().map(Config::from_path).transpose();
     let config = config.map_err(|error| report(error.to_string(), EXIT_USAGE))?;
-    let mut known: Vec<&str> = vec!["files", "http", "kv", "shop"];
+    let mut known: Vec<&str> = BUILT_INS.to_vec();
     known.extend(config.iter().flat_map(|config| config.connectors.keys().map(String::as_str)));
     if let Some(unknown) = args.grant.iter().find(|grant| !known.contains(&grant.as_str())) {
         let message = format!("unknown capability `{unknown}` (known: {})", known.join(", "));
         return Err(report(message, EXIT_USAGE));
     }
-    let mut gated = Vec::new();
     let configured = config.iter().flat_map(|config| config.require_approval.iter());
-    for name in args.require_approval.iter().chain(configured) {
-        match name.split_once('.') {
-            Some((capability, function)) if known.contains(&capability) && !function.is_empty() => {
-                gated.push((capability, function));
-            }
-            _ => {
-                let message = format!(
-                    "--require-approval takes CAPABILITY.METHOD (such as `kv.set`), got `{name}` (capabilities: {})",
-                    known.join(", ")
-                );
-                return Err(report(message, EXIT_USAGE));
-            }
-        }
-    }
+    let gated = approval_names(args.require_approval.iter().chain(configured), &known)
+        .map_err(|message| report(message, EXIT_USAGE))?;
     let mut registry =
         set_up(args, config.as_ref(), kv).await.map_err(|error| report(error.to_string(), EXIT_FAILED))?;
-    // Only what is set up (granted) can be marked; a function it does not declare is a usage error.
-    for (capability, function) in gated {
-        if registry.capabilities.get(capability).is_some() {
-            registry
-                .capabilities
-                .require_approval(capability, [function])
-                .map_err(|error| report(error.to_string(), EXIT_USAGE))?;
+    mark_approvals(&mut registry.capabilities, &gated).map_err(|error| report(error.to_string(), EXIT_USAGE))?;
+    Ok(registry)
+}
+
+/// The built-in capabilities, by name.
+pub const BUILT_INS: [&str; 4] = ["files", "http", "kv", "shop"];
+
+/// `--require-approval` and `require-approval` names (`capability.method`), each naming one of the capabilities
+/// that could be granted, `known`.
+pub fn approval_names<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+    known: &[&str],
+) -> Result<Vec<(&'a str, &'a str)>, String> {
+    names
+        .into_iter()
+        .map(|name| match name.split_once('.') {
+            Some((capability, function)) if known.contains(&capability) && !function.is_empty() => {
+                Ok((capability, function))
+            }
+            _ => Err(format!(
+                "require-approval takes CAPABILITY.METHOD (such as `kv.set`), got `{name}` (capabilities: {})",
+                known.join(", ")
+            )),
+        })
+        .collect()
+}
+
+/// Marks the functions `gated` of the capabilities that are set up (granted; the others are not there to call).
+///
+/// # Errors
+/// A capability that declares no such function.
+pub fn mark_approvals(capabilities: &mut Capabilities, gated: &[(&str, &str)]) -> Result<(), RegistryError> {
+    for &(capability, function) in gated {
+        if capabilities.get(capability).is_some() {
+            capabilities.require_approval(capability, [function])?;
         }
     }
-    Ok(registry)
+    Ok(())
 }
 
 /// What [`registry`] sets up.

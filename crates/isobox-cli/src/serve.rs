@@ -81,8 +81,7 @@ async fn start(args: &ServeArgs, config: &Config) -> Result<(), Error> {
     let (capabilities, readiness, store) = set_up(config).await?;
     let backend = backends::start(engine, &capabilities, Serving::Many(config.serve.max_sandboxes))?;
     // Runs that stop for approval are kept in the store: they survive a restart and any replica can continue them.
-    let names: Vec<String> = capabilities.interfaces().map(|interface| interface.name.clone()).collect();
-    let pending: Option<Arc<dyn PendingRuns>> = match (capabilities.needs_approval(&names), store) {
+    let pending: Option<Arc<dyn PendingRuns>> = match (capabilities.any_needs_approval(), store) {
         (false, _) => None,
         (true, Some(store)) => Some(Arc::new(store)),
         (true, None) => Some(Arc::new(open_store(config, kv::KvConfig::default()).await?)),
@@ -148,16 +147,10 @@ async fn set_up(config: &Config) -> Result<(Capabilities, Option<Readiness>, Opt
     for connector in loaded.capabilities {
         capabilities.register_renaming(connector)?;
     }
-    for name in &config.require_approval {
-        // The file was checked: every entry is `capability.method`. A capability no tenant is granted is not set up.
-        let Some((capability, method)) = name.split_once('.') else { continue };
-        if capabilities.get(capability).is_some() {
-            capabilities.require_approval(capability, [method])?;
-        } else if !["files", "http", "kv", "shop"].contains(&capability) && !config.connectors.contains_key(capability)
-        {
-            return Err(format!("require-approval: `{name}` names no capability").into());
-        }
-    }
+    let mut known = crate::capabilities::BUILT_INS.to_vec();
+    known.extend(config.connectors.keys().map(String::as_str));
+    let gated = crate::capabilities::approval_names(&config.require_approval, &known)?;
+    crate::capabilities::mark_approvals(&mut capabilities, &gated)?;
     Ok((capabilities, readiness, opened))
 }
 

@@ -229,15 +229,6 @@ impl Config {
     }
 }
 
-impl Config {
-    /// The functions of `capability` that the top-level `require-approval` marks.
-    pub fn approvals_for<'a>(&'a self, capability: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.require_approval.iter().filter_map(move |name| {
-            name.split_once('.').filter(|(named, _)| *named == capability).map(|(_, method)| method)
-        })
-    }
-}
-
 impl ConnectorConfig {
     /// The time one upstream call may take.
     pub fn timeout(&self) -> Duration {

@@ -28,6 +28,9 @@ use crate::{Backend, Limits, Outcome, Request, SandboxError};
 /// on, but a call needing approval ends it with an error instead of stopping it: it could not be continued.
 pub const MAX_RECORD_BYTES: usize = 8 << 20;
 
+/// The longest reason for a denial the program is told, in characters; a longer one is cut.
+pub const MAX_REASON_CHARS: usize = 1000;
+
 /// How long a stopped run waits for a decision by default.
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 
@@ -80,7 +83,8 @@ pub struct Pending {
 pub enum Decision {
     /// Make the call, and continue.
     Approve,
-    /// Do not make it: the call throws an `Error` (with `reason` in its message) that the program can catch.
+    /// Do not make it: the call throws an `Error` (with `reason`, up to [`MAX_REASON_CHARS`], in its message) that the
+    /// program can catch.
     Deny {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
@@ -212,43 +216,32 @@ impl Replay {
         let gated = gated || state.gated.contains(&(capability.to_string(), method.to_string()));
         let position = state.position;
         state.position += 1;
-        let same = |call: &StoppedCall| call.capability == capability && call.method == method && call.args == args;
+        let same = |c: &str, m: &str, a: &str| (c, m, a) == (capability, method, args);
         if let Some(recorded) = state.served.get(position) {
-            let stopped = StoppedCall {
-                capability: recorded.capability.clone(),
-                method: recorded.method.clone(),
-                args: recorded.args.clone(),
-            };
-            if !same(&stopped) {
-                return Step::Diverged(diverged(position, &stopped, capability, method));
+            if !same(&recorded.capability, &recorded.method, &recorded.args) {
+                return Step::Diverged(diverged(position, &recorded.capability, &recorded.method, capability, method));
             }
             let recorded = recorded.clone();
             let reply = recorded.reply.clone();
-            state.made_bytes += recorded.args.len() + reply_len(&reply);
-            state.made.push(recorded);
+            state.record(recorded);
             return Step::Serve(reply);
         }
         if position == state.served.len()
             && let Some((call, decision)) = state.decided.clone()
         {
-            if !same(&call) {
-                return Step::Diverged(diverged(position, &call, capability, method));
+            if !same(&call.capability, &call.method, &call.args) {
+                return Step::Diverged(diverged(position, &call.capability, &call.method, capability, method));
             }
             return match decision {
                 Decision::Approve => Step::Live,
                 Decision::Deny { reason } => {
                     let mut message = format!("{capability}.{method} was denied");
                     if let Some(reason) = reason.filter(|reason| !reason.is_empty()) {
-                        message = format!("{message}: {reason}");
+                        message = format!("{message}: {}", reason.chars().take(MAX_REASON_CHARS).collect::<String>());
                     }
                     let reply = Reply::Throw(serde_json::json!({"name": "Error", "message": message}).to_string());
-                    state.made_bytes += args.len() + reply_len(&reply);
-                    state.made.push(RecordedCall {
-                        capability: capability.into(),
-                        method: method.into(),
-                        args: args.into(),
-                        reply: reply.clone(),
-                    });
+                    let StoppedCall { capability, method, args } = call;
+                    state.record(RecordedCall { capability, method, args, reply: reply.clone() });
                     Step::Serve(reply)
                 }
             };
@@ -263,16 +256,12 @@ impl Replay {
 
     /// Records the reply of a call [`next`](Self::next) let through.
     pub fn finish(&self, capability: &str, method: &str, args: &str, reply: Reply) {
-        let mut state = self.state();
-        state.made_bytes += args.len() + reply_len(&reply);
-        if state.made_bytes <= MAX_RECORD_BYTES {
-            state.made.push(RecordedCall {
-                capability: capability.into(),
-                method: method.into(),
-                args: args.into(),
-                reply,
-            });
-        }
+        self.state().record(RecordedCall {
+            capability: capability.into(),
+            method: method.into(),
+            args: args.into(),
+            reply,
+        });
     }
 
     /// The call this run stopped at, and every call made before it; `None` when it did not stop, or when its calls
@@ -283,10 +272,16 @@ impl Replay {
         let gated = state.gated.iter().cloned().collect();
         (state.made_bytes <= MAX_RECORD_BYTES).then(|| (state.made.clone(), stopped, gated))
     }
+}
 
-    /// Whether the calls so far fit [`MAX_RECORD_BYTES`], so that a stop could be continued.
-    pub fn recordable(&self) -> bool {
-        self.state().made_bytes <= MAX_RECORD_BYTES
+impl ReplayState {
+    /// Adds a finished call to this run's record, counting its bytes; past [`MAX_RECORD_BYTES`] only the count grows,
+    /// and the run can no longer be kept.
+    fn record(&mut self, call: RecordedCall) {
+        self.made_bytes += call.args.len() + reply_len(&call.reply);
+        if self.made_bytes <= MAX_RECORD_BYTES {
+            self.made.push(call);
+        }
     }
 }
 
@@ -299,15 +294,17 @@ fn reply_len(reply: &Reply) -> usize {
     }
 }
 
-fn diverged(position: usize, recorded: &StoppedCall, capability: &str, method: &str) -> String {
+fn diverged(
+    position: usize,
+    recorded_capability: &str,
+    recorded_method: &str,
+    capability: &str,
+    method: &str,
+) -> String {
     format!(
-        "the replay of this run diverged: call {} was {}.{} with other arguments, or another call, when it was \
-         recorded ({}.{} this time); nothing past it was done",
+        "the replay of this run diverged: call {} was {recorded_capability}.{recorded_method} with other arguments, or \
+         another call, when it was recorded ({capability}.{method} this time); nothing past it was done",
         position + 1,
-        recorded.capability,
-        recorded.method,
-        capability,
-        method
     )
 }
 
@@ -704,6 +701,10 @@ mod tests {
         let Step::Serve(Reply::Throw(text)) = denied.next("kv", "set", "[]", true) else { panic!("served a throw") };
         let error: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(error["message"], "kv.set was denied: not today");
+        let long =
+            Replay::resume(7, 1, Vec::new(), (call("set", "[]"), Decision::Deny { reason: Some("x".repeat(1 << 20)) }));
+        let Step::Serve(Reply::Throw(text)) = long.next("kv", "set", "[]", true) else { panic!("served a throw") };
+        assert_eq!(text.len(), r#"{"name":"Error","message":"kv.set was denied: "}"#.len() + MAX_REASON_CHARS);
     }
 
     #[test]

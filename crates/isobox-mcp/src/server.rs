@@ -76,16 +76,15 @@ impl McpServer {
         let limits = Limits::default();
         let result_tokens = DEFAULT_RESULT_TOKENS;
         // Kept in memory unless the embedder gives a store that outlives the process (`with_approvals`).
-        let approvals = capabilities
-            .needs_approval(grants)
-            .then(|| Arc::new(Approvals::new(Arc::new(isobox_core::approval::MemoryRuns::default()))));
+        let gated = capabilities.needs_approval(grants);
+        let approvals = gated.then(|| Arc::new(Approvals::new(Arc::new(isobox_core::approval::MemoryRuns::default()))));
         Ok(Self {
             shared: Arc::new(Shared {
                 backend: Arc::new(TypeScript::new(Arc::clone(&backend))),
                 plain: backend,
                 approvals,
                 grants: grants.iter().map(|grant| grant.as_ref().to_string()).collect(),
-                tools: tools_fitting(&interfaces, &limits, result_tokens, capabilities.needs_approval(grants)),
+                tools: tools_fitting(&interfaces, &limits, result_tokens, gated),
                 interfaces,
                 limits,
                 result_tokens,

@@ -104,8 +104,8 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let backend: Arc<dyn Backend> = Arc::new(metrics::Metered { backend, metrics: Arc::clone(&metrics) });
         let typescript: Arc<dyn Backend> = Arc::new(isobox_typescript::TypeScript::new(Arc::clone(&backend)));
-        let gated = capabilities.needs_approval(&capabilities.interfaces().map(|i| i.name.clone()).collect::<Vec<_>>());
-        let pending = gated.then(|| pending.unwrap_or_else(|| Arc::new(MemoryRuns::default())));
+        let pending =
+            capabilities.any_needs_approval().then(|| pending.unwrap_or_else(|| Arc::new(MemoryRuns::default())));
         let tenants =
             Tenants::new(&config.tenants, &typescript, capabilities, &config.serve.allowed_hosts, pending.as_ref())?;
         Ok(Self {

@@ -284,8 +284,7 @@ async fn deny(
         serde_json::from_slice(&body)
             .map_err(|error| ApiError::invalid(format!("the body is not `{{reason?}}`: {error}")))?
     };
-    let reason = deny.reason.map(|reason| reason.chars().take(1000).collect());
-    decide(&state, &tenant, &run_id, Decision::Deny { reason }).await
+    decide(&state, &tenant, &run_id, Decision::Deny { reason: deny.reason }).await
 }
 
 async fn decide(state: &Shared, tenant: &Tenant, run_id: &str, decision: Decision) -> Result<Response, ApiError> {
