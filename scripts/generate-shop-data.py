@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates the demo shop's dataset (crates/isobox-builtins/data/shop.json), deterministically."""
+"""Generates the demo shop's dataset (crates/isobox-shop/data/shop.json), deterministically."""
 import json
 import random
 from datetime import date, timedelta
@@ -60,6 +60,6 @@ for i in range(400):
     })
 orders.sort(key=lambda order: (order["date"], order["id"]))
 
-out = Path(__file__).resolve().parent.parent / "crates/isobox-builtins/data/shop.json"
+out = Path(__file__).resolve().parent.parent / "crates/isobox-shop/data/shop.json"
 out.write_text(json.dumps({"customers": customers, "products": products, "orders": orders}, indent=1) + "\n")
 print(f"wrote {out}: {len(customers)} customers, {len(products)} products, {len(orders)} orders")

@@ -7,5 +7,8 @@ scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --release --locked --workspace --all-targets --quiet -- -D warnings
 cargo test --release --locked --workspace
+# The facade without its default features (the wasm backend and an embedder's own capability) builds, works and links
+# none of the optional pieces.
+cargo test --release --locked -p isobox-example-wasm-only
 # A smoke run of the benchmark harness (no thresholds: CI machines are noisy).
 target/release/isobox bench --quick --json target/bench-quick.json --out target/bench-quick-charts

@@ -56,7 +56,7 @@ fn echo() -> Capability {
 static BACKENDS: LazyLock<Backends> = LazyLock::new(|| {
     let mut capabilities = Capabilities::new();
     capabilities.register(echo()).unwrap();
-    capabilities.register(isobox::builtins::shop::capability()).unwrap();
+    capabilities.register(isobox::shop::capability()).unwrap();
     common::backends(&capabilities)
 });
 

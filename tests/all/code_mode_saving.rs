@@ -15,10 +15,10 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use isobox::builtins::http::HttpClient;
-use isobox::builtins::shop;
 use isobox::capabilities::{CallOutcome, Interface};
 use isobox::connectors::{ConnectorConfig, OpenApi};
+use isobox::http::HttpClient;
+use isobox::shop;
 use isobox::{Backend, Capabilities, Limits, Request, TypeScript};
 use isobox_mcp::{DEFAULT_SEARCH_BUDGET, classic_tools, search, tokens};
 use serde_json::{Value, json};

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use common::Backends;
-use isobox::builtins::http::HttpClient;
 use isobox::connectors::{ConnectorConfig, OpenApi};
+use isobox::http::HttpClient;
 use isobox::{Capabilities, Request};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path, query_param};

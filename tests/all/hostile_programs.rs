@@ -11,8 +11,8 @@ use crate::common;
 
 use std::time::Duration;
 
+use isobox::kv::KvStore;
 use isobox::{Capabilities, Limits, Request};
-use isobox_builtins::kv::KvStore;
 use serde_json::json;
 
 /// The kinds a hostile program may end with: its own failures and the limits it hit.

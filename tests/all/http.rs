@@ -7,7 +7,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::Backends;
-use isobox::builtins::http::{HttpClient, HttpConfig};
+use isobox::http::{HttpClient, HttpConfig};
 use isobox::{Capabilities, Request};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string, header, method, path};

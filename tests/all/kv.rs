@@ -7,7 +7,7 @@ use crate::common;
 use std::sync::{Arc, LazyLock};
 
 use common::Backends;
-use isobox::builtins::kv::KvStore;
+use isobox::kv::KvStore;
 use isobox::{Backend, Capabilities, Outcome, Request};
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use isobox::builtins::kv::KvStore;
+use isobox::kv::KvStore;
 use isobox::plugin::{CallOptions, Linking, Plugin, PluginError, PluginHost, PluginManifest};
 use isobox::{Budget, Capabilities, Limits, Outcome, SandboxError, WasmConfig};
 use isobox_compile::{CompileError, CompileOptions};

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use isobox::Capabilities;
-use isobox::builtins::http::{HttpClient, HttpConfig};
-use isobox::builtins::{kv::KvStore, shop};
 use isobox::files::{Files, FilesConfig, FilesRoot};
+use isobox::http::{HttpClient, HttpConfig};
+use isobox::{kv::KvStore, shop};
 
 /// `tsc` from `tests/ts` (installed by `scripts/setup.sh`), or `$ISOBOX_TSC`.
 fn tsc() -> PathBuf {

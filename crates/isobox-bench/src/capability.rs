@@ -68,6 +68,6 @@ impl Default for BenchCapability {
 pub fn capabilities(bench: &BenchCapability) -> Capabilities {
     let mut capabilities = Capabilities::new();
     capabilities.register(bench.capability()).expect("bench registers");
-    capabilities.register(isobox_builtins::shop::capability()).expect("shop registers");
+    capabilities.register(isobox_shop::capability()).expect("shop registers");
     capabilities
 }

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use isobox_builtins::kv::KvStore;
 use isobox_capabilities::{CallOutcome, Capabilities};
 use isobox_core::{Backend, Limits, Request};
+use isobox_kv::KvStore;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;

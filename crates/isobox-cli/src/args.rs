@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use clap::Args;
-use isobox_builtins::kv::KvConfig;
 use isobox_connectors::LimitsConfig;
 use isobox_core::Limits;
+use isobox_kv::KvConfig;
 
 #[derive(Args)]
 pub struct LimitArgs {

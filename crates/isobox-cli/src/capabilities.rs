@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use isobox_builtins::http::{HttpClient, HttpConfig};
-use isobox_builtins::{http, kv, shop};
 use isobox_capabilities::{Capabilities, Interface, RegistryError};
 use isobox_connectors::Config;
 use isobox_files::{Files, FilesConfig, FilesRoot};
+use isobox_http as http;
+use isobox_http::{HttpClient, HttpConfig};
+use isobox_kv as kv;
+use isobox_shop as shop;
 
 use crate::args::GrantArgs;
 use crate::run::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};

@@ -4,10 +4,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use isobox_builtins::kv::KvStore;
 use isobox_core::approval::{Approvals, Decision};
 use isobox_core::fit::{self, FittedOutcome};
 use isobox_core::{Backend, Outcome, Request};
+use isobox_kv::KvStore;
 use isobox_typescript::TypeScript;
 
 use crate::args::{GrantArgs, LimitArgs, parse_input};

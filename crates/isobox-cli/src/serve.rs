@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use isobox_builtins::http::{HttpClient, HttpConfig};
-use isobox_builtins::{kv, shop};
 use isobox_capabilities::Capabilities;
 use isobox_connectors::Config;
 use isobox_core::approval::PendingRuns;
+use isobox_http::{HttpClient, HttpConfig};
+use isobox_kv as kv;
 use isobox_serve::{Readiness, Server};
+use isobox_shop as shop;
 
 use crate::backends::{self, Engine, Serving};
 use crate::run::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};

@@ -78,7 +78,7 @@ impl Drop for Replica {
 }
 
 fn client() -> reqwest::Client {
-    let tls = isobox_builtins::http::tls_config().unwrap();
+    let tls = isobox_http::tls_config().unwrap();
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .no_proxy()

@@ -10,8 +10,8 @@ mod mcp;
 pub mod openapi;
 pub mod serving;
 
-use isobox_builtins::http::HttpClient;
 use isobox_capabilities::Capability;
+use isobox_http::HttpClient;
 
 pub use config::{Config, ConfigError, ConnectorConfig, FilesSection, McpServerConfig, expand_env};
 pub use mcp::McpConnector;

@@ -9,10 +9,10 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use isobox_builtins::http::{HttpClient, HttpConfig, is_reserved_header};
 use isobox_capabilities::schema::SchemaConverter;
 use isobox_capabilities::types::{Object, Property, ValueType};
 use isobox_capabilities::{CallError, Capability, Function, Interface, Param, camel_case, identifier, unique};
+use isobox_http::{HttpClient, HttpConfig, is_reserved_header};
 use serde_json::{Map, Value, json};
 use url::Url;
 

@@ -309,7 +309,7 @@ fn diverged(
 }
 
 /// Where stopped runs wait for a decision: text records under a tenant and a run id. Implemented by the `kv` store
-/// (`isobox_builtins::kv::KvStore`) and, in memory, by [`MemoryRuns`].
+/// (`isobox_kv::KvStore`) and, in memory, by [`MemoryRuns`].
 #[async_trait]
 pub trait PendingRuns: Send + Sync {
     /// Keeps `record` for `tenant` under `run_id` until `expires_at` (seconds since the Unix epoch).

@@ -57,6 +57,21 @@ pub fn in_temp_dir(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("{name}-{user}"))
 }
 
+/// isobox's data dir, where the built-in capabilities keep their state (the `kv` database, the `files` tenants' trees):
+/// `$ISOBOX_DATA_DIR`, else `$XDG_DATA_HOME/isobox`, else `~/.local/share/isobox`, else a folder of this user's in the
+/// temp dir (one another user made first is refused by [`ensure`]).
+pub fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ISOBOX_DATA_DIR") {
+        PathBuf::from(dir)
+    } else if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        PathBuf::from(dir).join("isobox")
+    } else if let Some(home) = std::env::var_os("HOME") {
+        PathBuf::from(home).join(".local/share/isobox")
+    } else {
+        in_temp_dir("isobox-data")
+    }
+}
+
 fn create(dir: &Path) -> io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);

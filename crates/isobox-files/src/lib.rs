@@ -27,7 +27,7 @@ pub mod path;
 mod store;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -109,11 +109,10 @@ pub fn interface() -> Interface {
     Capability::from_wit("wit/files.wit", WIT, "files").expect("wit/files.wit declares `files`").interface().clone()
 }
 
-/// `files` in isobox's data dir: beside the key-value store (`$ISOBOX_DATA_DIR/files`, else
-/// `~/.local/share/isobox/files`, …; see `isobox_builtins::kv::default_path`).
+/// `files` in isobox's data dir, beside the key-value store ([`isobox_core::private_dir::data_dir`]:
+/// `$ISOBOX_DATA_DIR/files`, else `~/.local/share/isobox/files`, …).
 pub fn default_dir() -> PathBuf {
-    let kv = isobox_builtins::kv::default_path();
-    kv.parent().unwrap_or(Path::new(".")).join("files")
+    isobox_core::private_dir::data_dir().join("files")
 }
 
 /// The files behind the `files` capability. Cheap to clone; every clone shares the directory handle and the usage

@@ -3,7 +3,7 @@
 //! writes are atomic.
 
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use isobox_files::{FileKind, Files, FilesConfig, FilesRoot, FilesUsage};
 
@@ -393,10 +393,4 @@ async fn concurrent_writers_lose_no_acknowledged_write_and_quotas_stay_exact() {
     let expected = FilesUsage { bytes, entries: 101 };
     assert_eq!(files.usage("t").unwrap(), expected);
     assert_eq!(setup.shared(default_config()).usage("t").unwrap(), expected, "as a fresh count from the disk");
-}
-
-#[test]
-fn the_default_directory_is_beside_the_key_value_store() {
-    let kv = isobox_builtins::kv::default_path();
-    assert_eq!(isobox_files::default_dir(), kv.parent().unwrap_or(Path::new(".")).join("files"));
 }

@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn one_tool_per_function_with_its_arguments_schema() {
-        let shop = isobox_builtins::shop::capability().interface().clone();
+        let shop = isobox_shop::capability().interface().clone();
         let tools = classic_tools(&[shop]);
         let names: Vec<&str> = tools.iter().map(|tool| tool["name"].as_str().unwrap()).collect();
         assert_eq!(
@@ -210,7 +210,7 @@ mod tests {
         assert!(tools[0]["inputSchema"].get("required").is_none(), "an option parameter may be left out");
         assert!(tools.iter().all(|tool| tool.get("outputSchema").is_none()));
 
-        let with_results = classic_tools_with_results(&[isobox_builtins::shop::capability().interface().clone()]);
+        let with_results = classic_tools_with_results(&[isobox_shop::capability().interface().clone()]);
         let get_order = &with_results[4]["outputSchema"];
         assert_eq!(get_order["properties"]["result"], json!({ "$ref": "#/$defs/Order" }), "the `ok` of a result");
         assert_eq!(get_order["required"], json!(["result"]));

@@ -18,7 +18,7 @@
 //! use isobox_mcp::McpServer;
 //!
 //! let mut capabilities = Capabilities::new();
-//! capabilities.register(isobox_builtins::shop::capability())?;
+//! capabilities.register(isobox_shop::capability())?;
 //! let backend = isobox_wasm::WasmBackend::new(isobox_wasm::WasmConfig {
 //!     capabilities: capabilities.clone(),
 //!     ..Default::default()

@@ -320,7 +320,7 @@ mod tests {
     use super::*;
 
     fn shop() -> Vec<Interface> {
-        vec![isobox_builtins::shop::capability().interface().clone()]
+        vec![isobox_shop::capability().interface().clone()]
     }
 
     fn search(interfaces: &[Interface], query: Option<&str>) -> String {

@@ -6,7 +6,7 @@ use isobox_mcp::{ContextSize, classic_tools, search, tokens};
 
 #[test]
 fn the_typescript_api_costs_less_context_than_a_tool_per_function() {
-    let shop = [isobox_builtins::shop::capability().interface().clone()];
+    let shop = [isobox_shop::capability().interface().clone()];
     let size = ContextSize::of(&shop, &Limits::default());
     println!("{size}");
 

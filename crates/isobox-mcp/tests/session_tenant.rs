@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use isobox_builtins::kv::{KvStore, TenantUsage};
 use isobox_capabilities::{Capabilities, TenantState};
+use isobox_kv::{KvStore, TenantUsage};
 use isobox_mcp::McpServer;
 use isobox_wasm::{WasmBackend, WasmConfig};
 use serde_json::{Value, json};

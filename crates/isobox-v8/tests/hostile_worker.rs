@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use isobox_core::{Backend, Limits, Request, SandboxError};
 use isobox_v8::{V8Backend, V8Config};
 
-/// A frame that says the worker is ready: length 1, tag 10.
-const READY: &str = r"printf '\001\000\000\000\012' >&0";
+/// A frame that says the worker is ready (length 1, tag 10), then waiting for the host's request (its first byte), so
+/// that what the worker sends next answers the request, as a compromised worker's frames would, whatever the timing.
+const READY: &str = r"printf '\001\000\000\000\012' >&0; head -c 1 <&0 >/dev/null";
 
 fn program(name: &str, body: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("isobox-v8-hostile-{}", std::process::id()));
@@ -60,7 +61,8 @@ async fn malformed_frames_end_the_worker() {
     for (name, frame) in cases {
         let worker = program(name, &format!("{READY}; {frame}; sleep 30"));
         let (error, took) = run_with(worker, 5_000).await;
-        assert!(internal(error).contains("broke the protocol"), "{name}");
+        let message = internal(error);
+        assert!(message.contains("broke the protocol"), "{name}: {message}");
         assert!(took < Duration::from_secs(3), "{name} took {took:?}");
     }
 }

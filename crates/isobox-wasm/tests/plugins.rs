@@ -7,9 +7,9 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use common::forged;
-use isobox_builtins::kv::KvStore;
 use isobox_capabilities::Capabilities;
 use isobox_core::{Budget, Limits, Outcome, SandboxError};
+use isobox_kv::KvStore;
 use isobox_wasm::WasmConfig;
 use isobox_wasm::plugin::{CallOptions, Linking, Plugin, PluginError, PluginHost, PluginManifest};
 use serde_json::{Value, json};

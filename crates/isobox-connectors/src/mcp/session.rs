@@ -193,7 +193,7 @@ fn initialize_error(error: &impl std::fmt::Display) -> String {
 /// The HTTP client for Streamable HTTP servers: rustls with ring and the operating system's certificates, no proxy,
 /// no redirects (a redirect would carry the configured headers elsewhere).
 fn http_client() -> Result<reqwest::Client, String> {
-    let tls = isobox_builtins::http::tls_config().map_err(|error| error.to_string())?;
+    let tls = isobox_http::tls_config().map_err(|error| error.to_string())?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .no_proxy()

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use isobox_builtins::kv::{self, KvConfig, KvStore, TenantUsage};
 use isobox_capabilities::{CallOutcome, Capabilities, TenantState};
 use isobox_core::{Limits, Request};
+use isobox_kv::{self as kv, KvConfig, KvStore, TenantUsage};
 use isobox_testkit::TempPostgres;
 use serde_json::{Value, json};
 

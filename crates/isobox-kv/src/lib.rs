@@ -26,7 +26,7 @@ use isobox_capabilities::{CallContext, CallError, Capability, Interface, TenantS
 use isobox_core::sync::lock;
 use tokio::sync::oneshot;
 
-const WIT: &str = include_str!("../../../../wit/kv.wit");
+const WIT: &str = include_str!("../../../wit/kv.wit");
 
 const MAX_KEY_BYTES: usize = 1024;
 const MAX_LIST: u32 = 1000;
@@ -199,19 +199,10 @@ pub fn interface() -> Interface {
     Capability::from_wit("wit/kv.wit", WIT, "kv").expect("wit/kv.wit declares `kv`").interface().clone()
 }
 
-/// `$ISOBOX_DATA_DIR/kv.redb`, else `$XDG_DATA_HOME/isobox/kv.redb`, else `~/.local/share/isobox/kv.redb`, else a
-/// folder of this user's in the temp dir (one another user made first is refused when the store opens).
+/// `kv.redb` in isobox's data dir ([`isobox_core::private_dir::data_dir`]: `$ISOBOX_DATA_DIR`, else
+/// `~/.local/share/isobox`, …).
 pub fn default_path() -> PathBuf {
-    let dir = if let Some(dir) = std::env::var_os("ISOBOX_DATA_DIR") {
-        PathBuf::from(dir)
-    } else if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
-        PathBuf::from(dir).join("isobox")
-    } else if let Some(home) = std::env::var_os("HOME") {
-        PathBuf::from(home).join(".local/share/isobox")
-    } else {
-        isobox_core::private_dir::in_temp_dir("isobox-data")
-    };
-    dir.join("kv.redb")
+    isobox_core::private_dir::data_dir().join("kv.redb")
 }
 
 impl KvStore {
