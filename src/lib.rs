@@ -14,8 +14,8 @@
 //! | `files` | the [`files`] capability: a granted directory |
 //! | `shop` | the [`shop`] capability: a read-only demo API |
 //! | `connectors` | [`connectors`]: MCP servers and OpenAPI documents as capabilities |
-//! | `mcp` | [`mcp`]: isobox's own MCP server |
-//! | `compile` | [`compile`]: JavaScript plugins compiled ahead of time for the [`plugin`] host |
+//! | `mcp` | `mcp`: isobox's own MCP server (the crate `isobox-mcp`) |
+//! | `compile` | `compile`: JavaScript plugins compiled ahead of time for the [`plugin`] host (the crate `isobox-compile`) |
 //!
 //! With `default-features = false` an embedder links the wasm backend and its own capabilities only.
 //!

@@ -229,6 +229,6 @@ fn a_function_marked_for_approval_says_so_to_the_model() {
     assert!(typescript.contains("Needs approval: the run stops before this call"), "{typescript}");
     assert!(!typescript.contains("@approval"), "{typescript}");
     assert!(capabilities.needs_approval(&["ledger"]));
-    let error = capabilities.require_approval("ledger", ["erase"]).err().expect("no such function");
+    let error = capabilities.require_approval("ledger", ["erase"]).expect_err("no such function");
     assert_eq!(error.to_string(), "`ledger` has no function `erase` to mark as needing approval");
 }

@@ -15,7 +15,8 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use isobox::capabilities::{CallOutcome, Interface};
+use isobox::capabilities::Interface;
+use isobox::capabilities::backend::CallOutcome;
 use isobox::connectors::{ConnectorConfig, OpenApi};
 use isobox::http::HttpClient;
 use isobox::shop;

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use isobox_capabilities::{CallOutcome, Capabilities};
+use isobox_capabilities::Capabilities;
+use isobox_capabilities::backend::CallOutcome;
 use isobox_core::{Backend, Limits, Request};
 use isobox_kv::KvStore;
 use serde::Serialize;

@@ -23,11 +23,15 @@ pub struct CallContext {
 /// `result<T, E>` function, the `E`) becomes the error's `data` property.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallError {
+    /// The thrown `Error`'s message.
     pub message: String,
+    /// The thrown `Error`'s `data`: a WIT `result<T, E>` function's `E`, checked against it (dropped when the
+    /// function declares no `E`).
     pub data: Option<Value>,
 }
 
 impl CallError {
+    /// An error with this message and no `data`.
     pub fn new(message: impl Into<String>) -> Self {
         Self { message: message.into(), data: None }
     }
@@ -75,6 +79,19 @@ pub struct Capability {
     pub(crate) approval: HashSet<String>,
     /// Names given to [`with_approval`](Self::with_approval) that the interface does not declare.
     pub(crate) unknown_approvals: Vec<String>,
+}
+
+impl std::fmt::Debug for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let functions: Vec<&str> = self.interface.functions.iter().map(|function| function.name.as_str()).collect();
+        f.debug_struct("Capability")
+            .field("name", &self.interface.name)
+            .field("functions", &functions)
+            .field("keeps_tenant_state", &self.tenant_state.is_some())
+            .field("secret_fields", &self.secret_fields)
+            .field("needs_approval", &self.approval)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The doc-comment line that marks a WIT function as needing approval.
@@ -133,7 +150,13 @@ impl Capability {
         self.approval.contains(name)
     }
 
-    /// The interface named `interface` in a WIT package given as text.
+    /// The interface named `interface` in a WIT package given as text (`source_name` appears in parse errors). Its
+    /// functions still need their implementations ([`func`](Self::func)) before it can be registered.
+    ///
+    /// # Errors
+    /// The text is not valid WIT ([`WitError::Parse`]), declares no interface of that name
+    /// ([`WitError::NoSuchInterface`]), or one of its functions uses what a sandbox cannot be given
+    /// ([`WitError::Unsupported`]: resources, streams, futures, `option<option<T>>`).
     pub fn from_wit(source_name: &str, source: &str, interface: &str) -> Result<Self, WitError> {
         wit::parse_str(source_name, source)?
             .into_iter()
@@ -142,6 +165,7 @@ impl Capability {
             .ok_or_else(|| WitError::NoSuchInterface(interface.to_string()))
     }
 
+    /// The capability's shape: its name, global, functions and their types, as the WIT declares them.
     pub fn interface(&self) -> &Interface {
         &self.interface
     }

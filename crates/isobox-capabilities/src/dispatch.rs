@@ -30,11 +30,25 @@ pub struct HostCalls {
     replay: Option<Replay>,
 }
 
+impl std::fmt::Debug for HostCalls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let granted: Vec<&str> = self.granted.iter().map(|capability| capability.interface.name.as_str()).collect();
+        f.debug_struct("HostCalls")
+            .field("granted", &granted)
+            .field("tenant", &self.context.tenant)
+            .field("calls_left", &self.calls_left)
+            .field("max_calls", &self.max_calls)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The calls of one request, as they are made: shared by its [`HostCalls`] and the calls still running, and taken
 /// by the backend for the outcome when the request ends.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct CallLog(Arc<Mutex<LogState>>);
 
+#[derive(Debug)]
 struct LogState {
     calls: Vec<Call>,
     /// Bytes of argument and result copies so far, against [`MAX_LOG_BYTES`].
@@ -159,6 +173,12 @@ pub struct PendingCall {
     log: (CallLog, usize, Arc<Capability>),
     /// The replayable run that records the call's reply: the run, the capability, the method and the arguments' text.
     record: Option<(Replay, String, String, String)>,
+}
+
+impl std::fmt::Debug for PendingCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCall").field("call", &self.label).finish_non_exhaustive()
+    }
 }
 
 impl HostCalls {
@@ -472,5 +492,144 @@ mod tests {
         assert!(
             large["message"].as_str().unwrap().ends_with("[the error of noisy.fail was cut: it exceeded 4096 bytes]")
         );
+    }
+
+    const SHAPES: &str = "package t:s;
+        interface shapes {
+            record item { sku: string, qty: u8 }
+            record order { id: u32, items: list<item> }
+            total: func(order: order, discount: option<f64>) -> u32;
+            lie: func() -> u32;
+            refuse: func() -> result<u32, string>;
+            refuse-plain: func() -> u32;
+        }";
+
+    /// A request granted `shapes`, with `host_calls` calls and `host_call_bytes` bytes per argument list and result.
+    fn shapes(host_calls: u32, host_call_bytes: u64) -> HostCalls {
+        let shapes = Capability::from_wit("s.wit", SHAPES, "shapes")
+            .unwrap()
+            .func("total", |_, (order, discount): (Value, Option<f64>)| async move {
+                let qty: u64 = order["items"].as_array().unwrap().iter().map(|i| i["qty"].as_u64().unwrap()).sum();
+                Ok::<_, CallError>(qty - discount.unwrap_or(0.0) as u64)
+            })
+            .func("lie", |_, (): ()| async { Ok::<_, CallError>("not a number") })
+            .func("refuse", |_, (): ()| async { Err::<u32, _>(CallError::with_data("no", "declared")) })
+            .func("refuse-plain", |_, (): ()| async { Err::<u32, _>(CallError::with_data("no", "undeclared")) });
+        let mut capabilities = Capabilities::new();
+        capabilities.register(shapes).unwrap();
+        let limits = Limits { host_calls, host_call_bytes, ..Limits::default() };
+        capabilities.host_calls(&Request::new("").with_grants(["shapes"]).with_limits(limits)).unwrap()
+    }
+
+    /// Calls function `function` (its index in the WIT) with `args`, as the sandbox would, to the end.
+    async fn outcome(calls: &mut HostCalls, function: u32, args: &str) -> CallOutcome {
+        match calls.begin(0, function, args.as_bytes()) {
+            Ok(pending) => pending.finish().await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    fn thrown(outcome: CallOutcome) -> Value {
+        match outcome {
+            CallOutcome::Throw(text) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected an error for the program, got {other:?}"),
+        }
+    }
+
+    fn aborted(outcome: CallOutcome) -> SandboxError {
+        match outcome {
+            CallOutcome::Abort(error) => error,
+            other => panic!("expected the request to end, got {other:?}"),
+        }
+    }
+
+    const ORDER: &str = r#"{"id": 1, "items": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 3}]}"#;
+
+    #[tokio::test]
+    async fn checked_arguments_reach_the_host_function() {
+        let mut calls = shapes(100, 1 << 20);
+        // The trailing `option` may be left out.
+        assert!(matches!(outcome(&mut calls, 0, &format!("[{ORDER}]")).await, CallOutcome::Return(t) if t == "5"));
+        assert!(matches!(outcome(&mut calls, 0, &format!("[{ORDER}, 1]")).await, CallOutcome::Return(t) if t == "4"));
+        let log = calls.log().take();
+        assert_eq!(log.len(), 2);
+        assert!(log.iter().all(|call| call.ok && call.method == "total"));
+    }
+
+    #[tokio::test]
+    async fn the_wrong_number_of_arguments_is_a_type_error_for_the_program() {
+        let mut calls = shapes(100, 1 << 20);
+        for args in ["[]", &format!("[{ORDER}, 1, 2]")] {
+            let error = thrown(outcome(&mut calls, 0, args).await);
+            assert_eq!(error["name"], "TypeError");
+            assert_eq!(
+                error["message"],
+                "shapes.total expects 1 to 2 argument(s) (order, discount), got ".to_string()
+                    + if args == "[]" { "0" } else { "3" }
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mismatch_is_reported_at_its_path_in_the_argument() {
+        let mut calls = shapes(100, 1 << 20);
+        let order = ORDER.replace(r#""qty": 3"#, r#""qty": 300"#);
+        let error = thrown(outcome(&mut calls, 0, &format!("[{order}]")).await);
+        assert_eq!(error["name"], "TypeError");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.starts_with("shapes.total: argument `order.items[1].qty` must be "), "{message}");
+        let error = thrown(outcome(&mut calls, 0, &format!("[{ORDER}, \"ten\"]")).await);
+        assert!(error["message"].as_str().unwrap().contains("argument `discount` must be"), "{error}");
+        // Not JSON at all (a sandbox never sends this, a hostile guest might).
+        let error = thrown(outcome(&mut calls, 0, "[{").await);
+        assert_eq!(error["message"], "shapes.total: arguments are not JSON values");
+        // Refused calls are logged as refused.
+        assert!(calls.log().take().iter().all(|call| !call.ok));
+    }
+
+    #[tokio::test]
+    async fn the_call_limit_ends_the_request() {
+        let mut calls = shapes(2, 1 << 20);
+        for _ in 0..2 {
+            assert!(matches!(outcome(&mut calls, 0, &format!("[{ORDER}]")).await, CallOutcome::Return(_)));
+        }
+        let error = aborted(outcome(&mut calls, 0, &format!("[{ORDER}]")).await);
+        assert_eq!(error.kind(), "capability");
+        assert_eq!(error.to_string(), "the program made more than 2 host calls");
+    }
+
+    #[tokio::test]
+    async fn arguments_past_the_byte_limit_end_the_request_before_the_host_sees_them() {
+        let mut calls = shapes(100, 64);
+        let big = format!(r#"[{{"id": 1, "items": [{{"sku": "{}", "qty": 1}}]}}]"#, "x".repeat(100));
+        let error = aborted(outcome(&mut calls, 0, &big).await);
+        assert_eq!(error.to_string(), "the arguments of shapes.total exceed 64 bytes");
+        assert!(calls.log().take().is_empty(), "nothing was called");
+    }
+
+    #[tokio::test]
+    async fn a_result_that_does_not_match_its_type_is_an_error_for_the_program() {
+        let mut calls = shapes(100, 1 << 20);
+        let error = thrown(outcome(&mut calls, 1, "[]").await);
+        assert_eq!(error["name"], "Error");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.starts_with("shapes.lie returned a value that does not match its declared type"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn error_data_passes_only_when_the_wit_declares_it() {
+        let mut calls = shapes(100, 1 << 20);
+        let declared = thrown(outcome(&mut calls, 2, "[]").await);
+        assert_eq!((&declared["message"], &declared["data"]), (&json!("no"), &json!("declared")));
+        let undeclared = thrown(outcome(&mut calls, 3, "[]").await);
+        assert_eq!(undeclared["message"], "no");
+        assert!(undeclared.get("data").is_none(), "{undeclared}");
+    }
+
+    #[tokio::test]
+    async fn a_function_outside_the_grants_is_an_internal_error() {
+        let mut calls = shapes(100, 1 << 20);
+        assert_eq!(aborted(outcome(&mut calls, 9, "[]").await).kind(), "internal");
+        assert_eq!(aborted(calls.begin(1, 0, b"[]").map(|_| ()).unwrap_err()).kind(), "internal");
     }
 }

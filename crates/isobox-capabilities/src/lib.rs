@@ -7,6 +7,7 @@
 //!
 //! The JavaScript encoding of each WIT type is documented in [`types`].
 
+pub mod backend;
 mod capability;
 mod dispatch;
 mod names;
@@ -19,7 +20,6 @@ mod typescript;
 mod wit;
 
 pub use capability::{CallContext, CallError, Capability};
-pub use dispatch::{CallLog, CallOutcome, HostCalls, PendingCall};
 pub use names::{camel_case, identifier, pascal_case, unique};
 pub use registry::{Capabilities, RegistryError};
 pub use rename::distinct_types;

@@ -17,37 +17,107 @@ pub struct Capabilities {
     types: Arc<HashMap<String, (String, String)>>,
 }
 
+impl std::fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capabilities").field("names", &self.by_name.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
+
 /// A capability that cannot be registered.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RegistryError {
+    /// Two capabilities of one name: a grant names one capability.
     #[error("a capability named `{0}` is already registered")]
     Duplicate(String),
+    /// Two capabilities whose sandbox globals are the same (`my-shop` and `myShop`).
     #[error("a capability with the global `{global}` is already registered (`{existing}`)")]
-    DuplicateGlobal { global: String, existing: String },
+    DuplicateGlobal {
+        /// The global both would have.
+        global: String,
+        /// The capability registered first.
+        existing: String,
+    },
+    /// A function the WIT declares has no Rust handler.
     #[error("`{capability}` has no implementation for `{function}`")]
-    Unimplemented { capability: String, function: String },
+    Unimplemented {
+        /// The capability.
+        capability: String,
+        /// The WIT name of the function.
+        function: String,
+    },
+    /// A handler for a function the WIT does not declare.
     #[error("`{capability}` implements `{function}`, which its WIT does not declare")]
-    Undeclared { capability: String, function: String },
+    Undeclared {
+        /// The capability.
+        capability: String,
+        /// The name the handler was given.
+        function: String,
+    },
+    /// A handler's Rust argument types cannot take what the WIT function's parameters allow.
     #[error("the Rust function for `{capability}.{function}` does not take the arguments its WIT declares ({message})")]
-    HandlerMismatch { capability: String, function: String, message: String },
+    HandlerMismatch {
+        /// The capability.
+        capability: String,
+        /// The WIT name of the function.
+        function: String,
+        /// Which argument value did not fit the Rust types, and why.
+        message: String,
+    },
+    /// No registered capability has this name.
     #[error("no capability named `{0}` is registered")]
     NoSuchCapability(String),
+    /// A function named to need approval does not exist.
     #[error("`{capability}` has no function `{function}` to mark as needing approval")]
-    NoSuchFunction { capability: String, function: String },
+    NoSuchFunction {
+        /// The capability.
+        capability: String,
+        /// The name given.
+        function: String,
+    },
+    /// Two capabilities declare one type name differently.
     #[error(
         "`{capability}` declares a type `{name}` that `{existing}` declares differently: their TypeScript would \
          declare only one of them"
     )]
-    TypeConflict { name: String, capability: String, existing: String },
+    TypeConflict {
+        /// The type's name.
+        name: String,
+        /// The capability being registered.
+        capability: String,
+        /// The capability registered first.
+        existing: String,
+    },
 }
 
 impl Capabilities {
+    /// No capabilities: a program granted nothing reaches nothing.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds a capability, under its WIT interface name. Every declared function must be implemented, and a named type
     /// that a registered capability declares too must be declared the same.
+    ///
+    /// # Errors
+    /// A capability of the same name or global is registered ([`RegistryError::Duplicate`],
+    /// [`RegistryError::DuplicateGlobal`]); a declared function has no implementation, or an implementation has no
+    /// declaration ([`RegistryError::Unimplemented`], [`RegistryError::Undeclared`]); an implementation's Rust
+    /// arguments cannot take what the WIT declares ([`RegistryError::HandlerMismatch`]); a named type conflicts with a
+    /// registered capability's ([`RegistryError::TypeConflict`]); or a function marked as needing approval does not
+    /// exist ([`RegistryError::NoSuchFunction`]). Nothing is registered then.
+    ///
+    /// # Examples
+    /// ```
+    /// use isobox_capabilities::{CallError, Capabilities, Capability, RegistryError};
+    ///
+    /// let wit = "package acme:clock; interface clock { now: func() -> u64; }";
+    /// let clock = Capability::from_wit("clock.wit", wit, "clock")?
+    ///     .func("now", |_ctx, (): ()| async { Ok::<_, CallError>(1_700_000_000_000u64) });
+    /// let mut capabilities = Capabilities::new();
+    /// capabilities.register(clock.clone())?;
+    /// assert!(matches!(capabilities.register(clock), Err(RegistryError::Duplicate(name)) if name == "clock"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn register(&mut self, capability: Capability) -> Result<&mut Self, RegistryError> {
         let interface = &capability.interface;
         let name = interface.name.clone();
@@ -141,6 +211,7 @@ impl Capabilities {
         self.by_name.values().any(|capability| !capability.approval.is_empty())
     }
 
+    /// The interface of the capability registered as `name`.
     pub fn get(&self, name: &str) -> Option<&Interface> {
         self.by_name.get(name).map(|capability| &capability.interface)
     }
@@ -150,7 +221,26 @@ impl Capabilities {
         self.by_name.values().map(|capability| &capability.interface)
     }
 
-    /// TypeScript declarations for the named capabilities, in the order given.
+    /// TypeScript declarations for the named capabilities, in the order given: what a model is prompted with, so that
+    /// the programs it writes call them correctly.
+    ///
+    /// # Errors
+    /// A name that is not registered (a `capability` error, as a request granted it would get).
+    ///
+    /// # Examples
+    /// ```
+    /// use isobox_capabilities::{CallError, Capabilities, Capability};
+    ///
+    /// let wit = "package acme:clock; interface clock { /// Milliseconds since 1970.\n now: func() -> u64; }";
+    /// let clock = Capability::from_wit("clock.wit", wit, "clock")?
+    ///     .func("now", |_ctx, (): ()| async { Ok::<_, CallError>(1_700_000_000_000u64) });
+    /// let mut capabilities = Capabilities::new();
+    /// capabilities.register(clock)?;
+    /// let typescript = capabilities.typescript(&["clock"])?;
+    /// assert!(typescript.contains("now(): Promise<number>;"), "{typescript}");
+    /// assert!(capabilities.typescript(&["weather"]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn typescript(&self, grants: &[impl AsRef<str>]) -> Result<String, SandboxError> {
         let interfaces = grants
             .iter()
@@ -159,8 +249,10 @@ impl Capabilities {
         Ok(crate::typescript::declarations(interfaces))
     }
 
-    /// The host side of one request: its granted capabilities and its limits. An unknown grant, or a tenant name that
-    /// [`check_tenant`] refuses, is a `capability` error.
+    /// The host side of one request: its granted capabilities and its limits. For backends.
+    ///
+    /// # Errors
+    /// An unknown grant, or a tenant name that [`check_tenant`] refuses: a `capability` error.
     pub fn host_calls(&self, request: &Request) -> Result<HostCalls, SandboxError> {
         if let Some(tenant) = &request.tenant {
             check_tenant(tenant).map_err(|message| SandboxError::Capability { message })?;
@@ -171,11 +263,17 @@ impl Capabilities {
 
     /// Makes `tenant` temporary in every capability that keeps state per tenant: its state is deleted by
     /// [`end_tenant`](Self::end_tenant), or expires once idle if the process stops first. May block on storage.
+    ///
+    /// # Errors
+    /// A capability's storage failed; the message names the capability.
     pub fn begin_temporary_tenant(&self, tenant: &str) -> Result<(), String> {
         self.tenant_states().try_for_each(|state| state.begin_temporary(tenant))
     }
 
     /// Deletes what every capability keeps for `tenant`. May block on storage.
+    ///
+    /// # Errors
+    /// A capability's storage failed; the message names the capability.
     pub fn end_tenant(&self, tenant: &str) -> Result<(), String> {
         self.tenant_states().try_for_each(|state| state.end(tenant))
     }
@@ -294,7 +392,7 @@ mod tests {
         // The conflict is found however deep the type is.
         let nested =
             "package t:d; interface deep { record box { items: list<item> } record item { n: u8 } f: func(b: box); }";
-        let error = capabilities.clone().register(stub(nested, "deep")).err().expect("refused");
+        let error = capabilities.clone().register(stub(nested, "deep")).expect_err("refused");
         assert!(error.to_string().contains("`deep` declares a type `Item` that `orders`"), "{error}");
         let typescript = capabilities.typescript(&["orders", "stock"]).unwrap();
         assert_eq!(typescript.matches("type Item = ").count(), 1, "{typescript}");
@@ -304,7 +402,7 @@ mod tests {
     fn a_request_with_an_invalid_tenant_gets_no_host_calls() {
         let capabilities = Capabilities::new();
         let request = |tenant: &str| Request::new("").with_tenant(tenant);
-        let error = capabilities.host_calls(&request("a\0b")).err().expect("refused");
+        let error = capabilities.host_calls(&request("a\0b")).expect_err("refused");
         assert_eq!(error.kind(), "capability");
         assert!(error.to_string().contains("tenant"), "{error}");
         assert!(capabilities.host_calls(&request("")).is_err());

@@ -93,6 +93,15 @@ pub struct SchemaConverter<'a> {
     converted: usize,
 }
 
+impl std::fmt::Debug for SchemaConverter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaConverter")
+            .field("references_converted", &self.done.len())
+            .field("schemas_converted", &self.converted)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> SchemaConverter<'a> {
     /// A converter for schemas inside `root` (an OpenAPI document, or an MCP tool's `inputSchema`).
     pub fn new(root: &'a Value) -> Self {

@@ -6,6 +6,9 @@ pub const MAX_TENANT_BYTES: usize = 128;
 /// Checks a tenant name: 1 to [`MAX_TENANT_BYTES`] bytes of ASCII letters, digits and `.` `_` `:` `@` `-` (a UUID, an
 /// e-mail address or `org:team` fit). Stateful capabilities key their data by tenant, so a name must never be able to
 /// reach into another tenant's key space.
+///
+/// # Errors
+/// The name is empty, too long, or has another character; the message says which.
 pub fn check_tenant(tenant: &str) -> Result<(), String> {
     let allowed = |byte: u8| byte.is_ascii_alphanumeric() || b"._:@-".contains(&byte);
     if tenant.is_empty() || tenant.len() > MAX_TENANT_BYTES {

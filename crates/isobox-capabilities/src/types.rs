@@ -32,27 +32,46 @@ use serde_json::Value;
 /// A WIT value type, resolved (aliases followed) and named for JavaScript.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ValueType {
+    /// `bool`: `true` or `false`.
     Bool,
+    /// An integer type: a JavaScript number with no fraction within `min..=max`.
     Integer {
+        /// The smallest value (for 64-bit types, bounded to JavaScript's safe integers).
         min: i64,
+        /// The largest value.
         max: i64,
+        /// The WIT name (`u8`, `s32`, …), for messages.
         wit: &'static str,
     },
+    /// `f32` or `f64`: any JavaScript number.
     Float {
+        /// The WIT name, for messages.
         wit: &'static str,
     },
+    /// `char`: a string of one Unicode scalar value.
     Char,
+    /// `string`.
     String,
+    /// `list<T>`: an array.
     List(Box<ValueType>),
+    /// `option<T>`: `T` or `null`.
     Option(Box<ValueType>),
+    /// `result<T, E>`: a returned one resolves or rejects; elsewhere `{ ok: T }` or `{ err: E }`.
     Result {
+        /// `T`, `None` for `result<_, E>`.
         ok: Option<Box<ValueType>>,
+        /// `E`, `None` for `result<T>`.
         err: Option<Box<ValueType>>,
     },
+    /// `tuple<…>`: an array of exactly these types.
     Tuple(Vec<ValueType>),
+    /// A `record`: an object with exactly these fields.
     Record(Named<Vec<Field>>),
+    /// A `variant`: `{ tag, val? }`.
     Variant(Named<Vec<Case>>),
+    /// An `enum`: one of these names.
     Enum(Named<Vec<String>>),
+    /// `flags`: an array of some of these names.
     Flags(Named<Vec<String>>),
     /// Any JSON value (TypeScript `unknown`).
     Any,
@@ -78,16 +97,20 @@ pub enum ValueType {
 /// A JSON object type: [`ValueType::Object`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Object {
+    /// The listed properties, in order.
     pub properties: Vec<Property>,
     /// Properties not listed are allowed with this type; `None`: refused.
     pub additional: Option<Box<ValueType>>,
 }
 
+/// One listed property of an [`Object`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Property {
     /// The JSON name, as is.
     pub name: String,
+    /// Its description, for the TypeScript a model reads.
     pub docs: Option<String>,
+    /// The type its value must have.
     pub ty: ValueType,
     /// Whether a value must have this property (an optional one, when present, must fit `ty`).
     pub required: bool,
@@ -98,23 +121,31 @@ pub struct Property {
 pub struct Named<T> {
     /// The TypeScript name (`order-status` becomes `OrderStatus`).
     pub name: String,
+    /// The declaration's doc comment, for the TypeScript a model reads.
     pub docs: Option<String>,
+    /// What it declares: fields, cases or names.
     pub body: T,
 }
 
+/// One field of a WIT `record`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Field {
     /// The JavaScript property name.
     pub name: String,
+    /// The field's doc comment.
     pub docs: Option<String>,
+    /// The type its value must have.
     pub ty: ValueType,
 }
 
+/// One case of a WIT `variant`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Case {
     /// The case name, as in WIT.
     pub name: String,
+    /// The case's doc comment.
     pub docs: Option<String>,
+    /// The type of its `val`; `None` for a case without a payload.
     pub ty: Option<ValueType>,
 }
 
@@ -126,15 +157,17 @@ pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 pub struct Mismatch {
     /// A path into the value such as `.items[2].sku`; empty for the value itself.
     pub path: String,
+    /// The type expected there, as TypeScript writes it.
     pub expected: String,
+    /// The JSON type found there (`string`, `null`, …).
     pub found: &'static str,
 }
 
 impl ValueType {
     /// Checks that `value` is a valid JSON encoding of this type.
     ///
-    /// The work is bounded by the value's size (see [`Budget`]): a value that would take longer to check is refused
-    /// as too complex to check.
+    /// The work is bounded by the value's size, unions included (a hostile schema's nested alternatives cannot make
+    /// it exponential): a value that would take longer to check is refused as too complex to check.
     pub fn check(&self, value: &Value) -> Result<(), Mismatch> {
         self.check_at(value, &mut String::new(), &mut Budget::for_value(value))
     }

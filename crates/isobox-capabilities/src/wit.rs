@@ -16,18 +16,24 @@ pub struct Interface {
     pub name: String,
     /// The global object in the sandbox (`my-shop` becomes `myShop`).
     pub global: String,
+    /// The interface's doc comment, for the TypeScript a model reads.
     pub docs: Option<String>,
+    /// Its functions, in the order declared.
     pub functions: Vec<Function>,
 }
 
+/// One function of an [`Interface`]: a method of its global in the sandbox.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Function {
     /// The WIT name (`list-orders`).
     pub name: String,
     /// The method name in the sandbox (`listOrders`).
     pub method: String,
+    /// The function's doc comment, for the TypeScript a model reads.
     pub docs: Option<String>,
+    /// Its parameters, in order: a call passes them as positional arguments.
     pub params: Vec<Param>,
+    /// What a call resolves to; `None` for a function without a result (`undefined`).
     pub result: Option<ValueType>,
 }
 
@@ -39,25 +45,40 @@ impl Function {
     }
 }
 
+/// One parameter of a [`Function`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Param {
     /// The JavaScript name (`customer-id` becomes `customerId`).
     pub name: String,
+    /// The type an argument must have.
     pub ty: ValueType,
 }
 
 /// WIT that isobox cannot offer to a sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum WitError {
+    /// The text is not valid WIT; the message has the position.
     #[error("{0:#}")]
     Parse(anyhow::Error),
+    /// A function uses what a sandbox cannot be given (a resource, a stream, an `option<option<T>>`, …).
     #[error("{interface}.{function}: {reason}")]
-    Unsupported { interface: String, function: String, reason: String },
+    Unsupported {
+        /// The interface's name.
+        interface: String,
+        /// The function's WIT name.
+        function: String,
+        /// What is not supported.
+        reason: String,
+    },
+    /// The package has no interface of the name asked for.
     #[error("no interface named `{0}`")]
     NoSuchInterface(String),
 }
 
 /// Every interface of a WIT package, given as source text (`source_name` appears in parse errors).
+///
+/// # Errors
+/// As [`Capability::from_wit`](crate::Capability::from_wit), but for every interface of the package.
 pub fn parse_str(source_name: &str, source: &str) -> Result<Vec<Interface>, WitError> {
     let mut resolve = Resolve::new();
     let package = resolve.push_str(source_name, source).map_err(WitError::Parse)?;
@@ -65,6 +86,9 @@ pub fn parse_str(source_name: &str, source: &str) -> Result<Vec<Interface>, WitE
 }
 
 /// Every interface of a WIT file or package directory.
+///
+/// # Errors
+/// The path cannot be read, or as [`parse_str`].
 pub fn parse_path(path: &Path) -> Result<Vec<Interface>, WitError> {
     let mut resolve = Resolve::new();
     let (package, _) = resolve.push_path(path).map_err(WitError::Parse)?;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use isobox_capabilities::{CallOutcome, Capabilities, declarations};
+use isobox_capabilities::backend::CallOutcome;
+use isobox_capabilities::{Capabilities, declarations};
 use isobox_connectors::{McpConnector, McpServerConfig};
 use isobox_core::Request;
 use serde_json::{Value, json};

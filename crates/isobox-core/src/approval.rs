@@ -60,7 +60,9 @@ pub enum Reply {
 /// The call a run stopped at.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoppedCall {
+    /// The capability, as granted (`kv`).
     pub capability: String,
+    /// The function, as the program names it (`set`).
     pub method: String,
     /// The arguments as the program passed them, as JSON text.
     pub args: String,
@@ -86,6 +88,7 @@ pub enum Decision {
     /// Do not make it: the call throws an `Error` (with `reason`, up to [`MAX_REASON_CHARS`], in its message) that the
     /// program can catch.
     Deny {
+        /// Why, for the program and the log; `None` gives the message no reason.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
@@ -361,13 +364,26 @@ impl PendingRuns for MemoryRuns {
 pub enum ApprovalError {
     /// No run waits under this id for this tenant: it never stopped, it was decided already, or it expired.
     #[error("no run waits for approval under id {run_id:?} (it was decided already, expired, or is another tenant's)")]
-    NotFound { run_id: String },
+    NotFound {
+        /// The id asked for.
+        run_id: String,
+    },
     /// The run was started on another backend; a replay must take the same one.
     #[error("run {run_id} was started on the {expected} backend: decide it there, not on {got}")]
-    WrongBackend { run_id: String, expected: String, got: String },
+    WrongBackend {
+        /// The run.
+        run_id: String,
+        /// The backend it ran on.
+        expected: String,
+        /// The backend asked to continue it.
+        got: String,
+    },
     /// The store of stopped runs failed, or holds a record this version of isobox cannot read.
     #[error("the store of runs waiting for approval failed: {message}")]
-    Store { message: String },
+    Store {
+        /// What failed.
+        message: String,
+    },
 }
 
 impl ApprovalError {

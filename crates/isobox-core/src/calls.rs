@@ -28,6 +28,7 @@ pub struct Call {
     pub replayed: bool,
     /// When the call started, from the start of the request, in µs.
     pub started_us: u64,
+    /// How long the host took to answer, in µs.
     pub duration_us: u64,
 }
 

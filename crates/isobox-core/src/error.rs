@@ -8,42 +8,76 @@ use serde::{Deserialize, Serialize};
 pub enum SandboxError {
     /// The program does not parse. `line` and `column` are 1-based positions in the program as given.
     #[error("syntax error at {line}:{column}: {message}")]
-    Syntax { message: String, line: u32, column: u32 },
+    Syntax {
+        /// The engine's description, such as "unexpected end of input".
+        message: String,
+        /// The 1-based line of the error.
+        line: u32,
+        /// The 1-based column, in UTF-16 code units as JavaScript counts them.
+        column: u32,
+    },
 
     /// The program threw, or its promise rejected, and nothing caught it.
     #[error("uncaught {name}: {message}")]
     Exception {
+        /// The thrown error's `name` (`TypeError`, `Error`, …), or the type of a thrown value that is not an error.
         name: String,
+        /// The thrown error's `message`, or the thrown value as text.
         message: String,
+        /// The stack trace, its positions in the program as given, when the engine had one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stack: Option<String>,
     },
 
     /// The program ran out of time (wall clock or CPU) or of its instruction budget (fuel).
     #[error("{message}")]
-    Timeout { message: String, budget: Budget },
+    Timeout {
+        /// Which limit, and its value.
+        message: String,
+        /// The budget that ran out.
+        budget: Budget,
+    },
 
     /// The program tried to use more memory than its limit.
     #[error("{message}")]
-    Memory { message: String, limit_bytes: u64 },
+    Memory {
+        /// The limit the program reached, in words.
+        message: String,
+        /// The memory limit, in bytes.
+        limit_bytes: u64,
+    },
 
     /// The program recursed past its stack limit.
     #[error("{message}")]
-    StackOverflow { message: String },
+    StackOverflow {
+        /// The stack limit, in words.
+        message: String,
+    },
 
     /// The program's result and console output exceeded their limit.
     #[error("{message}")]
-    OutputLimit { message: String, limit_bytes: u64 },
+    OutputLimit {
+        /// What went over, and the limit.
+        message: String,
+        /// The output limit, in bytes.
+        limit_bytes: u64,
+    },
 
     /// The program asked for a capability it cannot have, or went past a capability limit (host calls, argument or
     /// result size).
     #[error("{message}")]
-    Capability { message: String },
+    Capability {
+        /// Which capability or limit, and why.
+        message: String,
+    },
 
     /// The request asked for what this backend cannot serve: a memory or stack limit above its maximum, or a fuel
     /// budget on V8. The caller's to change, not a fault of isobox or of the program.
     #[error("{message}")]
-    Unsupported { message: String },
+    Unsupported {
+        /// What was asked and the backend's bound.
+        message: String,
+    },
 
     /// The program reached a capability call that needs a person's approval, and stopped before making it: nothing
     /// past that point happened (see [`ApprovalRequired`]).
@@ -52,7 +86,10 @@ pub enum SandboxError {
 
     /// Something went wrong in isobox itself, not in the program.
     #[error("internal error: {message}")]
-    Internal { message: String },
+    Internal {
+        /// What failed.
+        message: String,
+    },
 }
 
 /// A run stopped before a call that needs approval. `run_id` names the kept run, to approve or deny with
@@ -61,11 +98,16 @@ pub enum SandboxError {
 /// fields the capability marks secret masked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalRequired {
+    /// Which call waits for approval, in words.
     pub message: String,
+    /// The kept run, 32 hexadecimal digits; `None` without [`Approvals`](crate::approval::Approvals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The capability called, as granted (`kv`).
     pub capability: String,
+    /// The function called, as the program names it (`set`).
     pub method: String,
+    /// The call's arguments, as an array, secret fields masked.
     pub args: serde_json::Value,
 }
 
@@ -78,6 +120,7 @@ pub struct StartError {
 }
 
 impl StartError {
+    /// A start error that says `message`.
     pub fn new(message: impl Into<String>) -> Self {
         Self { message: message.into() }
     }
@@ -87,6 +130,7 @@ impl StartError {
         Self::new(format!("{what} did not start: {error:#}"))
     }
 
+    /// What did not start, and why.
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -96,9 +140,11 @@ impl StartError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Budget {
+    /// [`Limits::timeout`](crate::Limits::timeout): time since the request was received.
     WallClock,
     /// [`Limits::cpu_time`](crate::Limits::cpu_time).
     CpuTime,
+    /// [`Limits::fuel`](crate::Limits::fuel): the instruction budget (wasm only).
     Fuel,
 }
 
@@ -110,6 +156,7 @@ pub fn line_and_column(before: &str) -> (u32, u32) {
 
 /// Lines and columns of positions in one text, counted as [`line_and_column`] counts them, in one pass however many
 /// positions are asked for in increasing order (an engine's stack may name many).
+#[derive(Debug)]
 pub struct PositionCounter<'a> {
     text: &'a str,
     at: usize,
@@ -118,6 +165,7 @@ pub struct PositionCounter<'a> {
 }
 
 impl<'a> PositionCounter<'a> {
+    /// A counter at the start of `text`.
     pub fn new(text: &'a str) -> Self {
         Self { text, at: 0, line: 1, column: 1 }
     }

@@ -80,6 +80,7 @@ pub fn fit(value: &Value, tokens: usize) -> Fitted {
 /// Console lines fitted to a budget.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FittedLogs {
+    /// The lines kept, the last one perhaps cut short.
     pub lines: Vec<LogLine>,
     /// Whether any line was cut or left out.
     pub truncated: bool,
@@ -177,6 +178,9 @@ impl<'a> FittedOutcome<'a> {
     }
 
     /// The fitted result, or the outcome's error.
+    ///
+    /// # Errors
+    /// The outcome's own error, when the program produced no result.
     pub fn result(&self) -> Result<&Value, &SandboxError> {
         match (&self.result, &self.outcome.result) {
             (Some(value), _) => Ok(value),

@@ -26,11 +26,17 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The default [`timeout`](Self::timeout): 5 s.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default [`memory_bytes`](Self::memory_bytes): 64 MiB.
     pub const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
+    /// The default [`stack_bytes`](Self::stack_bytes): 512 KiB.
     pub const DEFAULT_STACK_BYTES: u32 = 512 << 10;
+    /// The default [`output_bytes`](Self::output_bytes): 1 MiB.
     pub const DEFAULT_OUTPUT_BYTES: u64 = 1 << 20;
+    /// The default [`host_calls`](Self::host_calls): 1,000.
     pub const DEFAULT_HOST_CALLS: u32 = 1000;
+    /// The default [`host_call_bytes`](Self::host_call_bytes): 1 MiB.
     pub const DEFAULT_HOST_CALL_BYTES: u64 = 1 << 20;
 }
 
@@ -54,8 +60,9 @@ impl Default for Limits {
 pub struct Capacity {
     /// The backend's name, for messages (`wasm`, `v8`).
     pub backend: &'static str,
-    /// The largest memory limit, and the setting that raises it (`WasmConfig::max_memory_bytes`).
+    /// The largest memory limit.
     pub max_memory_bytes: u64,
+    /// The setting that raises it, named in the error (`WasmConfig::max_memory_bytes`).
     pub max_memory_setting: &'static str,
     /// The largest JavaScript stack limit.
     pub max_stack_bytes: u32,

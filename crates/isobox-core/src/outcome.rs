@@ -14,6 +14,7 @@ pub struct Outcome {
     pub logs: Vec<LogLine>,
     /// The capability calls the program made, in order (see [`Call`]).
     pub calls: Vec<Call>,
+    /// Where the time went, and what the sandbox used.
     pub metrics: Metrics,
 }
 
@@ -29,6 +30,7 @@ impl Outcome {
         }
     }
 
+    /// Whether the program produced a result.
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
     }
@@ -73,7 +75,9 @@ pub(crate) struct Contract<'a> {
 /// One console call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
+    /// The console method that wrote it.
     pub level: Level,
+    /// The arguments, formatted and joined by spaces as a browser console shows them.
     pub message: String,
 }
 
@@ -81,10 +85,15 @@ pub struct LogLine {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// `console.log`.
     Log,
+    /// `console.info`.
     Info,
+    /// `console.warn`.
     Warn,
+    /// `console.error`.
     Error,
+    /// `console.debug`.
     Debug,
 }
 
@@ -101,6 +110,7 @@ impl Level {
         }
     }
 
+    /// The console method's name (`log`, `warn`, …), as the JSON output writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Log => "log",

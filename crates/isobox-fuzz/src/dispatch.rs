@@ -13,8 +13,9 @@ use std::sync::LazyLock;
 use std::task::{Context, Poll, Waker};
 
 use arbitrary::{Result, Unstructured};
+use isobox_capabilities::backend::CallOutcome;
 use isobox_capabilities::types::ValueType;
-use isobox_capabilities::{CallError, CallOutcome, Capabilities, Capability, Function, Interface};
+use isobox_capabilities::{CallError, Capabilities, Capability, Function, Interface};
 use isobox_core::{Limits, Request};
 use serde_json::Value;
 
@@ -303,7 +304,7 @@ fn assert_thrown(thrown: &str, name: &str, data_allowed: bool) -> Value {
     error
 }
 
-fn assert_aborted(begun: std::result::Result<isobox_capabilities::PendingCall, CallOutcome>, reason: &str) {
+fn assert_aborted(begun: std::result::Result<isobox_capabilities::backend::PendingCall, CallOutcome>, reason: &str) {
     match begun {
         Err(CallOutcome::Abort(error)) => {
             assert_eq!(error.kind(), "capability", "{error:?}");

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use isobox_capabilities::{CallOutcome, Capabilities, TenantState};
+use isobox_capabilities::backend::CallOutcome;
+use isobox_capabilities::{Capabilities, TenantState};
 use isobox_core::{Limits, Request};
 use isobox_kv::{self as kv, KvConfig, KvStore, TenantUsage};
 use isobox_testkit::TempPostgres;

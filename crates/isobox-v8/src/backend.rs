@@ -3,7 +3,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use isobox_capabilities::{Capabilities, HostCalls};
+use isobox_capabilities::Capabilities;
+use isobox_capabilities::backend::HostCalls;
 use isobox_core::{Backend, Capacity, Limits, Metrics, Outcome, Request, SandboxError, StartError, micros_since};
 use tokio::sync::{Semaphore, oneshot};
 

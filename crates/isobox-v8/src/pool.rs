@@ -16,7 +16,7 @@ use std::sync::mpsc::{SendError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use isobox_capabilities::{CallOutcome, HostCalls, PendingCall};
+use isobox_capabilities::backend::{CallOutcome, HostCalls, PendingCall};
 use isobox_core::output::{decode_result, json_escaped_len};
 use isobox_core::sync::lock;
 use isobox_core::{Level, Limits, LogLine, Request, SandboxError, micros_since};

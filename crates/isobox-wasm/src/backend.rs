@@ -20,6 +20,15 @@ pub struct WasmBackend {
     config: WasmConfig,
 }
 
+impl std::fmt::Debug for WasmBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmBackend")
+            .field("config", &self.config)
+            .field("fuel_counting_engine_made", &self.fuelled.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl WasmBackend {
     /// Sets up the engine and its pooled slots, and compiles the guest (or loads it from `config.cache_dir`).
     ///

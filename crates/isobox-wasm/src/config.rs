@@ -5,19 +5,24 @@ use isobox_capabilities::Capabilities;
 
 /// How a [`WasmBackend`](crate::WasmBackend) is set up. Per-request limits live in
 /// [`Limits`](isobox_core::Limits); these are the bounds of the whole backend.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct WasmConfig {
-    /// What requests may be granted.
+    /// What requests may be granted. Default: none.
     pub capabilities: Capabilities,
     /// Sandboxes that may run at once; further requests wait for a free one. Each is a pooled, pre-reserved slot.
+    /// Default: 1,000.
     pub max_sandboxes: u32,
     /// The largest memory limit a request may ask for (the size of each pooled memory slot).
+    /// Default: 256 MiB.
     pub max_memory_bytes: u64,
     /// Where the compiled guest is cached between processes; `None` compiles it afresh (about a second) every time.
     /// Its artifacts are loaded as native code, so the directory is created with mode 0700 and used only while it is
     /// this user's and no one else can write to it (otherwise the guest is compiled afresh, with a warning).
+    /// Default: [`default_cache_dir`].
     pub cache_dir: Option<PathBuf>,
-    /// How often running sandboxes check their deadline and yield to other tasks.
+    /// How often running sandboxes check their deadline and yield to other tasks: a shorter tick stops an endless
+    /// loop closer to its deadline and shares the threads more finely, at a small cost to every running sandbox.
+    /// Default: 2 ms.
     pub tick: Duration,
 }
 

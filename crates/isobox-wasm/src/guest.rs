@@ -4,6 +4,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
+use isobox_core::StartError;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Linker, Module, Result, Store, error::Context as _};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -90,14 +91,21 @@ fn store_artifact(module: &Module, path: &Path) -> Result<()> {
 
 /// The guest with its QuickJS runtime, context and isobox prelude pre-initialised (a Wizer snapshot): a valid Javy
 /// plugin, and the module every sandbox is instantiated from.
-pub fn pre_initialised_guest() -> Result<Vec<u8>> {
+///
+/// # Errors
+/// Running the guest's initialisation failed (wasmtime could not compile or run it here, or a thread did not start).
+pub fn pre_initialised_guest() -> Result<Vec<u8>, StartError> {
     // Wizer drives wasmtime asynchronously; a thread of its own keeps this usable from inside or outside tokio.
-    std::thread::spawn(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-        runtime.block_on(wizen(RAW_GUEST))
-    })
-    .join()
-    .map_err(|_| wasmtime::format_err!("pre-initialising the guest panicked"))?
+    let wizened = std::thread::Builder::new()
+        .name("isobox-wizer".into())
+        .spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+            runtime.block_on(wizen(RAW_GUEST))
+        })
+        .map_err(|error| StartError::because("pre-initialising the guest", error))?
+        .join()
+        .map_err(|_| StartError::new("pre-initialising the guest panicked"))?;
+    wizened.map_err(|error| StartError::because("pre-initialising the guest", error))
 }
 
 async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {

@@ -1,6 +1,6 @@
 //! The host's imports to the guest: WASI preview 1 (granting nothing) and isobox's own `log`, `call` and `take`.
 
-use isobox_capabilities::CallOutcome;
+use isobox_capabilities::backend::CallOutcome;
 use isobox_core::output::json_escaped_len;
 use isobox_core::{Level, LogLine};
 use wasmtime::{Caller, Linker, Memory, Result};

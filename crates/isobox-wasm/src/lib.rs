@@ -32,5 +32,5 @@ mod sandbox;
 mod trap;
 
 pub use backend::WasmBackend;
-pub use config::WasmConfig;
+pub use config::{WasmConfig, default_cache_dir};
 pub use guest::{guest_id, pre_initialised_guest};

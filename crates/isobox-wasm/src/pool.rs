@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use isobox_capabilities::{Capabilities, HostCalls};
+use isobox_capabilities::Capabilities;
+use isobox_capabilities::backend::HostCalls;
 use isobox_core::{Capacity, Limits, Request, SandboxError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{
@@ -21,6 +22,16 @@ use crate::sandbox::SandboxState;
 pub(crate) enum Fuel {
     Counted,
     Uncounted,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("capabilities", &self.capabilities)
+            .field("free_slots", &self.slots.available_permits())
+            .field("max_memory_bytes", &self.max_memory_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) struct Pool {

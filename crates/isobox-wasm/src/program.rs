@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use isobox_capabilities::HostCalls;
+use isobox_capabilities::backend::HostCalls;
 use isobox_core::{LogLine, Request, SandboxError, micros_since};
 use serde_json::Value;
 use wasmtime::{Instance, InstancePre, Store};

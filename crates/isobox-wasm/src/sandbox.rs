@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use isobox_capabilities::HostCalls;
+use isobox_capabilities::backend::HostCalls;
 use isobox_core::output::decode_result;
 use isobox_core::{Limits, LogLine, SandboxError};
 use serde_json::Value;

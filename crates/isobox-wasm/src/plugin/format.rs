@@ -25,6 +25,7 @@ pub struct PluginManifest {
     pub abi: String,
     /// The guest the module was compiled against ([`guest_id`](crate::guest_id)).
     pub guest: String,
+    /// Whether the module brings its own guest or links to the host's.
     pub linking: Linking,
     /// The functions the plugin's JavaScript module exports, by name.
     pub exports: Vec<String>,
@@ -54,6 +55,9 @@ impl PluginManifest {
     }
 
     /// Reads the manifest of a compiled plugin.
+    ///
+    /// # Errors
+    /// [`PluginError::NotWasm`], [`PluginError::NotAPlugin`] or [`PluginError::Malformed`].
     pub fn read(module: &[u8]) -> Result<Self, PluginError> {
         if !Parser::is_core_wasm(module) {
             return Err(PluginError::NotWasm);

@@ -1,6 +1,6 @@
 //! One plugin sandbox: a store where the plugin's module is instantiated and evaluated, and its functions called.
 
-use isobox_capabilities::HostCalls;
+use isobox_capabilities::backend::HostCalls;
 use isobox_core::{Limits, LogLine, SandboxError};
 use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;

@@ -40,6 +40,7 @@ use instance::Instance;
 
 /// Loads compiled plugins and runs their calls. Creating one compiles (or loads from the cache) the guest; share
 /// one host for the life of the process.
+#[derive(Debug)]
 pub struct PluginHost {
     pool: Arc<Pool>,
 }
@@ -48,6 +49,12 @@ pub struct PluginHost {
 #[derive(Clone)]
 pub struct Plugin {
     loaded: Arc<Loaded>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("manifest", &self.loaded.manifest).finish_non_exhaustive()
+    }
 }
 
 struct Loaded {
@@ -67,6 +74,8 @@ pub(crate) enum Code {
 /// Who calls a plugin and under which limits: everything of a call but the function and its input.
 #[derive(Clone, Debug, Default)]
 pub struct CallOptions {
+    /// The limits of each call; in a [session](Plugin::session), memory and capability calls count over the whole
+    /// session.
     pub limits: Limits,
     /// Capabilities the plugin may call, by name.
     pub grants: Vec<String>,
@@ -75,16 +84,19 @@ pub struct CallOptions {
 }
 
 impl CallOptions {
+    /// Sets the limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
 
+    /// Grants capabilities by name.
     pub fn with_grants(mut self, grants: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.grants = grants.into_iter().map(Into::into).collect();
         self
     }
 
+    /// Sets the tenant.
     pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = Some(tenant.into());
         self
@@ -112,7 +124,13 @@ impl PluginHost {
     }
 
     /// Validates, compiles and links a compiled plugin. A statically linked plugin is compiled here (about a second);
-    /// a dynamically linked one takes milliseconds.
+    /// a dynamically linked one takes milliseconds. Loading never runs the plugin's code.
+    ///
+    /// # Errors
+    /// The bytes are not a plugin `isobox compile` made ([`PluginError::NotWasm`], [`PluginError::NotAPlugin`],
+    /// [`PluginError::Malformed`]), were compiled for another guest or guest interface
+    /// ([`PluginError::GuestMismatch`], [`PluginError::AbiMismatch`]), import what isobox does not offer
+    /// ([`PluginError::UnknownImport`]), or do not compile ([`PluginError::Invalid`]).
     pub fn load(&self, module: &[u8]) -> Result<Plugin, PluginError> {
         let manifest = PluginManifest::read(module)?;
         if manifest.abi != ABI {
@@ -198,6 +216,7 @@ fn links(import: &ExternType, export: &ExternType) -> bool {
 }
 
 impl Plugin {
+    /// What the plugin's `isobox-plugin` section says: its exports, how it is linked, and what it was built for.
     pub fn manifest(&self) -> &PluginManifest {
         &self.loaded.manifest
     }
@@ -228,6 +247,10 @@ impl Plugin {
     /// evaluated once and its state lives on from call to call. Each call gets the wall-clock, fuel and output limits
     /// of `options`; memory and capability calls are bounded over the whole session. A call stopped by a limit ends
     /// the session: every later call returns the same error.
+    ///
+    /// # Errors
+    /// What a call would report had its sandbox not started: limits above the host's, an unknown grant, no free
+    /// sandbox before the deadline, or the plugin's module failing as it is evaluated.
     pub async fn session(&self, options: &CallOptions) -> Result<PluginSession, SandboxError> {
         let session = self.open(options).await?;
         match &session.instance.stopped {
@@ -277,9 +300,15 @@ pub struct PluginSession {
     plugin: Plugin,
     instance: Instance,
     /// The session's calls: each outcome reports those of its own call.
-    log: isobox_capabilities::CallLog,
+    log: isobox_capabilities::backend::CallLog,
     /// How long the sandbox took to start, reported with the first call.
     start_us: Option<u64>,
+}
+
+impl std::fmt::Debug for PluginSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginSession").field("plugin", &self.plugin).finish_non_exhaustive()
+    }
 }
 
 impl PluginSession {
