@@ -445,7 +445,7 @@ async fn a_program_cut_short_ends_where_it_was_cut() {
         "return 1 /* comment",
     ];
     for code in cases {
-        let (last_line, end_column) = isobox::line_and_column(code);
+        let (last_line, end_column) = isobox::backend::line_and_column(code);
         for (name, error) in common::errors(code).await {
             let isobox::SandboxError::Syntax { message, line, column } = &error else {
                 panic!("{name}: `{code}`: {error:?}")

@@ -6,7 +6,7 @@
 //! sandbox: nothing survives from one request to the next.
 
 pub mod approval;
-mod backend;
+pub mod backend;
 pub mod calls;
 pub mod cpu;
 mod error;
@@ -21,7 +21,7 @@ pub mod sync;
 
 pub use backend::Backend;
 pub use calls::Call;
-pub use error::{ApprovalRequired, Budget, PositionCounter, SandboxError, StartError, line_and_column};
-pub use limits::{Capacity, Limits};
-pub use outcome::{Level, LogLine, Metrics, Outcome, micros_since};
+pub use error::{ApprovalRequired, Budget, SandboxError, StartError};
+pub use limits::Limits;
+pub use outcome::{Level, LogLine, Metrics, Outcome};
 pub use request::Request;

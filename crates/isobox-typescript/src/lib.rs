@@ -23,7 +23,7 @@ pub use fence::{is_fenced, unfence};
 pub use strip::{MAX_TYPESCRIPT_BYTES, strip_types};
 
 use isobox_core::SandboxError;
-use isobox_core::line_and_column;
+use isobox_core::backend::line_and_column;
 
 /// The JavaScript of a program written in TypeScript or JavaScript (the body of an async function, as every isobox
 /// program), optionally wrapped in a markdown code fence. Lines and columns are kept: a fence line becomes an empty

@@ -5,7 +5,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use isobox_capabilities::Capabilities;
 use isobox_capabilities::backend::HostCalls;
-use isobox_core::{Backend, Capacity, Limits, Metrics, Outcome, Request, SandboxError, StartError, micros_since};
+use isobox_core::backend::{Capacity, micros_since};
+use isobox_core::{Backend, Limits, Metrics, Outcome, Request, SandboxError, StartError};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::V8Config;

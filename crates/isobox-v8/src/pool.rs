@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use isobox_capabilities::backend::{CallOutcome, HostCalls, PendingCall};
+use isobox_core::backend::micros_since;
 use isobox_core::output::{decode_result, json_escaped_len};
 use isobox_core::sync::lock;
-use isobox_core::{Level, Limits, LogLine, Request, SandboxError, micros_since};
+use isobox_core::{Level, Limits, LogLine, Request, SandboxError};
 use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};

@@ -5,8 +5,9 @@ use std::cell::{Cell, RefCell};
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
+use isobox_core::backend::micros_since;
 use isobox_core::output::json_escaped_len;
-use isobox_core::{Limits, SandboxError, micros_since};
+use isobox_core::{Limits, SandboxError};
 
 use crate::engine::{self, Blank, Reply, Sandbox, Step};
 use crate::errors;

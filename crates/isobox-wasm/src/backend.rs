@@ -1,7 +1,8 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError, StartError, micros_since};
+use isobox_core::backend::micros_since;
+use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError, StartError};
 use tokio::sync::OnceCell;
 
 use crate::WasmConfig;

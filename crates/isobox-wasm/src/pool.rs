@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use isobox_capabilities::Capabilities;
 use isobox_capabilities::backend::HostCalls;
-use isobox_core::{Capacity, Limits, Request, SandboxError};
+use isobox_core::backend::Capacity;
+use isobox_core::{Limits, Request, SandboxError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, Result,

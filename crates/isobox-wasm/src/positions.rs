@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use isobox_core::{PositionCounter, SandboxError};
+use isobox_core::SandboxError;
+use isobox_core::backend::PositionCounter;
 
 /// The program's name in the guest's stacks.
 const FILE: &str = "agent.js:";

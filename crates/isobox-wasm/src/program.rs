@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use isobox_capabilities::backend::HostCalls;
-use isobox_core::{LogLine, Request, SandboxError, micros_since};
+use isobox_core::backend::micros_since;
+use isobox_core::{LogLine, Request, SandboxError};
 use serde_json::Value;
 use wasmtime::{Instance, InstancePre, Store};
 

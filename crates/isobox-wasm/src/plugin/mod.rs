@@ -26,7 +26,8 @@ mod instance;
 use std::sync::Arc;
 use std::time::Instant;
 
-use isobox_core::{Limits, Metrics, Outcome, Request, SandboxError, StartError, micros_since};
+use isobox_core::backend::micros_since;
+use isobox_core::{Limits, Metrics, Outcome, Request, SandboxError, StartError};
 use serde_json::Value;
 use wasmtime::{ExternType, InstancePre, Module};
 
