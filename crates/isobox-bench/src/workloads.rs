@@ -11,7 +11,6 @@ pub struct Workload {
     pub description: &'static str,
     /// The program, a function body: it may `await` the `bench` capability and `return` a value.
     pub code: &'static str,
-
     /// Host calls the program makes: its samples are divided by this, to report the cost of one call.
     pub per: u32,
 }

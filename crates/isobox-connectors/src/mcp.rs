@@ -43,7 +43,6 @@ impl std::fmt::Debug for McpConnector {
 
 struct Inner {
     name: String,
-
     interface: Interface,
     upstream: Upstream,
     timeout: Duration,

@@ -72,7 +72,6 @@ impl std::fmt::Debug for OpenApi {
 
 impl OpenApi {
     /// Reads the document `config.openapi` for connector `name`.
-
     ///
     /// # Errors
     /// An unreadable or oversized document, one that is neither JSON nor YAML or not OpenAPI 3, no base URL (none

@@ -76,6 +76,9 @@ pub enum HttpConfigError {
 }
 
 /// The `http` interface, as declared in `wit/http.wit`.
+///
+/// # Panics
+/// Only if the WIT built into this crate were malformed: a bug in isobox, not something a caller can cause.
 pub fn interface() -> Interface {
     Capability::from_wit("wit/http.wit", WIT, "http").expect("wit/http.wit declares `http`").interface().clone()
 }

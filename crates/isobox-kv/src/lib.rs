@@ -91,7 +91,6 @@ impl std::fmt::Debug for KvStore {
 
 struct Inner {
     backend: Backend,
-
     config: KvConfig,
     /// Temporary tenants begun and not yet ended in this process: never expired by it, however idle.
     live: Live,

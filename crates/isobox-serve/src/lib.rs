@@ -147,7 +147,6 @@ impl Server {
 
     /// The service's routes, for an embedder serving them itself (with its own listener or middleware) rather than
     /// with [`serve`](Self::serve).
-
     pub fn router(&self) -> axum::Router {
         routes::router(Arc::clone(&self.state))
     }

@@ -43,7 +43,6 @@ impl V8Backend {
     /// # Errors
     /// This build has no V8 (libnode was not found when it was compiled), or a thread or the first workers did not
     /// start.
-
     pub fn new(config: V8Config) -> Result<Self, StartError> {
         // The worker entry point must be linked into the program, which re-executes itself as its workers.
         std::hint::black_box(&worker::HOOK);
