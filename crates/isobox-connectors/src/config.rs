@@ -149,12 +149,13 @@ pub enum McpServerConfig {
 /// A configuration that cannot be used, naming where it is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The configuration file cannot be read or parsed.
+    /// The configuration file cannot be read or parsed, or a section other than a connector is invalid (tenants,
+    /// store, `require-approval`).
     #[error("{path}: {message}")]
     File {
-        /// The configuration file.
+        /// The configuration file (`isobox.toml` when it was given as text rather than read from a path).
         path: PathBuf,
-        /// What is wrong, with the line and column where the parser knows them.
+        /// What is wrong; a parse error gives its line and column.
         message: String,
     },
     /// One connector cannot be loaded; the others are not affected.
@@ -179,7 +180,9 @@ impl Config {
     ///
     /// # Errors
     /// An unreadable file, one larger than [`MAX_CONFIG_BYTES`], TOML that does not parse or has unknown keys, a
-    /// connector name that is not a capability name, or a connector that is neither or both of `openapi` and `mcp`.
+    /// connector name that is not a capability name, a connector that is neither or both of `openapi` and `mcp`, a
+    /// `require-approval` entry that is not `capability.method`, or invalid tenants or store (a tenant's name, keys or
+    /// limits, or a store with both `path` and `postgres`).
     pub fn from_path(path: &Path) -> Result<Self, ConfigError> {
         let file_error = |message: String| ConfigError::File { path: path.to_path_buf(), message };
         let size = std::fs::metadata(path).map_err(|error| file_error(error.to_string()))?.len();
