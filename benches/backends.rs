@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_main};
 use isobox::{Backend, Limits, Request, WasmBackend, WasmConfig};
 use isobox_bench::{BenchCapability, workloads};
 use isobox_v8::{V8Backend, V8Config};
@@ -41,5 +41,8 @@ fn backends(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, backends);
-criterion_main!(benches);
+/// The generated group function, kept private: `criterion_group!` declares it `pub`.
+mod group {
+    criterion::criterion_group!(benches, super::backends);
+}
+criterion_main!(group::benches);

@@ -3,7 +3,7 @@
 //!
 //! `cargo bench --bench plugins`
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_main};
 use isobox::plugin::{CallOptions, PluginHost};
 use isobox::{Backend, Request, WasmBackend, WasmConfig};
 use isobox_compile::CompileOptions;
@@ -78,5 +78,8 @@ fn plugin_vs_run(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, plugin_vs_run);
-criterion_main!(benches);
+/// The generated group function, kept private: `criterion_group!` declares it `pub`.
+mod group {
+    criterion::criterion_group!(benches, super::plugin_vs_run);
+}
+criterion_main!(group::benches);

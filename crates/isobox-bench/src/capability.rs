@@ -26,7 +26,14 @@ pub struct BenchCapability {
     release: watch::Sender<u64>,
 }
 
+impl std::fmt::Debug for BenchCapability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BenchCapability").field("parked", &self.parked()).finish_non_exhaustive()
+    }
+}
+
 impl BenchCapability {
+    /// A controller with no sandbox parked; clones share the parked sandboxes.
     pub fn new() -> Self {
         Self { parked: Arc::new(AtomicUsize::new(0)), release: watch::channel(0).0 }
     }
@@ -41,6 +48,10 @@ impl BenchCapability {
         self.release.send_modify(|generation| *generation += 1);
     }
 
+    /// The `bench` capability: `echo(n)` returns `n`, and `hold()` waits until [`release_all`](Self::release_all).
+    ///
+    /// # Panics
+    /// Never: the `bench` WIT is part of this crate.
     pub fn capability(&self) -> Capability {
         let (parked, release) = (Arc::clone(&self.parked), self.release.clone());
         Capability::from_wit("bench.wit", WIT, "bench")

@@ -10,7 +10,10 @@ use crate::report::format_value;
 const COLORS: [RGBColor; 4] =
     [RGBColor(52, 120, 198), RGBColor(229, 126, 37), RGBColor(76, 160, 90), RGBColor(150, 90, 170)];
 
-/// Writes `DIR/<workload>.svg` for every workload with samples; returns the files written.
+/// Writes `DIR/<workload>.svg` for every workload with samples, creating `dir` if needed; returns the files written.
+///
+/// # Errors
+/// `dir` cannot be created, or a chart cannot be drawn or written.
 pub fn write_charts(report: &Report, dir: &Path) -> Result<Vec<std::path::PathBuf>, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();

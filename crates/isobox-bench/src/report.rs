@@ -9,12 +9,17 @@ use crate::Summary;
 /// The samples of one workload on one backend.
 #[derive(Clone, Debug, Serialize)]
 pub struct Measurement {
+    /// The workload's name ([`Workload::name`](crate::workloads::Workload::name)).
     pub workload: String,
+    /// What one sample measures, for people.
     pub description: String,
+    /// The backend's name, `wasm` or `v8`.
     pub backend: String,
     /// `us`, `ms`, `KiB` or `req/s`.
     pub unit: &'static str,
+    /// Every sample, in `unit`, in the order taken; empty when the backend failed the workload.
     pub samples: Vec<f64>,
+    /// The samples' percentiles; `None` when there are no samples.
     pub summary: Option<Summary>,
     /// Why there are no samples, when the backend failed the workload.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -22,6 +27,7 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// The samples of `workload` on `backend`, in `unit`, with their summary computed.
     pub fn new(workload: &str, description: &str, backend: &str, unit: &'static str, samples: Vec<f64>) -> Self {
         Self {
             workload: workload.into(),
@@ -34,6 +40,7 @@ impl Measurement {
         }
     }
 
+    /// A workload that `backend` could not run, with the reason and no samples.
     pub fn failed(workload: &str, description: &str, backend: &str, unit: &'static str, error: String) -> Self {
         Self { error: Some(error), ..Self::new(workload, description, backend, unit, Vec::new()) }
     }
@@ -42,10 +49,15 @@ impl Measurement {
 /// Everything one run measured, with where and how.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// The version of isobox measured.
     pub isobox_version: &'static str,
+    /// The machine's available parallelism (logical cores) when the run was made.
     pub cores: usize,
+    /// Whether this was a quick run ([`Options::quick`](crate::Options::quick)): too few samples to compare backends.
     pub quick: bool,
+    /// The backends measured, in order; the table compares the others with the first.
     pub backends: Vec<String>,
+    /// Every workload on every backend.
     pub measurements: Vec<Measurement>,
 }
 

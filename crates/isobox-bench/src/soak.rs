@@ -77,10 +77,15 @@ const TENANTS: u64 = 16;
 /// What a soak run saw.
 #[derive(Debug, Serialize)]
 pub struct SoakReport {
+    /// The backend soaked, `wasm` or `v8`.
     pub backend: String,
+    /// Requests made and counted, hostile ones included (the warm-up bursts before them are not).
     pub requests: u64,
+    /// How many of `requests` ran a hostile program.
     pub hostile: u64,
+    /// Wall-clock time of the counted requests, in milliseconds.
     pub elapsed_ms: u64,
+    /// `requests` over the elapsed time.
     pub requests_per_second: f64,
     /// Outcomes by kind (`ok` for a result), over all requests.
     pub outcomes: BTreeMap<String, u64>,
@@ -88,14 +93,21 @@ pub struct SoakReport {
     pub hostile_outcomes: BTreeMap<String, BTreeMap<String, u64>>,
     /// Requests whose outcome was not the one expected (the first few, described).
     pub wrong: Vec<String>,
+    /// Requests whose outcome was not the one expected, all of them; the run failed if this is not 0.
     pub wrong_count: u64,
     /// Writes acknowledged to a program and not found afterwards.
     pub lost_writes: u64,
+    /// The process's resident memory, in KiB, once the first tenth of the requests had ended.
     pub rss_kib_after_warm_up: u64,
+    /// The process's resident memory, in KiB, after the last request.
     pub rss_kib_at_end: u64,
+    /// Open file descriptors of the process after the warm-up bursts, before the counted requests.
     pub fds_at_start: usize,
+    /// Open file descriptors of the process after the last request; more than at start means a leak.
     pub fds_at_end: usize,
+    /// Threads of the process after the warm-up bursts, before the counted requests.
     pub threads_at_start: usize,
+    /// Threads of the process after the last request; more than at start means a leak.
     pub threads_at_end: usize,
 }
 

@@ -3,9 +3,13 @@ use serde::Serialize;
 /// Order statistics of a set of samples.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
 pub struct Summary {
+    /// The 50th percentile (nearest rank), in the samples' unit.
     pub median: f64,
+    /// The 90th percentile (nearest rank), in the samples' unit.
     pub p90: f64,
+    /// The 99th percentile (nearest rank), in the samples' unit.
     pub p99: f64,
+    /// The number of samples.
     pub count: usize,
 }
 

@@ -5,8 +5,11 @@ use std::time::Duration;
 /// One program run per sample, in a fresh sandbox.
 #[derive(Clone, Copy, Debug)]
 pub struct Workload {
+    /// A short name, the workload's key in reports and charts (`cold`, `hostcalls`, …).
     pub name: &'static str,
+    /// One line for people saying what is run and what one sample measures.
     pub description: &'static str,
+    /// The program, a function body: it may `await` the `bench` capability and `return` a value.
     pub code: &'static str,
     /// Host calls the program makes: its samples are divided by this, to report the cost of one call.
     pub per: u32,

@@ -11,6 +11,9 @@ use crate::CompileError;
 /// The names of the functions an ES module exports: `export [async] function f`, `export const f = (…) => …` (or a
 /// function expression), `export { f, g as h }` of such top-level functions, and `export default function`
 /// (as `default`). Other exports are not callable and are left out.
+///
+/// # Errors
+/// [`CompileError::Syntax`] if the source does not parse as an ES module.
 pub fn exported_functions(source: &str) -> Result<Vec<String>, CompileError> {
     let source_map = SourceMap::default();
     let file = source_map.new_source_file(FileName::Anon.into(), source.to_string());

@@ -29,6 +29,8 @@ pub use isobox_wasm::plugin::{Linking, PluginManifest};
 /// How to compile a plugin.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CompileOptions {
+    /// Whether the module imports the guest (small, but it runs only on a host with this very guest) or carries its
+    /// own copy. Default: [`Linking::Dynamic`].
     pub linking: Linking,
 }
 
@@ -38,8 +40,16 @@ pub struct CompileOptions {
 pub enum CompileError {
     /// The source does not parse as an ES module. `line` and `column` are 1-based.
     #[error("syntax error at {line}:{column}: {message}")]
-    Syntax { message: String, line: u32, column: u32 },
+    Syntax {
+        /// What the parser expected or found.
+        message: String,
+        /// The line of the error in the source, from 1.
+        line: u32,
+        /// The column of the error in its line, from 1.
+        column: u32,
+    },
 
+    /// The module exports no function, so a host could call nothing in it.
     #[error("the plugin exports no functions: declare them as `export function name(input) {{ … }}`")]
     NoExports,
 
@@ -49,7 +59,12 @@ pub enum CompileError {
 }
 
 /// Compiles a plugin's source to a WebAssembly module that [`PluginHost::load`](isobox_wasm::plugin::PluginHost::load)
-/// accepts.
+/// accepts. The first compilation in a process also pre-initialises the guest (about a second); later ones reuse it.
+///
+/// # Errors
+/// [`CompileError::Syntax`] if the source does not parse as an ES module, [`CompileError::NoExports`] if it exports
+/// no function, and [`CompileError::Codegen`] if the guest cannot be prepared or QuickJS or javy-codegen rejects the
+/// plugin.
 pub async fn compile(source: &str, options: CompileOptions) -> Result<Vec<u8>, CompileError> {
     let exports = exported_functions(source)?;
     if exports.is_empty() {

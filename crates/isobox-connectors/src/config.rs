@@ -58,7 +58,7 @@ pub struct Config {
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
     /// Functions of any capability whose calls need a person's approval, as `capability.method` (`kv.set`): a program
-    /// stops before such a call until it is approved or denied.
+    /// stops before such a call until it is approved or denied. Default: none.
     #[serde(default)]
     pub require_approval: Vec<String>,
     /// The directory the `files` capability grants.
@@ -72,9 +72,9 @@ pub struct Config {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FilesSection {
     /// A directory every tenant sees, as it is (a dataset, a repository, a workspace), relative to the configuration
-    /// file; it must exist.
+    /// file; it must exist. Default (`None`): each tenant has a directory of its own in isobox's data dir.
     pub root: Option<PathBuf>,
-    /// Refuse every change (write, append, remove, mkdir).
+    /// Refuse every change (write, append, remove, mkdir). Default: `false`.
     #[serde(default)]
     pub read_only: bool,
 }
@@ -83,17 +83,19 @@ pub struct FilesSection {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConnectorConfig {
-    /// An OpenAPI 3.0 or 3.1 document (JSON or YAML), relative to the configuration file.
+    /// An OpenAPI 3.0 or 3.1 document (JSON or YAML), relative to the configuration file. Exactly one of this and
+    /// [`mcp`](Self::mcp) must be set.
     pub openapi: Option<PathBuf>,
     /// The server requests go to (OpenAPI only); default: the document's first `servers` entry.
     pub base_url: Option<String>,
-    /// Headers the host adds to every request (OpenAPI only); a program can neither read nor replace them.
+    /// Headers the host adds to every request (OpenAPI only), typically credentials; `${VAR}` in a value is read from
+    /// the host's environment. A program can neither read nor replace them. Default: none.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// An MCP server to connect to.
+    /// An MCP server to connect to, instead of an OpenAPI document.
     pub mcp: Option<McpServerConfig>,
     /// Let a base URL given by name resolve to private, loopback and link-local addresses (OpenAPI only; an address
-    /// given as a literal IP is reached either way).
+    /// given as a literal IP is reached either way). Default: `false`.
     #[serde(default)]
     pub allow_private_addresses: bool,
     /// Time for one upstream call, in milliseconds (default 10,000).
@@ -101,9 +103,10 @@ pub struct ConnectorConfig {
     /// The largest upstream response, in bytes (default 1 MiB).
     pub max_response_bytes: Option<usize>,
     /// Methods of this connector (as a program calls them, or an MCP tool's name) whose calls need a person's approval.
+    /// Default: none.
     #[serde(default)]
     pub require_approval: Vec<String>,
-    /// Every operation but `GET`, `HEAD` and `OPTIONS` needs a person's approval (OpenAPI only).
+    /// Every operation but `GET`, `HEAD` and `OPTIONS` needs a person's approval (OpenAPI only). Default: `false`.
     #[serde(default)]
     pub require_approval_writes: bool,
 }
@@ -117,18 +120,27 @@ pub struct ConnectorConfig {
                  `{ url, headers? }` (a server reached over Streamable HTTP)"
 )]
 pub enum McpServerConfig {
+    /// A server started by isobox as a child process, speaking MCP over its standard input and output.
     Stdio {
+        /// The program to run, such as `npx`; a bare name is looked up in `PATH`.
         command: String,
+        /// Arguments given to the command. Default: none.
         #[serde(default)]
         args: Vec<String>,
-        /// Variables set for the child, on top of a minimal environment (`PATH`, `HOME`).
+        /// Variables set for the child, on top of a minimal environment (`PATH`, `HOME`); `${VAR}` in a value is read
+        /// from the host's environment. Default: none.
         #[serde(default)]
         env: BTreeMap<String, String>,
-        /// The child's working directory, relative to the configuration file.
+        /// The child's working directory, relative to the configuration file. Default (`None`): the host's current
+        /// directory.
         cwd: Option<PathBuf>,
     },
+    /// A server already running, reached over MCP's Streamable HTTP transport.
     Http {
+        /// The endpoint, such as `http://127.0.0.1:3001/mcp`.
         url: String,
+        /// Headers sent with every request, typically credentials; `${VAR}` in a value is read from the host's
+        /// environment. Default: none.
         #[serde(default)]
         headers: BTreeMap<String, String>,
     },
@@ -137,10 +149,23 @@ pub enum McpServerConfig {
 /// A configuration that cannot be used, naming where it is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The configuration file cannot be read or parsed, or a section other than a connector is invalid (tenants,
+    /// store, `require-approval`).
     #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
+    File {
+        /// The configuration file (`isobox.toml` when it was given as text rather than read from a path).
+        path: PathBuf,
+        /// What is wrong; a parse error gives its line and column.
+        message: String,
+    },
+    /// One connector cannot be loaded; the others are not affected.
     #[error("connector `{connector}`: {message}")]
-    Connector { connector: String, message: String },
+    Connector {
+        /// The connector's name, as in the configuration (`?` when it is not known).
+        connector: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -155,7 +180,9 @@ impl Config {
     ///
     /// # Errors
     /// An unreadable file, one larger than [`MAX_CONFIG_BYTES`], TOML that does not parse or has unknown keys, a
-    /// connector name that is not a capability name, or a connector that is neither or both of `openapi` and `mcp`.
+    /// connector name that is not a capability name, a connector that is neither or both of `openapi` and `mcp`, a
+    /// `require-approval` entry that is not `capability.method`, or invalid tenants or store (a tenant's name, keys or
+    /// limits, or a store with both `path` and `postgres`).
     pub fn from_path(path: &Path) -> Result<Self, ConfigError> {
         let file_error = |message: String| ConfigError::File { path: path.to_path_buf(), message };
         let size = std::fs::metadata(path).map_err(|error| file_error(error.to_string()))?.len();

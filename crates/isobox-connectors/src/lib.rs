@@ -27,6 +27,14 @@ pub struct Loaded {
     pub errors: Vec<ConfigError>,
 }
 
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> =
+            self.capabilities.iter().map(|capability| capability.interface().name.as_str()).collect();
+        f.debug_struct("Loaded").field("capabilities", &names).field("errors", &self.errors).finish()
+    }
+}
+
 /// The connectors of `config` that `wanted` selects (by name), loaded: OpenAPI documents read, MCP servers started
 /// and connected (at the same time). A connector that fails does not stop the others.
 pub async fn load(config: &Config, wanted: impl Fn(&str) -> bool) -> Loaded {

@@ -28,6 +28,19 @@ pub struct McpConnector {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for McpConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let methods: Vec<&str> =
+            self.inner.interface.functions.iter().map(|function| function.method.as_str()).collect();
+        f.debug_struct("McpConnector")
+            .field("name", &self.inner.name)
+            .field("methods", &methods)
+            .field("timeout", &self.inner.timeout)
+            .field("max_response_bytes", &self.inner.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     name: String,
     interface: Interface,

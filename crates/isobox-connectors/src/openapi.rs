@@ -57,6 +57,19 @@ enum Location {
     Header,
 }
 
+impl std::fmt::Debug for OpenApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values are credentials: only their names are shown.
+        let headers: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("OpenApi")
+            .field("name", &self.interface.name)
+            .field("base_url", &self.base_url.as_str())
+            .field("operations", &self.operations.len())
+            .field("headers", &headers)
+            .finish_non_exhaustive()
+    }
+}
+
 impl OpenApi {
     /// Reads the document `config.openapi` for connector `name`.
     ///

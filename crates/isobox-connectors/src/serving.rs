@@ -43,16 +43,22 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// The address listened on when neither [`listen`](Self::listen) nor `--listen` names one: local connections only.
     pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+    /// The largest request body when [`max_body_bytes`](Self::max_body_bytes) is not set: 1 MiB.
     pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+    /// How long in-flight requests may take to finish on shutdown when
+    /// [`drain_timeout_ms`](Self::drain_timeout_ms) is not set: 30 s.
     pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-    /// The largest request body.
+    /// The largest request body, in bytes: the configured value or
+    /// [`DEFAULT_MAX_BODY_BYTES`](Self::DEFAULT_MAX_BODY_BYTES).
     pub fn max_body_bytes(&self) -> usize {
         self.max_body_bytes.unwrap_or(Self::DEFAULT_MAX_BODY_BYTES)
     }
 
-    /// How long in-flight requests may take to finish once the server is told to stop.
+    /// How long in-flight requests may take to finish once the server is told to stop: the configured value or
+    /// [`DEFAULT_DRAIN_TIMEOUT`](Self::DEFAULT_DRAIN_TIMEOUT).
     pub fn drain_timeout(&self) -> Duration {
         self.drain_timeout_ms.map(Duration::from_millis).unwrap_or(Self::DEFAULT_DRAIN_TIMEOUT)
     }
@@ -62,13 +68,15 @@ impl ServeConfig {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StoreConfig {
-    /// An embedded redb file (one process only), relative to the configuration file.
+    /// An embedded redb file (one process only), relative to the configuration file. Default, when neither this nor
+    /// [`postgres`](Self::postgres) is set: `kv.redb` in isobox's data directory.
     pub path: Option<PathBuf>,
-    /// A PostgreSQL URL (`${VAR}`s expanded): state shared by every replica.
+    /// A PostgreSQL URL (`${VAR}`s expanded): state shared by every replica. At most one of this and
+    /// [`path`](Self::path) may be set. Default: none.
     pub postgres: Option<String>,
-    /// The bytes of keys and values each tenant may store.
+    /// The bytes of keys and values each tenant may store. Default: 64 MiB.
     pub max_bytes_per_tenant: Option<u64>,
-    /// The keys each tenant may store.
+    /// The keys each tenant may store. Default: 100,000.
     pub max_keys_per_tenant: Option<u64>,
 }
 
@@ -76,26 +84,29 @@ pub struct StoreConfig {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TenantConfig {
-    /// API keys, usually `${VAR}` read from the environment at start. Only their SHA-256 is kept in memory.
+    /// API keys, usually `${VAR}` read from the environment at start, each at least 16 characters. Only their SHA-256
+    /// is kept in memory. Default: none.
     #[serde(default)]
     pub keys: Vec<String>,
-    /// API keys given as the hex SHA-256 of the key, so that the file holds no secret.
+    /// API keys given as the hex SHA-256 of the key (64 hex digits), so that the file holds no secret. Default: none.
     #[serde(default)]
     pub key_sha256: Vec<String>,
-    /// The capabilities (built-ins and connectors) this tenant's requests may be granted.
+    /// The capabilities (built-ins and connectors) this tenant's requests may be granted. Default: none.
     #[serde(default)]
     pub grants: Vec<String>,
-    /// Origins its programs may reach through `http` (when granted), such as `https://api.example.com`.
+    /// Origins its programs may reach through `http` (when granted), such as `https://api.example.com`. Default: none.
     #[serde(default)]
     pub origins: Vec<String>,
     /// Requests served at once for this tenant (default 16); more get 429 with `Retry-After`.
     pub max_concurrent: Option<u32>,
-    /// The most a request may ask for; a request that names no limit gets these.
+    /// The most a request may ask for; a request that names no limit gets these. Default: isobox's default
+    /// [`Limits`] for every limit not given.
     #[serde(default)]
     pub limits: LimitsConfig,
 }
 
 impl TenantConfig {
+    /// Requests served at once for a tenant whose [`max_concurrent`](Self::max_concurrent) is not set.
     pub const DEFAULT_MAX_CONCURRENT: u32 = 16;
 }
 
@@ -105,27 +116,44 @@ impl TenantConfig {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LimitsConfig {
+    /// Wall-clock time for the whole request, in milliseconds, from 1 to [`MAX_TIMEOUT_MS`](Self::MAX_TIMEOUT_MS).
+    /// `None`: the base limits' (5 s unless configured otherwise).
     #[serde(alias = "timeout_ms")]
     pub timeout_ms: Option<u64>,
+    /// CPU time for the program's own execution, in milliseconds, from 1 to
+    /// [`MAX_TIMEOUT_MS`](Self::MAX_TIMEOUT_MS). `None`: the base limits' (unbounded unless configured otherwise).
     #[serde(alias = "cpu_ms")]
     pub cpu_ms: Option<u64>,
+    /// The sandbox's memory, in MiB, from 1 to [`MAX_MEMORY_MB`](Self::MAX_MEMORY_MB). `None`: the base limits' (64 MiB
+    /// unless configured otherwise).
     #[serde(alias = "memory_mb")]
     pub memory_mb: Option<u64>,
+    /// The JavaScript call stack, in KiB, from 1 to [`MAX_STACK_KB`](Self::MAX_STACK_KB). `None`: the base limits'
+    /// (512 KiB unless configured otherwise).
     #[serde(alias = "stack_kb")]
     pub stack_kb: Option<u32>,
+    /// The program's result and console output together, in KiB, from 1 to [`MAX_OUTPUT_KB`](Self::MAX_OUTPUT_KB).
+    /// `None`: the base limits' (1 MiB unless configured otherwise).
     #[serde(alias = "output_kb")]
     pub output_kb: Option<u64>,
+    /// Capability calls per request; 0 allows none. `None`: the base limits' (1,000 unless configured otherwise).
     #[serde(alias = "host_calls")]
     pub host_calls: Option<u32>,
+    /// A deterministic budget of guest instructions (wasm fuel; the V8 backend has none), at least 1. `None`: the base
+    /// limits' (unbounded unless configured otherwise).
     pub fuel: Option<u64>,
 }
 
 impl LimitsConfig {
     // The largest values taken here and by the command line's flags, so that converting them to bytes cannot overflow
     // (a stack of 4 GiB would wrap to nothing). A value the backend cannot serve is still refused by the backend.
+    /// The largest `timeout-ms` and `cpu-ms`: one day.
     pub const MAX_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
+    /// The largest `memory-mb`: 1 TiB, far beyond what a backend serves, and refused there.
     pub const MAX_MEMORY_MB: u64 = 1 << 20;
+    /// The largest `stack-kb`: the most whose size in bytes fits in a `u32`.
     pub const MAX_STACK_KB: u32 = u32::MAX >> 10;
+    /// The largest `output-kb`: 1 TiB.
     pub const MAX_OUTPUT_KB: u64 = 1 << 30;
 
     /// `base` with the limits given here in place of its own.

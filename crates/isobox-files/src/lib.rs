@@ -122,6 +122,12 @@ pub struct Files {
     inner: Arc<store::Store>,
 }
 
+impl std::fmt::Debug for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Files").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
 impl Files {
     /// Opens the root of `config`: a [`FilesRoot::PerTenant`] root is created if missing (mode 0700) and must be this
     /// user's own; a [`FilesRoot::Shared`] root must exist. Nothing beneath it is read yet.

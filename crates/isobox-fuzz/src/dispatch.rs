@@ -87,6 +87,8 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     Setup { capabilities, interfaces }
 });
 
+/// The `dispatch` target: builds a call from `data` and passes it through the dispatcher. Panics when one of this
+/// module's properties fails.
 pub fn dispatch(data: &[u8]) {
     let _ = run(&mut Unstructured::new(data));
 }

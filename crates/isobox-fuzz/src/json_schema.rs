@@ -29,6 +29,8 @@ const NAMES: [&str; 14] =
 
 const PRIMITIVES: [&str; 7] = ["string", "integer", "number", "boolean", "null", "object", "array"];
 
+/// The `json_schema` target: `data` is JSON text (when it starts with `{`) or the choices that build a document.
+/// Panics when one of this module's properties fails.
 pub fn json_schema(data: &[u8]) {
     if data.first() == Some(&b'{') {
         // A JSON document, and after it the bytes that choose the values to check.

@@ -56,6 +56,8 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     Setup { host: PluginHost::new(config).expect("the plugin host starts"), modules }
 });
 
+/// The `plugin_load` target: loads `data` as it is, or a forged plugin built from it. Panics when one of this
+/// module's properties fails.
 pub fn plugin_load(data: &[u8]) {
     let setup = &*SETUP;
     let mut u = Unstructured::new(data);

@@ -15,6 +15,8 @@ const KINDS: [&str; 9] =
     ["syntax", "exception", "stack_overflow", "memory", "internal", "timeout", "capability", "output_limit", "Syntax"];
 const FIELDS: [&str; 7] = ["message", "line", "column", "name", "stack", "limit_bytes", "budget"];
 
+/// The `prelude_outcome` target: decodes an error description and a console level built from `data`. Panics when a
+/// property of this module fails.
 pub fn prelude_outcome(data: &[u8]) {
     let _ = run(&mut Unstructured::new(data));
 }

@@ -10,6 +10,8 @@
 use isobox_core::SandboxError;
 use isobox_typescript::{strip_types, to_javascript, unfence};
 
+/// The `typescript` target: `data` (made UTF-8 lossily) is the program. Panics when one of this module's
+/// properties fails.
 pub fn typescript(data: &[u8]) {
     let source = String::from_utf8_lossy(data);
     let unfenced = unfence(&source);

@@ -26,6 +26,8 @@ const ODD: [&str; 16] =
 const PRIMITIVES: [&str; 13] =
     ["bool", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "f32", "f64", "char", "string"];
 
+/// The `wit_typescript` target: `data` is WIT text (when it starts with `package `) or the choices that build a
+/// package. Panics when one of this module's properties fails.
 pub fn wit_typescript(data: &[u8]) {
     // WIT text as it is (a seed such as `wit/shop.wit`, and what the fuzzer makes of it), or WIT built from the bytes.
     if data.starts_with(b"package ") {
@@ -40,11 +42,19 @@ pub fn wit_typescript(data: &[u8]) {
 }
 
 /// A WIT package as text, and the names of its interfaces.
+#[derive(Debug)]
 pub struct WitPackage {
+    /// The package's WIT source, which parses.
     pub text: String,
+    /// The names of the interfaces it declares, in order.
     pub interfaces: Vec<String>,
 }
 
+/// A valid WIT package built from the fuzz bytes in `u`: one to three interfaces with types, functions and doc
+/// comments of any text.
+///
+/// # Errors
+/// The bytes ran out before the package was complete.
 pub fn wit_package(u: &mut Unstructured) -> Result<WitPackage> {
     let mut text = String::from("package fuzz:generated;\n");
     let mut interfaces = Vec::new();

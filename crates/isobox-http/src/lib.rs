@@ -30,16 +30,17 @@ const RESERVED_HEADERS: [&str; 9] =
 /// What the `http` capability may reach, and how much of it.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
-    /// Origins requests may go to, such as `https://api.example.com` or `http://127.0.0.1:8080`. Empty: none.
+    /// Origins requests may go to, such as `https://api.example.com` or `http://127.0.0.1:8080`: scheme, host and
+    /// optional port, nothing else. Default: empty, so no request goes anywhere.
     pub allowed_origins: Vec<String>,
-    /// Time for a whole exchange: connecting, redirects, and reading the body.
+    /// Time for a whole exchange: connecting, redirects, and reading the body. Default: 10 s.
     pub timeout: Duration,
-    /// The largest response body, in bytes.
+    /// The largest response body, in bytes; a larger one fails the call. Default: 1 MiB (1,048,576).
     pub max_response_bytes: usize,
-    /// Redirects followed per request; each must stay within the allowed origins.
+    /// Redirects followed per request; each must stay within the allowed origins. Default: 5.
     pub max_redirects: usize,
     /// Let allowed names resolve to private, loopback, link-local, unique-local, unspecified, multicast and broadcast
-    /// addresses ([`is_private_address`]). Off by default, so that an allowed name cannot lead into the host's own
+    /// addresses ([`is_private_address`]). Default: `false`, so that an allowed name cannot lead into the host's own
     /// network; an origin given as a literal IP address is reached either way.
     pub allow_private_addresses: bool,
 }
@@ -59,20 +60,33 @@ impl Default for HttpConfig {
 /// A configuration that cannot work: an allowed origin that is not one, or a TLS setup failure.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpConfigError {
+    /// An entry of [`HttpConfig::allowed_origins`] is not an `http` or `https` origin.
     #[error(
         "`{origin}` is not an origin: {reason} (expected e.g. `https://api.example.com` or `http://127.0.0.1:8080`)"
     )]
-    Origin { origin: String, reason: String },
+    Origin {
+        /// The entry as configured.
+        origin: String,
+        /// Why it is not an origin (not a URL, another scheme, or a path, query or user name after the host).
+        reason: String,
+    },
+    /// The TLS configuration or the HTTP client could not be built; the text says why.
     #[error("the HTTP client could not be set up: {0}")]
     Client(String),
 }
 
 /// The `http` interface, as declared in `wit/http.wit`.
+///
+/// # Panics
+/// Only if the WIT built into this crate were malformed: a bug in isobox, not something a caller can cause.
 pub fn interface() -> Interface {
     Capability::from_wit("wit/http.wit", WIT, "http").expect("wit/http.wit declares `http`").interface().clone()
 }
 
 /// The client behind the `http` capability. Cheap to clone; clones share connections.
+///
+/// It uses no system proxy, keeps no cookies, and (unless [`HttpConfig::allow_private_addresses`]) resolves names to
+/// public addresses only.
 #[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
@@ -95,7 +109,23 @@ struct FetchResponse {
     body: String,
 }
 
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let allowed: Vec<String> = self.allowed.iter().map(Origin::ascii_serialization).collect();
+        f.debug_struct("HttpClient")
+            .field("allowed_origins", &allowed)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
 impl HttpClient {
+    /// A client that reaches only `config`'s allowed origins, within its time and size limits. No connection is made
+    /// until the first request.
+    ///
+    /// # Errors
+    /// [`HttpConfigError::Origin`] if an allowed origin is not an `http`/`https` origin (scheme, host, optional port);
+    /// [`HttpConfigError::Client`] if the platform's certificate verifier or the client cannot be set up.
     pub fn new(config: &HttpConfig) -> Result<Self, HttpConfigError> {
         let allowed: Arc<Vec<Origin>> =
             Arc::new(config.allowed_origins.iter().map(|origin| parse_origin(origin)).collect::<Result<_, _>>()?);
@@ -215,10 +245,14 @@ impl HttpClient {
 /// What [`HttpClient::send`] got back.
 #[derive(Clone, Debug)]
 pub struct HttpResponse {
+    /// The HTTP status code, such as 200 or 404; a status that is not a success is still a response, not an error.
     pub status: u16,
     /// The URL answered, after redirects.
     pub url: String,
+    /// The response headers as (name, value) pairs in the order received; names are lower-case, values not valid
+    /// UTF-8 are decoded lossily.
     pub headers: Vec<(String, String)>,
+    /// The whole body, at most [`HttpConfig::max_response_bytes`] bytes.
     pub body: Vec<u8>,
 }
 

@@ -5,9 +5,9 @@
 //! - PostgreSQL ([`KvStore::connect_postgres`]), shared by every replica of a server.
 //!
 //! The rules are written once, here: key sizes, quotas and their messages, the safe-integer check of `increment`, and
-//! that a write whose request has ended commits nothing. A backend provides reads and the steps of one write
-//! transaction ([`Store`] and [`Txn`]); every write first locks its tenant's usage, so the writes of one tenant run one
-//! at a time and quotas stay exact, whichever process writes.
+//! that a write whose request has ended commits nothing. Each database provides reads and the steps of one write
+//! transaction; every write first locks its tenant's usage, so the writes of one tenant run one at a time and quotas
+//! stay exact, whichever process writes.
 
 mod pending;
 mod postgres;
@@ -60,6 +60,7 @@ impl Default for KvConfig {
 pub struct TenantUsage {
     /// Bytes of keys and values.
     pub bytes: u64,
+    /// Keys stored.
     pub keys: u64,
 }
 
@@ -72,6 +73,20 @@ pub struct KvError(String);
 #[derive(Clone)]
 pub struct KvStore {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for KvStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A PostgreSQL URL may hold a password: only the kind of database is shown.
+        let database = match self.inner.backend {
+            Backend::Redb(_) => "redb",
+            Backend::Postgres(_) => "postgres",
+        };
+        f.debug_struct("KvStore")
+            .field("database", &database)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
 }
 
 struct Inner {

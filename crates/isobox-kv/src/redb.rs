@@ -235,7 +235,7 @@ mod tests {
         let shared = dir.path().join("shared");
         std::fs::create_dir(&shared).unwrap();
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let error = KvStore::open(&shared.join("kv.redb")).err().expect("refused");
+        let error = KvStore::open(&shared.join("kv.redb")).expect_err("refused");
         assert!(error.to_string().contains("can be written by other users"), "{error}");
         assert!(!shared.join("kv.redb").exists());
         let private = dir.path().join("made/here");

@@ -427,7 +427,7 @@ async fn postgres_that_stops_is_a_clean_error_not_a_hang() {
     assert!(tokio::time::timeout(bounded, usage).await.expect("no hang").unwrap().is_err());
     let url = server.url();
     let connect = KvStore::connect_postgres(&url, KvConfig::default());
-    let error = tokio::time::timeout(bounded, connect).await.expect("no hang").err().expect("refused");
+    let error = tokio::time::timeout(bounded, connect).await.expect("no hang").expect_err("refused");
     assert!(error.to_string().contains("connect"), "{error}");
 }
 
@@ -441,12 +441,11 @@ async fn postgres_over_a_unix_socket_and_never_over_tls() {
     assert_eq!(call(&capabilities(&over_tcp), "t", "get", json!(["k"])).await, Ok(json!("v")));
 
     let tls = format!("{}?sslmode=require", server.url());
-    let error = KvStore::connect_postgres(&tls, KvConfig::default()).await.err().expect("refused");
+    let error = KvStore::connect_postgres(&tls, KvConfig::default()).await.expect_err("refused");
     assert!(error.to_string().contains("sslmode=require"), "{error}");
     let error = KvStore::connect_postgres("postgres://isobox:hunter2@127.0.0.1:0/x?nonsense=1", KvConfig::default())
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(error.to_string().contains("not valid") && !error.to_string().contains("hunter2"), "{error}");
 }
 

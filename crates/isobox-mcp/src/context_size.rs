@@ -27,6 +27,8 @@ pub struct ContextSize {
 }
 
 impl ContextSize {
+    /// The sizes for an MCP server granting `interfaces` and running programs under `limits` (which appear in
+    /// `execute`'s description).
     pub fn of(interfaces: &[Interface], limits: &Limits) -> Self {
         Self {
             code_mode_tools: serde_json::to_vec(&tools(interfaces, limits)).map_or(0, |json| json.len()),

@@ -17,6 +17,12 @@ pub struct McpHttp {
     service: StreamableHttpService<Session, NeverSessionManager>,
 }
 
+impl std::fmt::Debug for McpHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpHttp").finish_non_exhaustive()
+    }
+}
+
 impl McpServer {
     /// This server as a stateless Streamable HTTP endpoint. Its programs run as the server's tenant
     /// ([`with_tenant`](Self::with_tenant)), or, without one, as a tenant named `mcp`: there are no sessions to give

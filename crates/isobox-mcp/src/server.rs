@@ -26,6 +26,20 @@ pub struct McpServer {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shared = &self.shared;
+        f.debug_struct("McpServer")
+            .field("backend", &shared.backend.name())
+            .field("grants", &shared.grants)
+            .field("limits", &shared.limits)
+            .field("result_tokens", &shared.result_tokens)
+            .field("tenant", &shared.tenant)
+            .field("approvals", &shared.approvals.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct Shared {
     /// The given backend, taking TypeScript.
@@ -50,8 +64,12 @@ pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
 
 impl McpServer {
     /// A server whose programs run on `backend` and may call the capabilities named in `grants`, each of which must be
-    /// registered in `capabilities` (else a `capability` error). Programs may be TypeScript or JavaScript, and run
-    /// under the default [`Limits`].
+    /// registered in `capabilities`. Programs may be TypeScript or JavaScript, and run under the default [`Limits`]
+    /// ([`with_limits`](Self::with_limits) changes them).
+    ///
+    /// # Errors
+    /// [`SandboxError::Capability`] naming the first grant that is not registered in `capabilities`, and the ones
+    /// that are.
     pub fn new(
         backend: Arc<dyn Backend>,
         capabilities: &Capabilities,
@@ -94,7 +112,8 @@ impl McpServer {
         })
     }
 
-    /// The limits every program runs under.
+    /// The limits every program of every session runs under, in place of the default [`Limits`]; `execute`'s
+    /// description states them to the model.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         let shared = Arc::make_mut(&mut self.shared);
         shared.tools = tools_fitting(&shared.interfaces, &limits, shared.result_tokens, shared.approvals.is_some());
@@ -134,6 +153,10 @@ impl McpServer {
     }
 
     /// Serves one MCP session over a byte stream (newline-delimited JSON-RPC), until the client closes it.
+    ///
+    /// # Errors
+    /// The session could not be set up (the MCP handshake failed or the stream broke), or beginning or ending its
+    /// temporary tenant failed in a capability's storage.
     pub async fn serve<R, W>(&self, read: R, write: W) -> Result<(), ServeError>
     where
         R: AsyncRead + Send + Unpin + 'static,
@@ -177,6 +200,9 @@ impl McpServer {
     }
 
     /// Serves one MCP session on standard input and output, as MCP clients launch local servers.
+    ///
+    /// # Errors
+    /// As [`serve`](Self::serve).
     pub async fn serve_stdio(&self) -> Result<(), ServeError> {
         self.serve(tokio::io::stdin(), tokio::io::stdout()).await
     }

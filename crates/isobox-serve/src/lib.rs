@@ -40,6 +40,7 @@ pub use tenants::{Tenant, Tenants, sha256};
 pub struct ServeError(String);
 
 impl ServeError {
+    /// An error whose text is `message`, which should name the part of the configuration at fault.
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
@@ -60,6 +61,18 @@ pub type Readiness = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), Stri
 #[derive(Clone)]
 pub struct Server {
     state: Arc<State>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = &self.state;
+        f.debug_struct("Server")
+            .field("backend", &state.backend.name())
+            .field("tenants", &state.tenants)
+            .field("max_body_bytes", &state.max_body_bytes)
+            .field("draining", &state.draining.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) struct State {
@@ -83,8 +96,8 @@ impl Server {
     /// `config` must name one), for the tenants of `config`.
     ///
     /// # Errors
-    /// A tenant granted an unknown capability, a key whose `${VAR}` is not set or which is shorter than 16
-    /// characters, or one key given to two tenants.
+    /// A tenant granted an unknown capability, limits out of range, a key whose `${VAR}` is not set or which is
+    /// shorter than 16 characters, a `key-sha256` that is not 64 hex digits, or one key given to two tenants.
     pub fn new(backend: Arc<dyn Backend>, capabilities: &Capabilities, config: &Config) -> Result<Self, ServeError> {
         Self::with_pending_runs(backend, capabilities, config, None)
     }
@@ -132,7 +145,8 @@ impl Server {
         self
     }
 
-    /// The service's routes.
+    /// The service's routes, for an embedder serving them itself (with its own listener or middleware) rather than
+    /// with [`serve`](Self::serve).
     pub fn router(&self) -> axum::Router {
         routes::router(Arc::clone(&self.state))
     }

@@ -15,7 +15,9 @@ use isobox_core::{Backend, Outcome, Request};
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
-#[derive(Default)]
+/// What the service has counted since it started, rendered for `GET /metrics` by [`render`](Self::render). Counts
+/// are kept in memory, per process.
+#[derive(Debug, Default)]
 pub struct Metrics {
     /// HTTP requests by (endpoint, status).
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
@@ -30,6 +32,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts one HTTP request answered at `endpoint` (a route's label, such as `execute`) with `status`.
     pub fn request(&self, endpoint: &'static str, status: u16) {
         *lock(&self.requests).entry((endpoint, status)).or_default() += 1;
     }

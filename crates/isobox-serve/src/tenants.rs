@@ -14,7 +14,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::ServeError;
 
 /// One tenant, as its requests see it.
+#[derive(Debug)]
 pub struct Tenant {
+    /// The tenant's name, its table's name in the configuration (`[tenants.NAME]`): the key space of its state.
     pub name: String,
     /// What its requests may be granted; a request naming no grants gets all of them.
     pub grants: Vec<String>,
@@ -22,6 +24,7 @@ pub struct Tenant {
     pub interfaces: Vec<Interface>,
     /// The most a request may ask for, and what a request naming no limits gets.
     pub ceiling: Limits,
+    /// Its requests that may run at once; more are answered with 429.
     pub max_concurrent: u32,
     permits: Arc<Semaphore>,
     /// Its MCP endpoint: its grants, its limits, its tenant.
@@ -40,9 +43,24 @@ pub struct Tenants {
     by_key: HashMap<[u8; 32], Arc<Tenant>>,
 }
 
+impl std::fmt::Debug for Tenants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.by_key.values().map(|tenant| tenant.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        f.debug_struct("Tenants").field("tenants", &names).field("keys", &self.by_key.len()).finish()
+    }
+}
+
 impl Tenants {
     /// The tenants of a configuration, their `${VAR}` keys read from the environment now. Every grant must name a
-    /// capability registered in `capabilities`.
+    /// capability registered in `capabilities`. Each tenant gets an MCP endpoint on `backend` with its grants and
+    /// limits, accepting the `Host` values `allowed_hosts` (empty: any).
+    ///
+    /// # Errors
+    /// Naming the tenant: a grant that is not a registered capability, limits out of range, a key whose `${VAR}` is
+    /// not set or which is shorter than 16 characters, a `key-sha256` that is not 64 hex digits, or one key given to
+    /// two tenants.
     pub fn new(
         configs: &std::collections::BTreeMap<String, TenantConfig>,
         backend: &Arc<dyn Backend>,
@@ -111,6 +129,7 @@ impl Tenants {
         self.by_key.get(&sha256(key.trim()))
     }
 
+    /// Whether no key names a tenant, so that every request would be refused.
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }

@@ -76,7 +76,11 @@ impl OrderFilter {
 
 static SHOP: LazyLock<Dataset> = LazyLock::new(|| serde_json::from_str(DATA).expect("the shop dataset parses"));
 
-/// The `shop` capability.
+/// The `shop` capability: customers, products and orders from a fixed dataset built into this crate, read-only and
+/// the same for every tenant.
+///
+/// # Panics
+/// Never: the WIT and the dataset are part of this crate and its tests load both.
 pub fn capability() -> Capability {
     Capability::from_wit("wit/shop.wit", WIT, "shop")
         .expect("wit/shop.wit declares `shop`")

@@ -16,6 +16,7 @@ pub const POSTGRES_USER: &str = "isobox";
 ///
 /// PostgreSQL refuses to run as root: as root, the directory belongs to the `postgres` user and the server's programs
 /// run as that user (`runuser -u postgres --`).
+#[derive(Debug)]
 pub struct TempPostgres {
     /// Deleted when dropped, after the server is stopped.
     dir: tempfile::TempDir,
@@ -104,6 +105,7 @@ impl TempPostgres {
         format!("host={} port={} user={POSTGRES_USER} dbname=postgres", self.data.display(), self.port)
     }
 
+    /// The TCP port the server listens on at 127.0.0.1, also the number of its Unix socket (`.s.PGSQL.PORT`).
     pub fn port(&self) -> u16 {
         self.port
     }

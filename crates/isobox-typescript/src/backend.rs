@@ -19,7 +19,15 @@ pub struct TypeScript {
     backend: Arc<dyn Backend>,
 }
 
+impl std::fmt::Debug for TypeScript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypeScript").field("backend", &self.backend.name()).finish_non_exhaustive()
+    }
+}
+
 impl TypeScript {
+    /// Wraps `backend`, which runs every program after its types are erased; the wrapper reports the wrapped
+    /// backend's name.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Self { backend }
     }

@@ -19,6 +19,10 @@ pub fn is_fenced(source: &str) -> bool {
 /// The program inside a code fence, or `source` itself when it is not fenced. The opening fence line becomes an empty
 /// line and the closing fence is dropped, so lines and columns stay those of the text as given. The fenced block must
 /// be the whole input, in JavaScript or TypeScript (` ```js `, ` ```ts `, or no language).
+///
+/// # Errors
+/// A [`SandboxError::Syntax`] at the opening fence's line for a fence with no code lines, another language, no closing
+/// fence, or a closing fence that is not on a line of its own.
 pub fn unfence(source: &str) -> Result<Cow<'_, str>, SandboxError> {
     if !is_fenced(source) {
         return Ok(Cow::Borrowed(source));

@@ -27,8 +27,12 @@ use isobox_core::backend::line_and_column;
 
 /// The JavaScript of a program written in TypeScript or JavaScript (the body of an async function, as every isobox
 /// program), optionally wrapped in a markdown code fence. Lines and columns are kept: a fence line becomes an empty
-/// line, a type becomes spaces. A program that does not parse, or that uses TypeScript with no erased form, is a
-/// [`SandboxError::Syntax`] with its position in the text as given.
+/// line, a type becomes spaces.
+///
+/// # Errors
+/// A [`SandboxError::Syntax`], with its position in the text as given, for a fence that is not the whole input or
+/// names another language, a program that does not parse, one that uses TypeScript with no erased form, or one longer
+/// than [`MAX_TYPESCRIPT_BYTES`].
 pub fn to_javascript(source: &str) -> Result<String, SandboxError> {
     strip_types(&unfence(source)?)
 }

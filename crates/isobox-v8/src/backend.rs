@@ -27,8 +27,20 @@ pub struct V8Backend {
     max_memory_bytes: u64,
 }
 
+impl std::fmt::Debug for V8Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let capabilities: Vec<&str> = self.capabilities.interfaces().map(|interface| interface.name.as_str()).collect();
+        f.debug_struct("V8Backend")
+            .field("capabilities", &capabilities)
+            .field("free_slots", &self.slots.available_permits())
+            .field("max_memory_bytes", &self.max_memory_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
 impl V8Backend {
-    /// Starts the backend's watchdog thread and its first workers.
+    /// Starts the backend's watchdog thread and its first [`V8Config::warm_sandboxes`] workers; later workers start
+    /// as requests need them.
     ///
     /// # Errors
     /// This build has no V8 (libnode was not found when it was compiled), or a thread or the first workers did not
