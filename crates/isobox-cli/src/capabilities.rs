@@ -180,7 +180,7 @@ pub fn open_kv(args: &GrantArgs) -> Result<kv::KvStore, String> {
         max_keys_per_tenant: args.kv_max_keys,
         ..kv::KvConfig::default()
     };
-    kv::KvStore::open_with(&path, config).map_err(|error| format!("opening {}: {error}", path.display()))
+    kv::KvStore::open_with(&path, config).map_err(|error| error.to_string())
 }
 
 /// The files `files` grants: `root` (`--files-root`, else `[files] root`), one directory every tenant sees, or else a

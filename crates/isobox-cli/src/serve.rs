@@ -164,8 +164,7 @@ async fn open_store(config: &Config, kv_config: kv::KvConfig) -> Result<kv::KvSt
         return Ok(store);
     }
     let path = config.store.path.clone().unwrap_or_else(kv::default_path);
-    let store =
-        kv::KvStore::open_with(&path, kv_config).map_err(|error| format!("opening {}: {error}", path.display()))?;
+    let store = kv::KvStore::open_with(&path, kv_config)?;
     tracing::info!(path = %path.display(), "kv store: redb");
     Ok(store)
 }

@@ -225,7 +225,7 @@ impl KvStore {
     ///
     /// # Errors
     /// As [`open_with`](Self::open_with).
-    pub fn open(path: &Path) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub fn open(path: &Path) -> Result<Self, KvError> {
         Self::open_with(path, KvConfig::default())
     }
 
@@ -235,7 +235,7 @@ impl KvStore {
     ///
     /// # Errors
     /// The directory is not private, or the database cannot be created, read or written.
-    pub fn open_with(path: &Path, config: KvConfig) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub fn open_with(path: &Path, config: KvConfig) -> Result<Self, KvError> {
         let store = Self::new(Backend::Redb(Arc::new(redb::Redb::open(path)?)), config);
         store.purge_expired()?;
         Ok(store)

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use isobox_capabilities::CallError;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
-use super::{KvConfig, Reply, Store, Txn, Usage, Waiting, Write, apply, failed, not_committed, now};
+use super::{KvConfig, KvError, Reply, Store, Txn, Usage, Waiting, Write, apply, failed, not_committed, now};
 
 /// Values by `(tenant, key)`.
 const ENTRIES: TableDefinition<(&str, &str), &str> = TableDefinition::new("kv-entries");
@@ -29,11 +29,19 @@ pub(super) struct Redb {
 impl Redb {
     /// Opens (or creates) the database at `path` in a private directory, moving a database of the layout before
     /// quotas to the current one.
-    pub(super) fn open(path: &Path) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub(super) fn open(path: &Path) -> Result<Self, KvError> {
+        let at =
+            |error: &dyn std::fmt::Display| KvError(format!("opening the kv database {}: {error}", path.display()));
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            isobox_core::private_dir::ensure(dir)?;
+            isobox_core::private_dir::ensure(dir).map_err(|error| at(&error))?;
         }
-        let db = Database::create(path)?;
+        let db = Database::create(path).map_err(|error| at(&error))?;
+        Self::upgrade(&db).map_err(|error| at(&error))?;
+        Ok(Self { db, path: path.to_path_buf() })
+    }
+
+    /// Creates the tables, and moves a database of the layout before quotas to the current one.
+    fn upgrade(db: &Database) -> Result<(), redb::Error> {
         let txn = db.begin_write()?;
         txn.open_table(ENTRIES)?;
         txn.open_table(USAGE)?;
@@ -42,7 +50,7 @@ impl Redb {
             txn.delete_table(LEGACY)?;
         }
         txn.commit()?;
-        Ok(Self { db, path: path.to_path_buf() })
+        Ok(())
     }
 
     pub(super) fn describe(&self) -> String {
@@ -237,6 +245,7 @@ mod tests {
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
         let error = KvStore::open(&shared.join("kv.redb")).expect_err("refused");
         assert!(error.to_string().contains("can be written by other users"), "{error}");
+        assert!(error.to_string().starts_with("opening the kv database "), "{error}");
         assert!(!shared.join("kv.redb").exists());
         let private = dir.path().join("made/here");
         KvStore::open(&private.join("kv.redb")).unwrap();
