@@ -1,20 +1,14 @@
 //! The isobox guest: QuickJS compiled to WebAssembly, built as a Javy plugin.
 //!
-//! isobox's own per-request export is `isobox-run`: it compiles a program as the body of an async function, runs it
-//! with its input, drives its promises to completion and reports the outcome as data through guest memory. A
-//! JavaScript error never traps. The guest is also a Javy plugin (see `plugin.rs`), so that javy-codegen compiles
-//! JavaScript plugins ahead of time against it.
-//!
-//! Host imports (module `isobox`):
-//! - `log(level, ptr, len)`: one console line (levels: 0 log, 1 info, 2 warn, 3 error, 4 debug).
-//! - `call(capability, function, ptr, len) -> status << 32 | length`: calls a granted capability's function with the
-//!   JSON text of its argument array; the host keeps the reply (status 0: the JSON value, 1: the JSON of an error to
-//!   throw) until `take(ptr)` copies it into guest memory.
+//! Its interface with the host is `wit/guest.wit` (world `isobox:guest/guest@1.0.0`), bound here by `wit-bindgen`:
+//! the host's functions (`log`, `call`, `take`) are imported from `isobox:guest/host@1.0.0`, and isobox's per-request
+//! export is `isobox-run`. It compiles a program as the body of an async function, runs it with its input, drives its
+//! promises to completion and returns the outcome as data. A JavaScript error never traps. The guest is also a Javy
+//! plugin (see `plugin.rs`), so that javy-codegen compiles JavaScript plugins ahead of time against it.
 
 mod plugin;
 
-use std::cell::{OnceCell, RefCell};
-use std::slice;
+use std::cell::OnceCell;
 
 use javy::quickjs::{
     Ctx, Error as JsError, Function, Object, Persistent, Promise, String as JsString, Value, context::EvalOptions,
@@ -22,15 +16,14 @@ use javy::quickjs::{
 };
 use javy::{Config, Runtime, to_string_lossy};
 
-#[link(wasm_import_module = "isobox")]
-unsafe extern "C" {
-    #[link_name = "log"]
-    fn host_log(level: u32, ptr: *const u8, len: usize);
-    #[link_name = "call"]
-    fn host_call(capability: u32, function: u32, ptr: *const u8, len: usize) -> u64;
-    #[link_name = "take"]
-    fn host_take(ptr: *mut u8);
-}
+wit_bindgen::generate!({ path: "../wit/guest.wit", world: "guest" });
+
+use isobox::guest::host;
+
+/// The implementation of the world's exports.
+struct IsoboxGuest;
+
+export!(IsoboxGuest);
 
 unsafe extern "C" {
     /// From isobox's QuickJS patch (`guest/patches/rquickjs-sys-engine-limit-errors.patch`): 1 when the value is the
@@ -45,22 +38,20 @@ const SOURCE_SUFFIX: &str = "\n})";
 const FILE_NAME: &str = "agent.js";
 const PRELUDE: &str = include_str!("prelude.js");
 
-/// Outcome statuses written to the return area.
-const STATUS_OK: u32 = 0;
-const STATUS_ERROR: u32 = 1;
+/// What a program, a plugin's module or a plugin's function came to: the JSON text of its value, or of an error
+/// object with a `kind`.
+type Outcome = Result<String, String>;
 
-struct Guest {
+struct State {
     runtime: Runtime,
     hooks: Persistent<Object<'static>>,
 }
 
 thread_local! {
-    static GUEST: OnceCell<Guest> = const { OnceCell::new() };
-    // The outcome of the last call: the payload and the return area `[status, pointer, length]`.
-    static OUTCOME: RefCell<(Vec<u8>, [u32; 3])> = const { RefCell::new((Vec::new(), [0; 3])) };
+    static GUEST: OnceCell<State> = const { OnceCell::new() };
 }
 
-fn new_guest() -> Guest {
+fn new_guest() -> State {
     let mut config = Config::default();
     config.text_encoding(true);
     let runtime = Runtime::new(config).expect("the QuickJS runtime starts");
@@ -74,43 +65,27 @@ fn new_guest() -> Guest {
             .expect("the isobox prelude initialises");
         Persistent::save(&ctx, hooks)
     });
-    Guest { runtime, hooks }
+    State { runtime, hooks }
 }
 
 /// Runs `f` in the guest's context with the prelude's hooks; with `stack_bytes`, the JavaScript stack is bounded
 /// from this call (`Context::with` re-reads the stack top).
-fn with_hooks<F>(stack_bytes: Option<usize>, f: F) -> (u32, String)
+fn with_hooks<F>(stack_bytes: Option<u32>, f: F) -> Outcome
 where
-    F: for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> (u32, String),
+    F: for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> Outcome,
 {
     GUEST.with(|guest| {
         let Some(guest) = guest.get() else {
-            return (STATUS_ERROR, internal("the guest was not initialised"));
+            return Err(internal("the guest was not initialised"));
         };
         let context = guest.runtime.context();
         if let Some(stack_bytes) = stack_bytes {
-            context.runtime().set_max_stack_size(stack_bytes);
+            context.runtime().set_max_stack_size(stack_bytes as usize);
         }
         context.with(|ctx| match guest.hooks.clone().restore(&ctx) {
             Ok(hooks) => f(&ctx, &hooks),
-            Err(_) => (STATUS_ERROR, internal("the guest's hooks are missing")),
+            Err(_) => Err(internal("the guest's hooks are missing")),
         })
-    })
-}
-
-/// Keeps an outcome for the host and returns its area `[status, payload pointer, payload length]`.
-fn publish((status, payload): (u32, String)) -> *const u32 {
-    publish_bytes(status, payload.into_bytes())
-}
-
-fn publish_bytes(status: u32, payload: Vec<u8>) -> *const u32 {
-    OUTCOME.with(|outcome| {
-        let mut outcome = outcome.borrow_mut();
-        let (bytes, area) = &mut *outcome;
-        *bytes = payload;
-        *area = [status, bytes.as_ptr() as u32, bytes.len() as u32];
-        // The host reads the outcome before it calls into this instance again, so the pointer stays valid.
-        area.as_ptr()
     })
 }
 
@@ -125,19 +100,16 @@ fn script_options(file_name: &str) -> EvalOptions {
 }
 
 fn console_line<'js>(ctx: Ctx<'js>, level: u32, text: JsString<'js>) {
-    let text = lossy(&ctx, &text);
-    // SAFETY: the host reads `len` bytes at `ptr` from this instance's memory during the call.
-    unsafe { host_log(level, text.as_ptr(), text.len()) };
+    host::log(level, &lossy(&ctx, &text));
 }
 
 /// Calls a capability; the reply is its status digit (`0` value, `1` error) followed by its JSON text.
 fn call_capability<'js>(ctx: Ctx<'js>, capability: u32, function: u32, args: JsString<'js>) -> String {
-    let args = lossy(&ctx, &args);
-    // SAFETY: the host reads `args` during the call, then writes exactly `len` bytes of its reply at `reply`.
-    let packed = unsafe { host_call(capability, function, args.as_ptr(), args.len()) };
+    let packed = host::call(capability, function, &lossy(&ctx, &args));
     let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
     let mut reply = vec![0u8; len];
-    unsafe { host_take(reply.as_mut_ptr()) };
+    // The host writes exactly the `len` bytes it announced.
+    host::take(reply.as_mut_ptr() as u32);
     let mut text = String::with_capacity(len + 1);
     text.push(if status == 0 { '0' } else { '1' });
     text.push_str(&String::from_utf8_lossy(&reply));
@@ -178,43 +150,48 @@ const WARM_UP: &str = r#"
     return { total: again.total, count: items.length, when: new Date(0).toISOString(), ok: true };
 "#;
 
-/// Builds the runtime and the prelude, once: javy-codegen's static linking calls this again on the pre-initialised
-/// guest (where isobox's imports trap), and it must then leave the snapshot as it is.
-#[unsafe(export_name = "initialize-runtime")]
-pub extern "C" fn initialize_runtime() {
-    let initialised = GUEST.with(|cell| cell.get().is_none() && cell.set(new_guest()).is_ok());
-    if !initialised {
-        return;
+impl Guest for IsoboxGuest {
+    /// Builds the runtime and the prelude, once: javy-codegen's static linking calls this again on the pre-initialised
+    /// guest (where isobox's imports trap), and it must then leave the snapshot as it is.
+    fn initialize_runtime() {
+        let initialised = GUEST.with(|cell| cell.get().is_none() && cell.set(new_guest()).is_ok());
+        if !initialised {
+            return;
+        }
+        let outcome = with_hooks(Some(256 << 10), |ctx, hooks| run(ctx, hooks, WARM_UP, r#"{"items":[1,2,3]}"#, ""));
+        if let Err(error) = outcome {
+            panic!("the warm-up program runs: {error}");
+        }
+        GUEST.with(|guest| guest.get().expect("set above").runtime.context().runtime().run_gc());
     }
-    let (status, outcome) =
-        with_hooks(Some(256 << 10), |ctx, hooks| run(ctx, hooks, WARM_UP, r#"{"items":[1,2,3]}"#, ""));
-    assert_eq!(status, STATUS_OK, "the warm-up program runs: {outcome}");
-    GUEST.with(|guest| guest.get().expect("set above").runtime.context().runtime().run_gc());
+
+    fn compile_src(source: Vec<u8>) -> Result<Vec<u8>, String> {
+        plugin::compile_src(&source)
+    }
+
+    fn invoke(bytecode: Vec<u8>, function: Option<String>) {
+        plugin::invoke(&bytecode, function.as_deref());
+    }
+
+    /// Runs one program (see `isobox-run` in `wit/guest.wit`).
+    fn isobox_run(code: String, input: String, grants: String, stack_bytes: u32) -> Outcome {
+        with_hooks(Some(stack_bytes), |ctx, hooks| run(ctx, hooks, &code, &input, &grants))
+    }
+
+    fn isobox_plugin_begin(grants: String, stack_bytes: u32) -> Result<(), String> {
+        plugin::begin(&grants, stack_bytes)
+    }
+
+    fn isobox_outcome() -> Outcome {
+        plugin::outcome()
+    }
+
+    fn isobox_plugin_call(function: String, input: String, stack_bytes: u32) -> Outcome {
+        plugin::call_export(&function, &input, stack_bytes)
+    }
 }
 
-/// Runs one program. `code` is UTF-8 source; `input` is JSON text or empty for none; `grants` is the JSON manifest of
-/// granted capabilities (`[[global, [method, …]], …]`) or empty; `stack_bytes` bounds the JavaScript stack. Returns a pointer to `[status, payload pointer, payload length]`: on `STATUS_OK` the payload is the
-/// JSON text of the result, on `STATUS_ERROR` the JSON text of an error object with a `kind`.
-///
-/// # Safety
-/// The pointers must describe readable memory of this instance, as written by the host through `cabi_realloc`.
-#[unsafe(export_name = "isobox-run")]
-pub unsafe extern "C" fn isobox_run(
-    code_ptr: *const u8,
-    code_len: usize,
-    input_ptr: *const u8,
-    input_len: usize,
-    grants_ptr: *const u8,
-    grants_len: usize,
-    stack_bytes: usize,
-) -> *const u32 {
-    let code = String::from_utf8_lossy(unsafe { slice::from_raw_parts(code_ptr, code_len) });
-    let input = String::from_utf8_lossy(unsafe { slice::from_raw_parts(input_ptr, input_len) });
-    let grants = String::from_utf8_lossy(unsafe { slice::from_raw_parts(grants_ptr, grants_len) });
-    publish(with_hooks(Some(stack_bytes), |ctx, hooks| run(ctx, hooks, &code, &input, &grants)))
-}
-
-fn run<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, code: &str, input: &str, grants: &str) -> (u32, String) {
+fn run<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, code: &str, input: &str, grants: &str) -> Outcome {
     let source = format!("{SOURCE_PREFIX}{code}{SOURCE_SUFFIX}");
     let program: Value = match ctx.eval_with_options(source, script_options(FILE_NAME)) {
         Ok(program) => program,
@@ -228,17 +205,16 @@ fn run<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, code: &str, input: &str, grants
 }
 
 /// Drives `promise` to completion and reports its value (as JSON) or its error.
-fn settle<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, promise: Promise<'js>) -> (u32, String) {
+fn settle<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, promise: Promise<'js>) -> Outcome {
     while promise.state() == PromiseState::Pending && ctx.execute_pending_job() {}
     match promise.result::<Value>() {
-        None => (
-            STATUS_ERROR,
+        None => Err(
             r#"{"kind":"exception","name":"Error","message":"the program's promise never settled: it awaited something that cannot complete"}"#.to_string(),
         ),
         Some(Ok(value)) => {
             let success: Function = hooks.get("success").expect("prelude hook `success`");
             match success.call::<_, JsString>((value,)) {
-                Ok(text) => (STATUS_OK, lossy(ctx, &text)),
+                Ok(text) => Ok(lossy(ctx, &text)),
                 Err(error) => failure(ctx, hooks, error, false),
             }
         }
@@ -246,23 +222,20 @@ fn settle<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, promise: Promise<'js>) -> (u
     }
 }
 
-fn failure<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, error: JsError, compiling: bool) -> (u32, String) {
+fn failure<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, error: JsError, compiling: bool) -> Outcome {
     let thrown = match error {
         JsError::Exception => ctx.catch(),
-        other => return (STATUS_ERROR, internal(&other.to_string())),
+        other => return Err(internal(&other.to_string())),
     };
     let described =
         hooks.get::<_, Function>("failure").and_then(|failure| failure.call::<_, JsString>((thrown, compiling)));
     match described {
-        Ok(text) => (STATUS_ERROR, lossy(ctx, &text)),
+        Ok(text) => Err(lossy(ctx, &text)),
         Err(_) => {
             // Describing the thrown value threw in turn (a hostile getter, say); report it without details.
             let _ = ctx.catch();
-            (
-                STATUS_ERROR,
-                r#"{"kind":"exception","name":"Error","message":"the program threw a value that cannot be described"}"#
-                    .to_string(),
-            )
+            Err(r#"{"kind":"exception","name":"Error","message":"the program threw a value that cannot be described"}"#
+                .to_string())
         }
     }
 }

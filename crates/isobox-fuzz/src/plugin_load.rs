@@ -16,27 +16,27 @@ use isobox_wasm::plugin::{ABI, Linking, PluginError, PluginHost, PluginManifest,
 const MODULES: [&str; 10] = [
     // Dynamic linking as javy-codegen emits it: bytecode handed to the guest's `invoke` from `_start`.
     r#"(module
-        (import "isobox-guest-v1" "cabi_realloc" (func $realloc (param i32 i32 i32 i32) (result i32)))
-        (import "isobox-guest-v1" "invoke" (func $invoke (param i32 i32 i32 i32 i32)))
-        (import "isobox-guest-v1" "memory" (memory 0))
+        (import "isobox:guest@1.0.0" "cabi_realloc" (func $realloc (param i32 i32 i32 i32) (result i32)))
+        (import "isobox:guest@1.0.0" "invoke" (func $invoke (param i32 i32 i32 i32 i32)))
+        (import "isobox:guest@1.0.0" "memory" (memory 0))
         (data $bytecode "\02\04\00\01")
         (func (export "_start") (local $at i32)
           (local.set $at (call $realloc (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 4)))
           (memory.init $bytecode (local.get $at) (i32.const 0) (i32.const 4))
           (call $invoke (local.get $at) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 0))))"#,
     r#"(module (func (export "_start")))"#,
-    r#"(module (import "isobox-guest-v1" "memory" (memory 0)) (func (export "_start")))"#,
-    r#"(module (import "isobox-guest-v1" "memory" (memory 1 2)) (func (export "_start")))"#,
-    r#"(module (import "isobox-guest-v1" "memory" (memory i64 0)) (func (export "_start")))"#,
-    r#"(module (import "isobox-guest-v1" "invoke" (func (param i64))) (func (export "_start")))"#,
-    r#"(module (import "isobox-guest-v1" "isobox-run" (func)) (func (export "_start")))"#,
+    r#"(module (import "isobox:guest@1.0.0" "memory" (memory 0)) (func (export "_start")))"#,
+    r#"(module (import "isobox:guest@1.0.0" "memory" (memory 1 2)) (func (export "_start")))"#,
+    r#"(module (import "isobox:guest@1.0.0" "memory" (memory i64 0)) (func (export "_start")))"#,
+    r#"(module (import "isobox:guest@1.0.0" "invoke" (func (param i64))) (func (export "_start")))"#,
+    r#"(module (import "isobox:guest@1.0.0" "isobox-run" (func)) (func (export "_start")))"#,
     r#"(module (import "env" "fetch" (func)) (memory 1) (func (export "start")))"#,
     r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (func (export "_start")))"#,
     // The exports a statically linked plugin must have, with nothing behind them.
     r#"(module (memory (export "memory") 1)
         (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)
         (func (export "isobox-plugin-begin")) (func (export "isobox-plugin-call"))
-        (func (export "isobox-outcome")) (func (export "_start")))"#,
+        (func (export "cabi_post_isobox-plugin-call")) (func (export "isobox-outcome")) (func (export "_start")))"#,
 ];
 
 struct Setup {

@@ -10,6 +10,8 @@ use wasmtime::{Config, Engine, Linker, Module, Result, Store, error::Context as 
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
+use crate::imports::HOST_MODULE;
+
 /// The guest as built by `scripts/build-guest.sh`, before pre-initialisation.
 pub(crate) const RAW_GUEST: &[u8] = include_bytes!(env!("ISOBOX_GUEST_WASM"));
 
@@ -115,10 +117,12 @@ async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
     let engine = Engine::new(&Config::new())?;
     let mut linker = Linker::<InitState>::new(&engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)?;
-    // Nothing logs or calls the host while the runtime initialises; the imports only have to exist.
-    linker.func_wrap("isobox", "log", |_: u32, _: u32, _: u32| {})?;
-    linker.func_wrap("isobox", "call", |_: u32, _: u32, _: u32, _: u32| 0u64)?;
-    linker.func_wrap("isobox", "take", |_: u32| {})?;
+    // The warm-up program's console line is dropped; nothing calls a capability while the runtime initialises.
+    linker.func_wrap(HOST_MODULE, "log", |_: u32, _: u32, _: u32| {})?;
+    linker.func_wrap(HOST_MODULE, "call", |_: u32, _: u32, _: u32, _: u32| -> Result<u64> {
+        Err(wasmtime::format_err!("no capability can be called while the guest is pre-initialised"))
+    })?;
+    linker.func_wrap(HOST_MODULE, "take", |_: u32| {})?;
     let mut store = Store::new(&engine, InitState { wasi: WasiCtxBuilder::new().build_p1() });
     let mut wizer = wasmtime_wizer::Wizer::new();
     // javy-codegen requires a plugin to keep exporting its initialisation function.

@@ -1,4 +1,6 @@
-//! The host's imports to the guest: WASI preview 1 (granting nothing) and isobox's own `log`, `call` and `take`.
+//! The host's imports to the guest: WASI preview 1 (granting nothing) and isobox's own `log`, `call` and `take`, the
+//! interface `host` of `wit/guest.wit`, implemented by hand on its canonical-ABI core signatures (a test checks them
+//! against the WIT).
 
 use isobox_capabilities::backend::CallOutcome;
 use isobox_core::output::json_escaped_len;
@@ -9,17 +11,18 @@ use crate::cpu::{self, Spender};
 use crate::sandbox::SandboxState;
 use crate::trap::{Aborted, LimitHit};
 
-/// The import module of isobox's own functions.
-const ISOBOX_MODULE: &str = "isobox";
+/// The core import module of isobox's own functions: the interface `host` of `wit/guest.wit`, by the canonical ABI's
+/// naming.
+pub(crate) const HOST_MODULE: &str = "isobox:guest/host@1.0.0";
 
 /// Adds the guest's imports: WASI preview 1 (with an empty context) and isobox's own.
 pub(crate) fn add_imports(linker: &mut Linker<SandboxState>) -> Result<()> {
     wasmtime_wasi::p1::add_to_linker_async(linker, |state| &mut state.wasi)?;
-    linker.func_wrap(ISOBOX_MODULE, "log", console_line)?;
-    linker.func_wrap_async(ISOBOX_MODULE, "call", |caller, (capability, function, ptr, len)| {
+    linker.func_wrap(HOST_MODULE, "log", console_line)?;
+    linker.func_wrap_async(HOST_MODULE, "call", |caller, (capability, function, ptr, len)| {
         Box::new(capability_call(caller, capability, function, ptr, len))
     })?;
-    linker.func_wrap(ISOBOX_MODULE, "take", take_reply)?;
+    linker.func_wrap(HOST_MODULE, "take", take_reply)?;
     Ok(())
 }
 

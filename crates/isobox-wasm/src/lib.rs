@@ -23,6 +23,8 @@ mod config;
 mod cpu;
 mod epoch;
 mod guest;
+#[cfg(test)]
+mod guest_wit;
 mod imports;
 pub mod plugin;
 mod pool;

@@ -1,4 +1,5 @@
-//! One program in one fresh sandbox: `isobox-run` compiles it as the body of an async function and runs it.
+//! One program in one fresh sandbox: `isobox-run` (`wit/guest.wit`) compiles it as the body of an async function and
+//! runs it.
 
 use std::time::Instant;
 
@@ -69,16 +70,18 @@ async fn call_guest(
         let realloc = instance.get_typed_func::<(u32, u32, u32, u32), u32>(&mut *store, "cabi_realloc")?;
         let run = instance.get_typed_func::<(u32, u32, u32, u32, u32, u32, u32), u32>(&mut *store, "isobox-run")?;
 
-        // The program, its input and the capability manifest go into one guest allocation, back to back.
         let input = match &request.input {
             Some(input) => serde_json::to_string(input)?,
             None => String::new(),
         };
-        let parts = [request.code.as_bytes(), input.as_bytes(), manifest.as_bytes()];
-        let [code_len, input_len, manifest_len] = parts.map(|part| part.len() as u32);
-        let code_ptr = sandbox::write_parts(store, &realloc, memory, &parts).await?;
-        let (input_ptr, manifest_ptr) = (code_ptr + code_len, code_ptr + code_len + input_len);
+        let mut args = [(0, 0); 3];
+        for (arg, text) in args.iter_mut().zip([request.code.as_str(), &input, manifest]) {
+            *arg = (sandbox::write_bytes(store, &realloc, memory, text.as_bytes()).await?, text.len() as u32);
+        }
+        let [(code_ptr, code_len), (input_ptr, input_len), (manifest_ptr, manifest_len)] = args;
         let args = (code_ptr, code_len, input_ptr, input_len, manifest_ptr, manifest_len, limits.stack_bytes);
+        // The result stays in guest memory until the instance is dropped: the host reads it once and never calls the
+        // guest's `cabi_post_isobox-run` (which would only free it).
         let area = run.call_async(&mut *store, args).await?;
         Ok::<_, wasmtime::Error>((memory, Reported::read(store, memory, area)?))
     })

@@ -96,39 +96,37 @@ pub(crate) fn fuel_used(store: &Store<SandboxState>, limits: &Limits) -> Option<
     limits.fuel.map(|budget| budget - store.get_fuel().unwrap_or(0))
 }
 
-/// Copies `parts` back to back into one new guest allocation; returns its address.
-pub(crate) async fn write_parts(
+/// Copies `bytes` into a new guest allocation, as the canonical ABI passes a string or list argument (the guest owns
+/// and frees it); returns its address.
+pub(crate) async fn write_bytes(
     store: &mut Store<SandboxState>,
     realloc: &TypedFunc<(u32, u32, u32, u32), u32>,
     memory: Memory,
-    parts: &[&[u8]],
+    bytes: &[u8],
 ) -> Result<u32> {
-    let total = u32::try_from(parts.iter().map(|part| part.len()).sum::<usize>())?;
-    let ptr = realloc.call_async(store.as_context_mut(), (0, 0, 1, total)).await?;
-    let mut at = ptr as usize;
-    for part in parts {
-        memory.write(&mut *store, at, part)?;
-        at += part.len();
-    }
+    let len = u32::try_from(bytes.len())?;
+    let ptr = realloc.call_async(store.as_context_mut(), (0, 0, 1, len)).await?;
+    memory.write(&mut *store, ptr as usize, bytes)?;
     Ok(ptr)
 }
 
-/// An outcome as the guest reports it: the words `[status, payload pointer, payload length]` at `area`.
+/// An outcome as the guest returns it, a `result<string, string>` (or `result<_, string>`) by the canonical ABI: at
+/// `area`, the discriminant byte (0 ok, 1 error), then at 4 and 8 the payload's pointer and length.
 pub(crate) struct Reported {
     ok: bool,
     ptr: u32,
     len: u32,
 }
 
-/// Status word of a success; anything else is an error described by the payload.
-const STATUS_OK: u32 = 0;
+/// The discriminant of `ok`; anything else is an error described by the payload.
+const RESULT_OK: u8 = 0;
 
 impl Reported {
     pub fn read(store: &Store<SandboxState>, memory: Memory, area: u32) -> Result<Self> {
         let mut words = [0u8; 12];
         memory.read(store, area as usize, &mut words)?;
         let word = |i: usize| u32::from_le_bytes(words[i * 4..i * 4 + 4].try_into().unwrap());
-        Ok(Self { ok: word(0) == STATUS_OK, ptr: word(1), len: word(2) })
+        Ok(Self { ok: words[0] == RESULT_OK, ptr: word(1), len: word(2) })
     }
 
     /// The reported error, if any, without reading a successful payload (a step that returns nothing). An error's

@@ -242,7 +242,7 @@ async fn corrupt_and_foreign_files_are_refused() {
 #[tokio::test]
 async fn a_module_importing_what_the_host_does_not_offer_is_refused() {
     let module = forged(
-        r#"(module (import "isobox-guest-v1" "memory" (memory 0)) (import "env" "fetch" (func)) (func (export "_start")))"#,
+        r#"(module (import "isobox:guest@1.0.0" "memory" (memory 0)) (import "env" "fetch" (func)) (func (export "_start")))"#,
         Linking::Dynamic,
         &["f"],
     );
@@ -253,17 +253,17 @@ async fn a_module_importing_what_the_host_does_not_offer_is_refused() {
     // Of the guest's exports, a plugin may import Javy's interface for compiled modules and no more.
     for name in ["secret", "isobox-run"] {
         let module = forged(
-            &format!(r#"(module (import "isobox-guest-v1" "{name}" (func)) (func (export "_start")))"#),
+            &format!(r#"(module (import "isobox:guest@1.0.0" "{name}" (func)) (func (export "_start")))"#),
             Linking::Dynamic,
             &["f"],
         );
         assert_eq!(
             host().load(&module).err(),
-            Some(PluginError::UnknownImport { module: "isobox-guest-v1".into(), name: name.into() })
+            Some(PluginError::UnknownImport { module: "isobox:guest@1.0.0".into(), name: name.into() })
         );
     }
     let module = forged(
-        r#"(module (import "isobox-guest-v1" "invoke" (func (param i64))) (func (export "_start")))"#,
+        r#"(module (import "isobox:guest@1.0.0" "invoke" (func (param i64))) (func (export "_start")))"#,
         Linking::Dynamic,
         &["f"],
     );

@@ -9,9 +9,10 @@ use crate::plugin::PluginError;
 /// The name of the custom section that holds a plugin's manifest.
 pub const SECTION: &str = "isobox-plugin";
 
-/// The interface between a compiled module and the guest: the import namespace of dynamically linked modules, and
-/// the guest's `isobox-plugin-*` exports. The guest declares the same name in its `import_namespace` section.
-pub const ABI: &str = "isobox-guest-v1";
+/// The interface between a compiled module and the guest: the package of `wit/guest.wit` (its version changes with
+/// the interface). It is the import namespace of dynamically linked modules; the guest declares the same name in its
+/// `import_namespace` section.
+pub const ABI: &str = "isobox:guest@1.0.0";
 
 /// The version of the manifest's own layout.
 const FORMAT: u32 = 1;

@@ -29,7 +29,9 @@ pub(crate) struct Instance {
 struct Linked {
     memory: Memory,
     realloc: TypedFunc<(u32, u32, u32, u32), u32>,
-    call: TypedFunc<(u32, u32, u32, u32), u32>,
+    call: TypedFunc<(u32, u32, u32, u32, u32), u32>,
+    /// Frees what `call` returned: a session's sandbox serves many calls.
+    post_call: TypedFunc<u32, ()>,
 }
 
 impl Instance {
@@ -60,11 +62,13 @@ impl Instance {
             let realloc = guest.get_typed_func::<(u32, u32, u32, u32), u32>(&mut *store, "cabi_realloc")?;
             let begin = guest.get_typed_func::<(u32, u32, u32), u32>(&mut *store, "isobox-plugin-begin")?;
             let outcome = guest.get_typed_func::<(), u32>(&mut *store, "isobox-outcome")?;
-            let call = guest.get_typed_func::<(u32, u32, u32, u32), u32>(&mut *store, "isobox-plugin-call")?;
+            let call = guest.get_typed_func::<(u32, u32, u32, u32, u32), u32>(&mut *store, "isobox-plugin-call")?;
+            let post_call = guest.get_typed_func::<u32, ()>(&mut *store, "cabi_post_isobox-plugin-call")?;
             let main = plugin.get_typed_func::<(), ()>(&mut *store, "_start")?;
 
-            // Each step's outcome is checked before the next, which replaces it.
-            let manifest = sandbox::write_parts(store, &realloc, memory, &[self.manifest.as_bytes()]).await?;
+            // Each step's outcome is checked before the next. What `isobox-plugin-begin` and `isobox-outcome` return is
+            // small and once per sandbox, so their `cabi_post_*` are not called; `isobox-plugin-call`'s is.
+            let manifest = sandbox::write_bytes(store, &realloc, memory, self.manifest.as_bytes()).await?;
             let area =
                 begin.call_async(&mut *store, (manifest, self.manifest.len() as u32, limits.stack_bytes)).await?;
             if let Err(error) = Reported::read(store, memory, area)?.check(store, memory, &limits) {
@@ -73,7 +77,7 @@ impl Instance {
             main.call_async(&mut *store, ()).await?;
             let area = outcome.call_async(&mut *store, ()).await?;
             let evaluated = Reported::read(store, memory, area)?.check(store, memory, &limits);
-            Ok::<_, wasmtime::Error>(evaluated.map(|()| Linked { memory, realloc, call }))
+            Ok::<_, wasmtime::Error>(evaluated.map(|()| Linked { memory, realloc, call, post_call }))
         })
         .await;
         let result = match started {
@@ -132,16 +136,24 @@ impl Instance {
                 Some(input) => serde_json::to_string(input)?,
                 None => String::new(),
             };
-            let ptr =
-                sandbox::write_parts(store, &linked.realloc, linked.memory, &[function.as_bytes(), input.as_bytes()])
-                    .await?;
-            let args = (ptr, function.len() as u32, input.len() as u32, limits.stack_bytes);
+            let function_ptr = sandbox::write_bytes(store, &linked.realloc, linked.memory, function.as_bytes()).await?;
+            let input_ptr = sandbox::write_bytes(store, &linked.realloc, linked.memory, input.as_bytes()).await?;
+            let args = (function_ptr, function.len() as u32, input_ptr, input.len() as u32, limits.stack_bytes);
             let area = linked.call.call_async(&mut *store, args).await?;
-            Reported::read(store, linked.memory, area)
+            Ok::<_, wasmtime::Error>((area, Reported::read(store, linked.memory, area)?))
         })
         .await;
         match reported {
-            Ok(reported) => reported.result(store, linked.memory, limits),
+            Ok((area, reported)) => {
+                let result = reported.result(store, linked.memory, limits);
+                // Read: the guest may free it now.
+                if let Err(error) = linked.post_call.call_async(&mut *store, area).await {
+                    let error = trap::classify(&error, limits);
+                    self.stopped = Some(error.clone());
+                    return Err(error);
+                }
+                result
+            }
             Err(error) => {
                 let error = trap::classify(&error, limits);
                 self.stopped = Some(error.clone());

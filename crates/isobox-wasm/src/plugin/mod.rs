@@ -108,8 +108,14 @@ impl CallOptions {
 const PLUGIN_IMPORTS: [&str; 3] = ["memory", "cabi_realloc", "invoke"];
 
 /// The exports of the guest that a statically linked plugin must still have, besides `_start`.
-const GUEST_EXPORTS: [&str; 5] =
-    ["memory", "cabi_realloc", "isobox-plugin-begin", "isobox-plugin-call", "isobox-outcome"];
+const GUEST_EXPORTS: [&str; 6] = [
+    "memory",
+    "cabi_realloc",
+    "isobox-plugin-begin",
+    "isobox-plugin-call",
+    "cabi_post_isobox-plugin-call",
+    "isobox-outcome",
+];
 
 impl PluginHost {
     /// Sets up the engine and its pooled slots, and compiles the guest (or loads it from `config.cache_dir`).

@@ -12,9 +12,9 @@ pub fn plugin(source: &str, exports: &[&str]) -> Vec<u8> {
     let len = bytecode.len();
     let wat = format!(
         r#"(module
-          (import "isobox-guest-v1" "cabi_realloc" (func $realloc (param i32 i32 i32 i32) (result i32)))
-          (import "isobox-guest-v1" "invoke" (func $invoke (param i32 i32 i32 i32 i32)))
-          (import "isobox-guest-v1" "memory" (memory 0))
+          (import "isobox:guest@1.0.0" "cabi_realloc" (func $realloc (param i32 i32 i32 i32) (result i32)))
+          (import "isobox:guest@1.0.0" "invoke" (func $invoke (param i32 i32 i32 i32 i32)))
+          (import "isobox:guest@1.0.0" "memory" (memory 0))
           (data $bytecode "{data}")
           (func (export "_start") (local $at i32)
             (local.set $at (call $realloc (i32.const 0) (i32.const 0) (i32.const 1) (i32.const {len})))
@@ -51,6 +51,7 @@ fn bytecode(source: &str) -> Vec<u8> {
     let word = |i: usize| u32::from_le_bytes(words[i * 4..i * 4 + 4].try_into().unwrap());
     let mut payload = vec![0; word(2) as usize];
     memory.read(&store, word(1) as usize, &mut payload).unwrap();
-    assert_eq!(word(0), 0, "compile-src failed: {}", String::from_utf8_lossy(&payload));
+    // A `result<list<u8>, string>`: the discriminant byte, then the payload's pointer and length.
+    assert_eq!(words[0], 0, "compile-src failed: {}", String::from_utf8_lossy(&payload));
     payload
 }
