@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --release --locked --workspace --all-targets --quiet -- -D warnings
+# Every public item is documented (missing_docs is a workspace lint) and the docs build without a warning.
+RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --workspace --no-deps --lib --quiet
 cargo test --release --locked --workspace
 # The facade without its default features (the wasm backend and an embedder's own capability) builds, works and links
 # none of the optional pieces.
