@@ -4,7 +4,8 @@
 //! `cargo bench --bench plugins`
 
 use criterion::{Criterion, criterion_main};
-use isobox::plugin::{CallOptions, PluginHost};
+use isobox::RunOptions;
+use isobox::plugin::PluginHost;
 use isobox::{Backend, Request, WasmBackend, WasmConfig};
 use isobox_compile::CompileOptions;
 use serde_json::{Value, json};
@@ -52,7 +53,7 @@ fn plugin_vs_run(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let backend = WasmBackend::new(WasmConfig::default()).expect("the wasm backend starts");
     let host = PluginHost::new(WasmConfig::default()).expect("the plugin host starts");
-    let options = CallOptions::default();
+    let options = RunOptions::default();
     let mut group = c.benchmark_group("plugin_vs_run");
     for (name, body) in WORKLOADS {
         let input = input(name);

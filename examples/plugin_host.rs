@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use isobox::plugin::{CallOptions, PluginHost};
+use isobox::RunOptions;
+use isobox::plugin::PluginHost;
 use isobox::{Limits, WasmConfig};
 use isobox_compile::CompileOptions;
 use serde_json::Value;
@@ -58,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         plugins.push((*name, host.load(module)?));
     }
     let limits = Limits { timeout: Duration::from_millis(50), memory_bytes: 16 << 20, ..Limits::default() };
-    let options = CallOptions::default().with_limits(limits);
+    let options = RunOptions::default().with_limits(limits);
 
     for document in DOCUMENTS {
         println!("\ninput:  {document:?}");

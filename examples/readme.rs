@@ -64,13 +64,14 @@ async fn library() -> anyhow::Result<()> {
 #[rustfmt::skip]
 async fn plugin() -> anyhow::Result<()> {
     use isobox::WasmConfig;
-    use isobox::plugin::{CallOptions, PluginHost};
+    use isobox::RunOptions;
+    use isobox::plugin::PluginHost;
     use serde_json::json;
 
     let host = PluginHost::new(WasmConfig::default())?;            // once per process
     let plugin = host.load(&std::fs::read("slugify.wasm")?)?;      // validated, compiled, linked; a typed PluginError
-    let outcome = plugin.call("slugify", Some(&json!("Hello, World")), &CallOptions::default()).await;
-    let mut session = plugin.session(&CallOptions::default()).await?; // one sandbox kept for a caller's sequence of calls
+    let outcome = plugin.call("slugify", Some(&json!("Hello, World")), &RunOptions::default()).await;
+    let mut session = plugin.session(&RunOptions::default()).await?; // one sandbox kept for a caller's sequence of calls
 
     println!("{:?} {:?}", outcome.result, session.call("slugify", Some(&json!("Again"))).await.result);
     Ok(())

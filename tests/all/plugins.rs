@@ -4,8 +4,9 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use isobox::RunOptions;
 use isobox::kv::KvStore;
-use isobox::plugin::{CallOptions, Linking, Plugin, PluginError, PluginHost, PluginManifest};
+use isobox::plugin::{Linking, Plugin, PluginError, PluginHost, PluginManifest};
 use isobox::{Budget, Capabilities, Limits, Outcome, SandboxError, WasmConfig};
 use isobox_compile::{CompileError, CompileOptions};
 use serde_json::{Value, json};
@@ -41,7 +42,7 @@ async fn compile(source: &str, linking: Linking) -> Vec<u8> {
 }
 
 async fn call(plugin: &Plugin, function: &str, input: Value) -> Outcome {
-    plugin.call(function, Some(&input), &CallOptions::default()).await
+    plugin.call(function, Some(&input), &RunOptions::default()).await
 }
 
 fn error(outcome: Outcome) -> SandboxError {
@@ -86,7 +87,7 @@ async fn top_level_code_runs_in_the_sandbox_too() {
         SandboxError::Exception { name, .. } => assert_eq!(name, "TypeError"),
         other => panic!("expected a TypeError, got {other:?}"),
     }
-    assert!(plugin.session(&CallOptions::default()).await.is_err());
+    assert!(plugin.session(&RunOptions::default()).await.is_err());
 }
 
 #[tokio::test]
@@ -98,7 +99,7 @@ async fn a_statically_linked_plugin_runs_alone() {
     assert_eq!(call(&plugin, "double", json!(21)).await.result.unwrap(), json!(42));
     let limits = Limits { fuel: Some(1_000_000), ..Limits::default() };
     let spin = compile("export function spin() { for (;;) {} }", Linking::Static).await;
-    let outcome = host().load(&spin).unwrap().call("spin", None, &CallOptions::default().with_limits(limits)).await;
+    let outcome = host().load(&spin).unwrap().call("spin", None, &RunOptions::default().with_limits(limits)).await;
     assert!(matches!(error(outcome), SandboxError::Timeout { budget: Budget::Fuel, .. }));
 }
 
@@ -121,7 +122,7 @@ async fn misbehaving_compiled_plugins_are_contained_and_the_host_keeps_serving()
         output_bytes: 64 << 10,
         ..Limits::default()
     };
-    let options = CallOptions::default().with_limits(limits);
+    let options = RunOptions::default().with_limits(limits);
     let expected = [
         ("fail", "exception"),
         ("spin", "timeout"),
@@ -136,7 +137,7 @@ async fn misbehaving_compiled_plugins_are_contained_and_the_host_keeps_serving()
         assert_eq!(error(outcome).kind(), kind, "{function}");
         assert_eq!(call(&plugin, "upper", json!("still here")).await.result.unwrap(), json!("STILL HERE"));
     }
-    let granted = CallOptions::default().with_grants(["kv"]).with_tenant("compiled");
+    let granted = RunOptions::default().with_grants(["kv"]).with_tenant("compiled");
     let input = json!({"key": "colour", "value": "green"});
     assert_eq!(plugin.call("remember", Some(&input), &granted).await.result.unwrap(), json!("green"));
 }
@@ -148,7 +149,7 @@ async fn each_call_gets_a_fresh_sandbox_and_a_session_keeps_one() {
         assert_eq!(call(&plugin, "count", json!("a b")).await.result.unwrap(), json!({"calls": 0, "words": 2}));
         assert_eq!(call(&plugin, "upper", json!("x")).await.result.unwrap(), json!("X"));
     }
-    let mut session = plugin.session(&CallOptions::default()).await.unwrap();
+    let mut session = plugin.session(&RunOptions::default()).await.unwrap();
     for calls in 1..=3 {
         assert_eq!(session.call("upper", Some(&json!("x"))).await.result.unwrap(), json!("X"));
         assert_eq!(session.call("count", Some(&json!("a"))).await.result.unwrap(), json!({"calls": calls, "words": 1}));

@@ -183,7 +183,7 @@ impl std::fmt::Debug for PendingCall {
 
 impl HostCalls {
     pub(crate) fn new(granted: Vec<Arc<Capability>>, request: &Request) -> Self {
-        let tenant = request.tenant.as_deref().unwrap_or("default");
+        let tenant = request.options.tenant.as_deref().unwrap_or("default");
         let gated: Vec<(String, String)> = granted
             .iter()
             .flat_map(|capability| {
@@ -211,9 +211,9 @@ impl HostCalls {
             replay,
             granted,
             context: CallContext { tenant: tenant.into() },
-            calls_left: request.limits.host_calls,
-            max_calls: request.limits.host_calls,
-            max_bytes: request.limits.host_call_bytes,
+            calls_left: request.options.limits.host_calls,
+            max_calls: request.options.limits.host_calls,
+            max_bytes: request.options.limits.host_call_bytes,
             log: CallLog(Arc::new(Mutex::new(LogState { calls: Vec::new(), copied: 0, started: Instant::now() }))),
         }
     }

@@ -254,10 +254,11 @@ impl Capabilities {
     /// # Errors
     /// An unknown grant, or a tenant name that [`check_tenant`] refuses: a `capability` error.
     pub fn host_calls(&self, request: &Request) -> Result<HostCalls, SandboxError> {
-        if let Some(tenant) = &request.tenant {
+        if let Some(tenant) = &request.options.tenant {
             check_tenant(tenant).map_err(|message| SandboxError::Capability { message })?;
         }
-        let granted = request.grants.iter().map(|grant| self.lookup(grant).cloned()).collect::<Result<Vec<_>, _>>()?;
+        let granted =
+            request.options.grants.iter().map(|grant| self.lookup(grant).cloned()).collect::<Result<Vec<_>, _>>()?;
         Ok(HostCalls::new(granted, request))
     }
 

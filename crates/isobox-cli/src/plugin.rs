@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 use isobox_compile::{CompileOptions, Linking};
+use isobox_core::RunOptions;
 use isobox_core::fit::FittedOutcome;
 use isobox_wasm::WasmConfig;
-use isobox_wasm::plugin::{CallOptions, PluginHost, PluginManifest};
+use isobox_wasm::plugin::{PluginHost, PluginManifest};
 
 use crate::args::{GrantArgs, LimitArgs, parse_input};
 use crate::run::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -112,7 +113,7 @@ pub async fn call(args: CallArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    let options = CallOptions { limits: args.limits.limits(), grants: args.grants.grant, tenant: args.tenant };
+    let options = RunOptions { limits: args.limits.limits(), grants: args.grants.grant, tenant: args.tenant };
     let outcome = plugin.call(&args.function, input.as_ref(), &options).await;
     if args.json {
         report::json(&FittedOutcome::whole(&outcome))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Args;
 use isobox_core::approval::{Approvals, Decision};
 use isobox_core::fit::{self, FittedOutcome};
-use isobox_core::{Backend, Outcome, Request};
+use isobox_core::{Backend, Outcome, Request, RunOptions};
 use isobox_kv::KvStore;
 use isobox_typescript::TypeScript;
 
@@ -78,7 +78,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     // A run that may stop for approval is kept in the key-value store, to be continued by a later `--approve`.
-    let approvals = if registry.capabilities.needs_approval(&request.grants) {
+    let approvals = if registry.capabilities.needs_approval(&request.options.grants) {
         match approvals(&args.grants, registry.kv.clone()) {
             Ok(approvals) => Some(approvals),
             Err(code) => return code,
@@ -199,8 +199,8 @@ fn request(args: &RunArgs) -> Result<(Request, bool), String> {
     let typescript = args.typescript
         || file.extension().is_some_and(|extension| extension == "ts" || extension == "mts")
         || isobox_typescript::is_fenced(&code);
-    let grants = args.grants.grant.clone();
-    let request =
-        Request { code, input, limits: args.limits.limits(), grants, tenant: args.tenant.clone(), replay: None };
+    let options =
+        RunOptions { limits: args.limits.limits(), grants: args.grants.grant.clone(), tenant: args.tenant.clone() };
+    let request = Request { code, input, options, replay: None };
     Ok((request, typescript))
 }

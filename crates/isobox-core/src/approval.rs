@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Backend, Limits, Outcome, Request, SandboxError};
+use crate::{Backend, Limits, Outcome, Request, RunOptions, SandboxError};
 
 /// The bytes of calls one run may record for its replay (arguments and replies as JSON text). Past it, the run goes
 /// on, but a call needing approval ends it with an error instead of stopping it: it could not be continued.
@@ -546,9 +546,11 @@ impl Approvals {
         let request = Request {
             code: record.code,
             input: record.input,
-            limits: record.limits.into(),
-            grants: record.grants,
-            tenant: tenant.map(str::to_string),
+            options: RunOptions {
+                limits: record.limits.into(),
+                grants: record.grants,
+                tenant: tenant.map(str::to_string),
+            },
             replay: None,
         };
         let replay = Replay::resume(record.seed, record.clock_ms, record.calls, (record.stopped, decision));
@@ -597,8 +599,8 @@ impl Approvals {
             backend: backend.name().into(),
             code: code.unwrap_or_else(|| std::mem::take(&mut request.code)),
             input: request.input.take(),
-            grants: std::mem::take(&mut request.grants),
-            limits: (&request.limits).into(),
+            grants: std::mem::take(&mut request.options.grants),
+            limits: (&request.options.limits).into(),
             seed: replay.seed(),
             clock_ms: replay.clock_ms(),
             calls,
@@ -608,7 +610,7 @@ impl Approvals {
         let expires_at = now_ms() / 1000 + self.expiry.as_secs().max(1);
         let kept = match serde_json::to_string(&record) {
             Ok(text) => {
-                let tenant = request.tenant.as_deref().unwrap_or("default");
+                let tenant = request.options.tenant.as_deref().unwrap_or("default");
                 self.store.put(tenant, &replay.run_id(), text, expires_at).await
             }
             Err(error) => Err(error.to_string()),

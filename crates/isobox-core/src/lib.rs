@@ -24,4 +24,4 @@ pub use calls::Call;
 pub use error::{ApprovalRequired, Budget, SandboxError, StartError};
 pub use limits::Limits;
 pub use outcome::{Level, LogLine, Metrics, Outcome};
-pub use request::Request;
+pub use request::{Request, RunOptions};

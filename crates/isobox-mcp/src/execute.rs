@@ -3,7 +3,7 @@
 
 use isobox_core::approval::{Approvals, Decision};
 use isobox_core::fit::FittedOutcome;
-use isobox_core::{Backend, Limits, Outcome, Request};
+use isobox_core::{Backend, Limits, Outcome, Request, RunOptions};
 use rmcp::model::{CallToolResult, ContentBlock, MetaObject};
 use serde_json::Value;
 
@@ -35,9 +35,11 @@ impl Execution<'_> {
         let request = Request {
             code,
             input,
-            limits: self.limits.clone(),
-            grants: self.grants.to_vec(),
-            tenant: Some(self.tenant.to_string()),
+            options: RunOptions {
+                limits: self.limits.clone(),
+                grants: self.grants.to_vec(),
+                tenant: Some(self.tenant.to_string()),
+            },
             replay: None,
         };
         let outcome = match self.approvals {

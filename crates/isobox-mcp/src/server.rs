@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use isobox_capabilities::{Capabilities, Interface};
 use isobox_core::approval::{Approvals, Decision};
-use isobox_core::{Backend, Limits, Request, SandboxError, fit};
+use isobox_core::{Backend, Limits, Request, RunOptions, SandboxError, fit};
 use isobox_typescript::TypeScript;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
@@ -326,9 +326,11 @@ impl Session {
         let request = Request {
             code,
             input: Some(crate::search::catalogue(&self.shared.interfaces)),
-            limits: self.shared.limits.clone(),
-            grants: Vec::new(),
-            tenant: Some(self.tenant.clone()),
+            options: RunOptions {
+                limits: self.shared.limits.clone(),
+                grants: Vec::new(),
+                tenant: Some(self.tenant.clone()),
+            },
             replay: None,
         };
         let outcome = self.shared.backend.run(&request).await;

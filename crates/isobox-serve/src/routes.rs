@@ -192,13 +192,11 @@ async fn execute(
     let request = isobox_core::Request {
         code: execute.code,
         input: execute.input,
-        limits,
-        grants,
-        tenant: Some(tenant.name.clone()),
+        options: isobox_core::RunOptions { limits, grants, tenant: Some(tenant.name.clone()) },
         replay: None,
     };
     let outcome = match &state.approvals {
-        Some(approvals) if state.capabilities.needs_approval(&request.grants) => {
+        Some(approvals) if state.capabilities.needs_approval(&request.options.grants) => {
             approvals.run(backend.as_ref(), request).await
         }
         _ => backend.run(&request).await,

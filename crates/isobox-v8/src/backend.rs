@@ -66,7 +66,7 @@ impl V8Backend {
     }
 
     fn check_limits(&self, request: &Request) -> Result<(), SandboxError> {
-        request.limits.check_within(&Capacity {
+        request.options.limits.check_within(&Capacity {
             backend: "V8",
             max_memory_bytes: self.max_memory_bytes,
             max_memory_setting: "V8Config::max_memory_bytes",
@@ -77,7 +77,7 @@ impl V8Backend {
 
     /// Runs `request` with its granted capabilities in a worker, once a slot is free (or its deadline has passed).
     async fn run_in_worker(&self, request: &Request, host_calls: HostCalls) -> Result<Run, SandboxError> {
-        let deadline = Instant::now() + request.limits.timeout;
+        let deadline = Instant::now() + request.options.limits.timeout;
         let claim = Arc::new(Claim::new());
         let _watch = self.watchdog.watch(deadline, claim.clone());
         // If this future is dropped before the outcome arrives, the program's worker is ended rather than left running.
@@ -85,7 +85,7 @@ impl V8Backend {
         let permit = tokio::select! {
             biased;
             permit = self.slots.clone().acquire_owned() => permit.expect("the slot semaphore is never closed"),
-            () = claim.ended() => return Err(SandboxError::wall_clock_timeout(&request.limits)),
+            () = claim.ended() => return Err(SandboxError::wall_clock_timeout(&request.options.limits)),
         };
         let (deliver, delivered) = oneshot::channel();
         let conduct = Conduct {

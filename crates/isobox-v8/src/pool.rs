@@ -352,7 +352,7 @@ impl Conduct {
     /// Runs the request on `worker` (starting one if there is none), and leaves `None` there when the worker died or
     /// had to be ended.
     pub(crate) fn run(mut self, worker: &mut Option<Worker>, spawn: &Spawn) -> Result<Run, SandboxError> {
-        let limits = self.request.limits.clone();
+        let limits = self.request.options.limits.clone();
         let mut started_us = 0;
         // A worker that died while it was idle is replaced once; a request never fails for that.
         for _ in 0..2 {
@@ -436,7 +436,7 @@ impl Conduct {
     /// Sends the request and serves the worker until its report. On failure, whether the request was sent (a worker
     /// found dead before that may be replaced).
     fn exchange(&mut self, worker: &Worker) -> Result<Run, (bool, Broken)> {
-        let limits = &self.request.limits.clone();
+        let limits = &self.request.options.limits.clone();
         let channel = &worker.channel;
         // Past this, the worker is ended whatever it does (the watchdog kills it at the deadline plus grace).
         let give_up = self.deadline + GRACE + CHANNEL_SLACK;
@@ -568,7 +568,7 @@ impl Conduct {
     /// Drives a started host call to completion on this relay thread (the program waits meanwhile, as in the wasm
     /// guest), until the deadline or a cancellation.
     fn finish(&self, pending: PendingCall) -> CallOutcome {
-        let limits = &self.request.limits;
+        let limits = &self.request.options.limits;
         let Some(runtime) = &self.runtime else {
             return CallOutcome::Abort(SandboxError::internal(
                 "host calls need a tokio runtime: run the request on one",

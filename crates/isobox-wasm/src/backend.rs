@@ -51,7 +51,7 @@ impl WasmBackend {
 
     /// The pool for `request`: one whose engine counts fuel when the request sets a budget.
     async fn pool_for(&self, request: &Request) -> Result<&Pool, SandboxError> {
-        if request.limits.fuel.is_none() {
+        if request.options.limits.fuel.is_none() {
             return Ok(&self.pool);
         }
         self.fuelled
@@ -78,9 +78,11 @@ impl Backend for WasmBackend {
         let pool = self.pool_for(request).await;
         let received = Instant::now();
         // One deadline for the whole request, the wait for a free sandbox included.
-        let deadline = received + request.limits.timeout;
+        let deadline = received + request.options.limits.timeout;
         let admitted = match pool.and_then(|pool| pool.admit(request).map(|host_calls| (pool, host_calls))) {
-            Ok((pool, host_calls)) => pool.slot(deadline, &request.limits).await.map(|slot| (pool, host_calls, slot)),
+            Ok((pool, host_calls)) => {
+                pool.slot(deadline, &request.options.limits).await.map(|slot| (pool, host_calls, slot))
+            }
             Err(error) => Err(error),
         };
         let (pool, host_calls, _slot) = match admitted {

@@ -87,7 +87,7 @@ impl Pool {
 
     /// Checks `request`'s limits against the host's bounds and its grants against the capabilities on offer.
     pub fn admit(&self, request: &Request) -> Result<HostCalls, SandboxError> {
-        request.limits.check_within(&Capacity {
+        request.options.limits.check_within(&Capacity {
             backend: "wasm",
             max_memory_bytes: self.max_memory_bytes,
             max_memory_setting: "WasmConfig::max_memory_bytes",

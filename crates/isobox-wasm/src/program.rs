@@ -31,7 +31,7 @@ pub(crate) async fn run(
     host_calls: HostCalls,
     deadline: Instant,
 ) -> Run {
-    let limits = &request.limits;
+    let limits = &request.options.limits;
     let started = Instant::now();
     let manifest = host_calls.manifest();
     let mut store = sandbox::new_store(pre.module().engine(), limits, host_calls);
@@ -61,7 +61,7 @@ async fn call_guest(
     request: &Request,
     manifest: &str,
 ) -> Result<Value, SandboxError> {
-    let limits = &request.limits;
+    let limits = &request.options.limits;
     let meter = store.data().cpu.clone();
     let reported = cpu::metered(meter, Spender::Program, async {
         let memory = instance

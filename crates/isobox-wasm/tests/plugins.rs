@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use common::forged;
 use isobox_capabilities::Capabilities;
-use isobox_core::{Budget, Limits, Outcome, SandboxError};
+use isobox_core::{Budget, Limits, Outcome, RunOptions, SandboxError};
 use isobox_kv::KvStore;
 use isobox_wasm::WasmConfig;
-use isobox_wasm::plugin::{CallOptions, Linking, Plugin, PluginError, PluginHost, PluginManifest};
+use isobox_wasm::plugin::{Linking, Plugin, PluginError, PluginHost, PluginManifest};
 use serde_json::{Value, json};
 
 static HOST: LazyLock<(PluginHost, tempfile::TempDir)> = LazyLock::new(|| {
@@ -42,7 +42,7 @@ fn text_plugin() -> Plugin {
 }
 
 async fn call(plugin: &Plugin, function: &str, input: Value) -> Outcome {
-    plugin.call(function, Some(&input), &CallOptions::default()).await
+    plugin.call(function, Some(&input), &RunOptions::default()).await
 }
 
 fn error(outcome: Outcome) -> SandboxError {
@@ -83,7 +83,7 @@ async fn each_call_gets_a_fresh_sandbox() {
 #[tokio::test]
 async fn a_session_keeps_one_sandbox_for_a_sequence_of_calls() {
     let plugin = text_plugin();
-    let mut session = plugin.session(&CallOptions::default()).await.unwrap();
+    let mut session = plugin.session(&RunOptions::default()).await.unwrap();
     for expected in 1..=3 {
         assert_eq!(session.call("upper", Some(&json!("y"))).await.result.unwrap(), json!("Y"));
         assert_eq!(
@@ -100,7 +100,7 @@ async fn a_session_keeps_one_sandbox_for_a_sequence_of_calls() {
 async fn a_session_call_stopped_by_a_limit_ends_the_session() {
     let plugin = text_plugin();
     let limits = Limits { timeout: Duration::from_millis(200), ..Limits::default() };
-    let mut session = plugin.session(&CallOptions::default().with_limits(limits)).await.unwrap();
+    let mut session = plugin.session(&RunOptions::default().with_limits(limits)).await.unwrap();
     assert_eq!(session.call("upper", Some(&json!("a"))).await.result.unwrap(), json!("A"));
     // Each call has its own deadline: calls before the stop may together take longer than one.
     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -139,11 +139,11 @@ async fn an_unknown_function_is_a_type_error_naming_the_exports() {
 async fn a_plugin_that_loops_forever_is_stopped() {
     let plugin = text_plugin();
     let limits = Limits { timeout: Duration::from_millis(200), ..Limits::default() };
-    let outcome = plugin.call("spin", None, &CallOptions::default().with_limits(limits)).await;
+    let outcome = plugin.call("spin", None, &RunOptions::default().with_limits(limits)).await;
     assert!(matches!(error(outcome), SandboxError::Timeout { budget: Budget::WallClock, .. }));
 
     let limits = Limits { fuel: Some(5_000_000), ..Limits::default() };
-    let outcome = plugin.call("spin", None, &CallOptions::default().with_limits(limits)).await;
+    let outcome = plugin.call("spin", None, &RunOptions::default().with_limits(limits)).await;
     assert_eq!(outcome.metrics.fuel_used, Some(5_000_000));
     assert!(matches!(error(outcome), SandboxError::Timeout { budget: Budget::Fuel, .. }));
 }
@@ -152,7 +152,7 @@ async fn a_plugin_that_loops_forever_is_stopped() {
 async fn a_plugin_that_exhausts_memory_is_stopped() {
     let plugin = text_plugin();
     let limits = Limits { memory_bytes: 16 << 20, ..Limits::default() };
-    let outcome = plugin.call("hoard", None, &CallOptions::default().with_limits(limits)).await;
+    let outcome = plugin.call("hoard", None, &RunOptions::default().with_limits(limits)).await;
     assert!(matches!(error(outcome), SandboxError::Memory { limit_bytes, .. } if limit_bytes == 16 << 20));
 }
 
@@ -160,7 +160,7 @@ async fn a_plugin_that_exhausts_memory_is_stopped() {
 async fn output_and_stack_are_bounded() {
     let plugin = text_plugin();
     let limits = Limits { output_bytes: 64 << 10, ..Limits::default() };
-    let outcome = plugin.call("chatty", None, &CallOptions::default().with_limits(limits)).await;
+    let outcome = plugin.call("chatty", None, &RunOptions::default().with_limits(limits)).await;
     assert_eq!(error(outcome).kind(), "output_limit");
     assert_eq!(error(call(&plugin, "recurse", json!(0)).await).kind(), "stack_overflow");
 }
@@ -169,7 +169,7 @@ async fn output_and_stack_are_bounded() {
 async fn the_host_keeps_serving_after_misbehaving_calls() {
     let plugin = text_plugin();
     let limits = Limits { timeout: Duration::from_millis(100), memory_bytes: 16 << 20, ..Limits::default() };
-    let options = CallOptions::default().with_limits(limits);
+    let options = RunOptions::default().with_limits(limits);
     for function in ["spin", "hoard", "chatty", "recurse", "fail"] {
         assert!(plugin.call(function, Some(&json!(1)), &options).await.result.is_err(), "{function}");
         assert_eq!(call(&plugin, "upper", json!("still here")).await.result.unwrap(), json!("STILL HERE"));
@@ -180,7 +180,7 @@ async fn the_host_keeps_serving_after_misbehaving_calls() {
 async fn capabilities_are_granted_per_call() {
     let plugin = text_plugin();
     let input = json!({"key": "colour", "value": "green"});
-    let granted = CallOptions::default().with_grants(["kv"]).with_tenant("plugins");
+    let granted = RunOptions::default().with_grants(["kv"]).with_tenant("plugins");
     assert_eq!(plugin.call("remember", Some(&input), &granted).await.result.unwrap(), json!("green"));
     match error(call(&plugin, "remember", input).await) {
         SandboxError::Exception { name, message, .. } => {
@@ -189,7 +189,7 @@ async fn capabilities_are_granted_per_call() {
         }
         other => panic!("expected a ReferenceError, got {other:?}"),
     }
-    let unknown = CallOptions::default().with_grants(["nope"]);
+    let unknown = RunOptions::default().with_grants(["nope"]);
     assert_eq!(error(plugin.call("upper", Some(&json!("a")), &unknown).await).kind(), "capability");
 }
 
@@ -203,7 +203,7 @@ async fn top_level_code_runs_in_the_sandbox_too() {
         SandboxError::Exception { name, .. } => assert_eq!(name, "TypeError"),
         other => panic!("expected a TypeError, got {other:?}"),
     }
-    assert!(plugin.session(&CallOptions::default()).await.is_err());
+    assert!(plugin.session(&RunOptions::default()).await.is_err());
 }
 
 #[tokio::test]
@@ -293,7 +293,7 @@ async fn hand_written_modules_are_contained() {
     assert_eq!(error(call(&host().load(&module).unwrap(), "f", json!(null)).await).kind(), "internal");
     let module = forged(r#"(module (func (export "_start") (loop (br 0))))"#, Linking::Dynamic, &["f"]);
     let limits = Limits { timeout: Duration::from_millis(100), ..Limits::default() };
-    let outcome = host().load(&module).unwrap().call("f", None, &CallOptions::default().with_limits(limits)).await;
+    let outcome = host().load(&module).unwrap().call("f", None, &RunOptions::default().with_limits(limits)).await;
     assert!(matches!(error(outcome), SandboxError::Timeout { .. }));
 }
 

@@ -9,12 +9,13 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use isobox_wasm::plugin::{CallOptions, PluginHost};
+//! use isobox_core::RunOptions;
+//! use isobox_wasm::plugin::PluginHost;
 //! use isobox_wasm::WasmConfig;
 //!
 //! let host = PluginHost::new(WasmConfig::default())?;
 //! let plugin = host.load(&std::fs::read("slugify.wasm")?)?;
-//! let outcome = plugin.call("slugify", Some(&"Hello, World".into()), &CallOptions::default()).await;
+//! let outcome = plugin.call("slugify", Some(&"Hello, World".into()), &RunOptions::default()).await;
 //! println!("{:?}", outcome.result);
 //! # Ok(()) }
 //! ```
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use isobox_core::backend::micros_since;
-use isobox_core::{Limits, Metrics, Outcome, Request, SandboxError, StartError};
+use isobox_core::{Metrics, Outcome, Request, RunOptions, SandboxError, StartError};
 use serde_json::Value;
 use wasmtime::{ExternType, InstancePre, Module};
 
@@ -70,38 +71,6 @@ pub(crate) enum Code {
     Dynamic(Module),
     /// The module alone: it contains its own guest.
     Static(InstancePre<SandboxState>),
-}
-
-/// Who calls a plugin and under which limits: everything of a call but the function and its input.
-#[derive(Clone, Debug, Default)]
-pub struct CallOptions {
-    /// The limits of each call; in a [session](Plugin::session), memory and capability calls count over the whole
-    /// session.
-    pub limits: Limits,
-    /// Capabilities the plugin may call, by name.
-    pub grants: Vec<String>,
-    /// Whose state capabilities such as `kv` use; `None` is `"default"`.
-    pub tenant: Option<String>,
-}
-
-impl CallOptions {
-    /// Sets the limits.
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Grants capabilities by name.
-    pub fn with_grants(mut self, grants: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.grants = grants.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Sets the tenant.
-    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
-        self.tenant = Some(tenant.into());
-        self
-    }
 }
 
 /// What a dynamically linked plugin may import from the guest: Javy's interface for compiled modules.
@@ -234,15 +203,15 @@ impl Plugin {
     }
 
     /// Calls `function` with `input` (`undefined` when `None`) in a fresh sandbox.
-    pub async fn call(&self, function: &str, input: Option<&Value>, options: &CallOptions) -> Outcome {
+    pub async fn call(&self, function: &str, input: Option<&Value>, options: &RunOptions) -> Outcome {
         let received = Instant::now();
         if let Err(error) = self.check_function(function) {
-            return Outcome { result: Err(error), logs: Vec::new(), calls: Vec::new(), metrics: metrics(received) };
+            return Outcome::rejected("wasm", error, received);
         }
         let mut session = match self.open(options).await {
             Ok(session) => session,
             Err(error) => {
-                return Outcome { result: Err(error), logs: Vec::new(), calls: Vec::new(), metrics: metrics(received) };
+                return Outcome::rejected("wasm", error, received);
             }
         };
         let mut outcome = session.call(function, input).await;
@@ -258,7 +227,7 @@ impl Plugin {
     /// # Errors
     /// What a call would report had its sandbox not started: limits above the host's, an unknown grant, no free
     /// sandbox before the deadline, or the plugin's module failing as it is evaluated.
-    pub async fn session(&self, options: &CallOptions) -> Result<PluginSession, SandboxError> {
+    pub async fn session(&self, options: &RunOptions) -> Result<PluginSession, SandboxError> {
         let session = self.open(options).await?;
         match &session.instance.stopped {
             Some(error) => Err(error.clone()),
@@ -267,16 +236,10 @@ impl Plugin {
     }
 
     /// A session whose sandbox has started, or stopped while starting (the first call then reports why).
-    async fn open(&self, options: &CallOptions) -> Result<PluginSession, SandboxError> {
+    async fn open(&self, options: &RunOptions) -> Result<PluginSession, SandboxError> {
         let pool = &self.loaded.pool;
-        let request = Request {
-            code: String::new(),
-            input: None,
-            limits: options.limits.clone(),
-            grants: options.grants.clone(),
-            tenant: options.tenant.clone(),
-            replay: None,
-        };
+        // A plugin's sandbox is admitted as a program's is; it has no code of its own to record for a replay.
+        let request = Request { options: options.clone(), ..Request::default() };
         let deadline = Instant::now() + options.limits.timeout;
         let host_calls = pool.admit(&request)?;
         let log = host_calls.log();
