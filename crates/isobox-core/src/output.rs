@@ -2,9 +2,11 @@
 //! how its result is read. Every backend counts and reads output through these, so that the budget means the same
 //! on each.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
-use crate::SandboxError;
+use crate::{Limits, SandboxError};
 
 /// The deepest nesting of arrays and objects a program's result may have. A deeper result is the program's error (an
 /// `exception`, as for a result JSON cannot carry), not isobox's.
@@ -37,6 +39,67 @@ pub fn json_escaped_len(text: &str) -> u64 {
         })
         .sum();
     text.len() as u64 + escapes
+}
+
+/// What a run may still write: its console lines and its result share [`Limits::output_bytes`]. A line counts as the
+/// JSON string it becomes in the report ([`json_escaped_len`]), the result as its JSON text. Once something does not
+/// fit, the run has hit its output limit ([`SandboxError::output_limit`]).
+///
+/// # Examples
+///
+/// ```
+/// use isobox_core::Limits;
+/// use isobox_core::output::OutputBudget;
+///
+/// let mut budget = OutputBudget::new(&Limits { output_bytes: 10, ..Limits::default() });
+/// assert_eq!(budget.line(b"a\tb").as_deref(), Some("a\tb")); // 4 bytes: the tab is `\t` in JSON
+/// assert!(!budget.result(7));
+/// assert!(budget.result(6));
+/// assert_eq!(budget.used(), 10);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct OutputBudget {
+    limit: u64,
+    used: u64,
+}
+
+impl OutputBudget {
+    /// Nothing written yet, within `limits.output_bytes`.
+    pub fn new(limits: &Limits) -> Self {
+        Self { limit: limits.output_bytes, used: 0 }
+    }
+
+    /// Bytes counted so far.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Counts a console line as the sandbox wrote it (invalid UTF-8 is replaced); returns its text when it fits, and
+    /// counts nothing when it does not.
+    pub fn line<'a>(&mut self, raw: &'a [u8]) -> Option<Cow<'a, str>> {
+        // Decoding and escaping never shrink a line: one longer than what is left is over whatever it holds, and is
+        // not decoded.
+        if raw.len() as u64 > self.limit - self.used {
+            return None;
+        }
+        let text = String::from_utf8_lossy(raw);
+        let used = self.used + json_escaped_len(&text);
+        if used > self.limit {
+            return None;
+        }
+        self.used = used;
+        Some(text)
+    }
+
+    /// Counts a result of `len` bytes of JSON text; whether it fits (nothing is counted when it does not).
+    pub fn result(&mut self, len: u64) -> bool {
+        let used = self.used.saturating_add(len);
+        if used > self.limit {
+            return false;
+        }
+        self.used = used;
+        true
+    }
 }
 
 /// The program's result from the JSON text its sandbox reported.
@@ -87,6 +150,40 @@ fn nesting_depth(json: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn budget(bytes: u64) -> OutputBudget {
+        OutputBudget::new(&Limits { output_bytes: bytes, ..Limits::default() })
+    }
+
+    #[test]
+    fn a_line_counts_as_its_json_string_and_one_that_does_not_fit_counts_nothing() {
+        let mut output = budget(12);
+        // A control character is six bytes in JSON.
+        assert_eq!(output.line(b"\x01").as_deref(), Some("\u{1}"));
+        assert_eq!(output.used(), 6);
+        assert!(output.line(b"\x01\x01").is_none());
+        assert_eq!(output.used(), 6);
+        // Invalid UTF-8 becomes U+FFFD, three bytes.
+        assert_eq!(output.line(&[0xff, b'a']).as_deref(), Some("\u{fffd}a"));
+        assert_eq!(output.used(), 10);
+        // Longer than what is left before decoding: refused without looking at it.
+        assert!(output.line(b"abc").is_none());
+        assert!(output.line(b"ab").is_some());
+        assert!(output.line(b"").is_some());
+        assert_eq!(output.used(), 12);
+    }
+
+    #[test]
+    fn the_result_shares_the_budget_with_the_lines() {
+        let mut output = budget(10);
+        assert!(output.line(b"12345").is_some());
+        assert!(!output.result(6));
+        assert_eq!(output.used(), 5);
+        assert!(output.result(5));
+        assert!(!output.result(1));
+        assert!(!output.result(u64::MAX));
+        assert!(budget(0).result(0));
+    }
 
     #[test]
     fn shortened_text_is_cut_at_a_character_boundary_and_marked() {

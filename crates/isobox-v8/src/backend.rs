@@ -5,12 +5,12 @@ use std::time::Instant;
 use async_trait::async_trait;
 use isobox_capabilities::Capabilities;
 use isobox_capabilities::backend::HostCalls;
-use isobox_core::backend::{Capacity, micros_since};
-use isobox_core::{Backend, Limits, Metrics, Outcome, Request, SandboxError, StartError};
+use isobox_core::backend::{Capacity, RunReport};
+use isobox_core::{Backend, Limits, Outcome, Request, SandboxError, StartError};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::V8Config;
-use crate::pool::{Claim, Conduct, Pool, Run, Spawn, Task};
+use crate::pool::{Claim, Conduct, Pool, Spawn, Task};
 use crate::watchdog::Watchdog;
 use crate::worker::{self, MAX_STACK_BYTES};
 
@@ -76,7 +76,7 @@ impl V8Backend {
     }
 
     /// Runs `request` with its granted capabilities in a worker, once a slot is free (or its deadline has passed).
-    async fn run_in_worker(&self, request: &Request, host_calls: HostCalls) -> Result<Run, SandboxError> {
+    async fn run_in_worker(&self, request: &Request, host_calls: HostCalls) -> Result<RunReport, SandboxError> {
         let deadline = Instant::now() + request.options.limits.timeout;
         let claim = Arc::new(Claim::new());
         let _watch = self.watchdog.watch(deadline, claim.clone());
@@ -141,20 +141,7 @@ impl Backend for V8Backend {
         };
         let calls = log.map(|log| log.take()).unwrap_or_default();
         match run {
-            Ok(run) => Outcome {
-                result: run.result.map_err(|error| error.within_program(&request.code)),
-                logs: run.logs,
-                calls,
-                metrics: Metrics {
-                    backend: self.name().into(),
-                    start_us: run.start_us,
-                    run_us: run.run_us,
-                    total_us: micros_since(received),
-                    memory_bytes: run.memory_bytes,
-                    fuel_used: None,
-                    output_bytes: run.output_bytes,
-                },
-            },
+            Ok(report) => report.into_outcome(self.name(), request, calls, received),
             Err(error) => Outcome::rejected(self.name(), error, received),
         }
     }

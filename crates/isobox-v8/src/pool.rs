@@ -17,11 +17,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use isobox_capabilities::backend::{CallOutcome, HostCalls, PendingCall};
-use isobox_core::backend::micros_since;
-use isobox_core::output::{decode_result, json_escaped_len};
+use isobox_core::backend::{RunReport, micros_since};
+use isobox_core::output::{OutputBudget, decode_result};
 use isobox_core::sync::lock;
 use isobox_core::{Level, Limits, LogLine, Request, SandboxError};
-use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
@@ -249,7 +248,7 @@ pub(crate) struct Pool {
 pub(crate) struct Task {
     pub permit: OwnedSemaphorePermit,
     pub conduct: Conduct,
-    pub deliver: oneshot::Sender<Result<Run, SandboxError>>,
+    pub deliver: oneshot::Sender<Result<RunReport, SandboxError>>,
 }
 
 impl Pool {
@@ -320,16 +319,6 @@ fn relay(pool: &Weak<Pool>, spawn: &Spawn, mut next: Option<Task>, mut starting:
     }
 }
 
-/// What a request produced in its worker.
-pub(crate) struct Run {
-    pub result: Result<Value, SandboxError>,
-    pub logs: Vec<LogLine>,
-    pub start_us: u64,
-    pub run_us: u64,
-    pub memory_bytes: u64,
-    pub output_bytes: u64,
-}
-
 /// What the host needs to serve one request in a worker.
 pub(crate) struct Conduct {
     pub request: Request,
@@ -351,7 +340,7 @@ enum Broken {
 impl Conduct {
     /// Runs the request on `worker` (starting one if there is none), and leaves `None` there when the worker died or
     /// had to be ended.
-    pub(crate) fn run(mut self, worker: &mut Option<Worker>, spawn: &Spawn) -> Result<Run, SandboxError> {
+    pub(crate) fn run(mut self, worker: &mut Option<Worker>, spawn: &Spawn) -> Result<RunReport, SandboxError> {
         let limits = self.request.options.limits.clone();
         let mut started_us = 0;
         // A worker that died while it was idle is replaced once; a request never fails for that.
@@ -435,7 +424,7 @@ impl Conduct {
 
     /// Sends the request and serves the worker until its report. On failure, whether the request was sent (a worker
     /// found dead before that may be replaced).
-    fn exchange(&mut self, worker: &Worker) -> Result<Run, (bool, Broken)> {
+    fn exchange(&mut self, worker: &Worker) -> Result<RunReport, (bool, Broken)> {
         let limits = &self.request.options.limits.clone();
         let channel = &worker.channel;
         // Past this, the worker is ended whatever it does (the watchdog kills it at the deadline plus grace).
@@ -463,7 +452,7 @@ impl Conduct {
 
         let max_frame = limits.output_bytes.saturating_add(limits.host_call_bytes).saturating_add(FRAME_OVERHEAD_BYTES);
         let mut logs = Vec::new();
-        let mut output_bytes = 0u64;
+        let mut output = OutputBudget::new(limits);
         let mut output_exceeded = false;
         // An error the host ended the program with (a capability limit): it stands whatever the worker reports.
         let mut ended_with = None;
@@ -486,14 +475,16 @@ impl Conduct {
                         let (Some(level), Some(text)) = (fields.u8(), fields.bytes()) else {
                             return Err((true, Broken::Protocol("a malformed console line".into())));
                         };
-                        let message = String::from_utf8_lossy(text).into_owned();
-                        let used = output_bytes + json_escaped_len(&message);
-                        if output_exceeded || used > limits.output_bytes {
-                            output_exceeded = true;
+                        if output_exceeded {
                             continue;
                         }
-                        output_bytes = used;
-                        logs.push(LogLine { level: Level::from_prelude(u32::from(level)), message });
+                        match output.line(text) {
+                            Some(message) => logs.push(LogLine {
+                                level: Level::from_prelude(u32::from(level)),
+                                message: message.into_owned(),
+                            }),
+                            None => output_exceeded = true,
+                        }
                     }
                 }
                 frame::CALL => {
@@ -529,20 +520,24 @@ impl Conduct {
                     let result = match (status, ended_with) {
                         _ if output_exceeded => Err(SandboxError::output_limit(limits)),
                         (_, Some(error)) => Err(error),
-                        (frame::REPORT_OK, None) => {
-                            if output_bytes + text.len() as u64 > limits.output_bytes {
-                                Err(SandboxError::output_limit(limits))
-                            } else {
-                                output_bytes += text.len() as u64;
-                                decode_result(text)
-                            }
-                        }
+                        (frame::REPORT_OK, None) => match output.result(text.len() as u64) {
+                            true => decode_result(text),
+                            false => Err(SandboxError::output_limit(limits)),
+                        },
                         (frame::REPORT_ERROR, None) => Err(serde_json::from_slice(text).unwrap_or_else(|error| {
                             SandboxError::internal(format!("the V8 worker reported a malformed error: {error}"))
                         })),
                         (other, None) => return Err((true, Broken::Protocol(format!("a report of status {other}")))),
                     };
-                    return Ok(Run { result, logs, start_us, run_us, memory_bytes, output_bytes });
+                    return Ok(RunReport {
+                        result,
+                        logs,
+                        start_us,
+                        run_us,
+                        memory_bytes,
+                        fuel_used: None,
+                        output_bytes: output.used(),
+                    });
                 }
                 other => return Err((true, Broken::Protocol(format!("an unknown frame {other}")))),
             }

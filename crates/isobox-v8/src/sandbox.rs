@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
 use isobox_core::backend::micros_since;
-use isobox_core::output::json_escaped_len;
+use isobox_core::output::OutputBudget;
 use isobox_core::{Limits, SandboxError};
 
 use crate::engine::{self, Blank, Reply, Sandbox, Step};
@@ -43,8 +43,7 @@ const LOG_BATCH_BYTES: usize = 64 << 10;
 struct Console<'a> {
     stop: &'a Stop,
     channel: &'a UnixStream,
-    output_limit: u64,
-    output_used: Cell<u64>,
+    output: Cell<OutputBudget>,
     /// Console lines not sent yet, encoded as in a [`frame::LOGS`] frame.
     logs: RefCell<Vec<u8>>,
     reply: RefCell<Vec<u8>>,
@@ -73,19 +72,12 @@ impl engine::Host for Console<'_> {
         if self.stop.reason().is_some() {
             return false;
         }
-        // A line costs what it takes in the JSON report, escapes included; escaping never shrinks a line, so one
-        // longer than the budget left is over it whatever it holds.
-        let left = self.output_limit.saturating_sub(self.output_used.get());
-        let used = if text.len() as u64 > left {
-            u64::MAX
-        } else {
-            self.output_used.get() + json_escaped_len(&String::from_utf8_lossy(text))
-        };
-        if used > self.output_limit {
+        let mut output = self.output.get();
+        if output.line(text).is_none() {
             self.stop.stop(Reason::Output);
             return false;
         }
-        self.output_used.set(used);
+        self.output.set(output);
         let mut logs = self.logs.borrow_mut();
         logs.push(u8::try_from(level).unwrap_or(0));
         logs.extend_from_slice(&u32::try_from(text.len()).unwrap_or(u32::MAX).to_le_bytes());
@@ -135,8 +127,7 @@ pub(crate) fn run(job: &Job, stop: &Stop, channel: &UnixStream, made: Option<Bla
     let console = Console {
         stop,
         channel,
-        output_limit: limits.output_bytes,
-        output_used: Cell::new(0),
+        output: Cell::new(OutputBudget::new(limits)),
         logs: RefCell::new(Vec::new()),
         reply: RefCell::new(Vec::new()),
     };
@@ -197,8 +188,8 @@ fn drive(sandbox: &Sandbox<'_>, job: &Job, console: &Console<'_>, stop: &Stop) -
 
 /// `text` (JSON), when it fits the output budget the logs left.
 fn within_output(text: String, console: &Console<'_>, limits: &Limits) -> Result<String, SandboxError> {
-    if console.output_used.get() + text.len() as u64 > limits.output_bytes {
-        return Err(SandboxError::output_limit(limits));
+    match console.output.get().result(text.len() as u64) {
+        true => Ok(text),
+        false => Err(SandboxError::output_limit(limits)),
     }
-    Ok(text)
 }

@@ -1,8 +1,7 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use isobox_core::backend::micros_since;
-use isobox_core::{Backend, Metrics, Outcome, Request, SandboxError, StartError};
+use isobox_core::{Backend, Outcome, Request, SandboxError, StartError};
 use tokio::sync::OnceCell;
 
 use crate::WasmConfig;
@@ -90,18 +89,9 @@ impl Backend for WasmBackend {
             Err(error) => return Outcome::rejected(self.name(), error, received),
         };
         let log = host_calls.log();
-        let run = program::run(&pool.guest, request, host_calls, deadline).await;
-        let metrics = Metrics {
-            backend: self.name().into(),
-            start_us: run.start_us,
-            run_us: run.run_us,
-            total_us: micros_since(received),
-            memory_bytes: run.memory_bytes,
-            fuel_used: run.fuel_used,
-            output_bytes: run.output_bytes,
-        };
-        let result =
-            run.result.map_err(|error| positions::counted_in_utf16(error, &request.code).within_program(&request.code));
-        Outcome { metrics, result, logs: run.logs, calls: log.take() }
+        let mut report = program::run(&pool.guest, request, host_calls, deadline).await;
+        // QuickJS counts columns in UTF-8 bytes.
+        report.result = report.result.map_err(|error| positions::counted_in_utf16(error, &request.code));
+        report.into_outcome(self.name(), request, log.take(), received)
     }
 }

@@ -3,7 +3,6 @@
 //! against the WIT).
 
 use isobox_capabilities::backend::CallOutcome;
-use isobox_core::output::json_escaped_len;
 use isobox_core::{Level, LogLine};
 use wasmtime::{Caller, Linker, Memory, Result};
 
@@ -78,16 +77,9 @@ fn take_reply(mut caller: Caller<'_, SandboxState>, ptr: u32) -> Result<()> {
 fn console_line(mut caller: Caller<'_, SandboxState>, level: u32, ptr: u32, len: u32) -> Result<()> {
     let memory = guest_memory(&mut caller)?;
     let (data, state) = memory.data_and_store_mut(&mut caller);
-    // Escaping never shrinks a line: one longer than the budget left is over it whatever it holds.
-    if state.output_used + u64::from(len) > state.output_limit {
+    let Some(message) = state.output.line(guest_slice(data, ptr, len)?) else {
         return Err(LimitHit::Output.into());
-    }
-    let message = String::from_utf8_lossy(guest_slice(data, ptr, len)?);
-    let used = state.output_used + json_escaped_len(&message);
-    if used > state.output_limit {
-        return Err(LimitHit::Output.into());
-    }
-    state.output_used = used;
+    };
     state.logs.push(LogLine { level: Level::from_prelude(level), message: message.into_owned() });
     Ok(())
 }

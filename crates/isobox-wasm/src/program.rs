@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use isobox_capabilities::backend::HostCalls;
-use isobox_core::backend::micros_since;
-use isobox_core::{LogLine, Request, SandboxError};
+use isobox_core::backend::{RunReport, micros_since};
+use isobox_core::{Request, SandboxError};
 use serde_json::Value;
 use wasmtime::{Instance, InstancePre, Store};
 
@@ -13,24 +13,13 @@ use crate::cpu::{self, Spender};
 use crate::sandbox::{self, Reported, SandboxState};
 use crate::trap;
 
-/// What one sandboxed run produced.
-pub(crate) struct Run {
-    pub result: Result<Value, SandboxError>,
-    pub logs: Vec<LogLine>,
-    pub start_us: u64,
-    pub run_us: u64,
-    pub memory_bytes: u64,
-    pub fuel_used: Option<u64>,
-    pub output_bytes: u64,
-}
-
 /// Runs `request` in a fresh store and instance created from `pre`, with its granted capabilities, until `deadline`.
 pub(crate) async fn run(
     pre: &InstancePre<SandboxState>,
     request: &Request,
     host_calls: HostCalls,
     deadline: Instant,
-) -> Run {
+) -> RunReport {
     let limits = &request.options.limits;
     let started = Instant::now();
     let manifest = host_calls.manifest();
@@ -52,7 +41,7 @@ pub(crate) async fn run(
     let memory_bytes = memory.map_or(0, |memory| memory.data_size(&store) as u64);
     let fuel_used = sandbox::fuel_used(&store, limits);
     let state = store.into_data();
-    Run { result, logs: state.logs, start_us, run_us, memory_bytes, fuel_used, output_bytes: state.output_used }
+    RunReport { result, logs: state.logs, start_us, run_us, memory_bytes, fuel_used, output_bytes: state.output.used() }
 }
 
 async fn call_guest(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use isobox_capabilities::backend::HostCalls;
-use isobox_core::output::decode_result;
+use isobox_core::output::{OutputBudget, decode_result};
 use isobox_core::{Limits, LogLine, SandboxError};
 use serde_json::Value;
 use wasmtime::{AsContextMut, Engine, Memory, ResourceLimiter, Result, Store, TypedFunc, UpdateDeadline};
@@ -24,8 +24,8 @@ pub(crate) struct SandboxState {
     pub deadline: Instant,
     /// The CPU time used against [`Limits::cpu_time`], when the request sets one.
     pub cpu: Option<Arc<CpuMeter>>,
-    pub output_used: u64,
-    pub output_limit: u64,
+    /// What the program, or the plugin call, may still write.
+    pub output: OutputBudget,
     pub logs: Vec<LogLine>,
     pub host_calls: HostCalls,
     /// The reply to the last host call, until the guest takes it.
@@ -53,8 +53,7 @@ pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls)
         memory_limit: limits.memory_bytes,
         deadline: Instant::now(),
         cpu: limits.cpu_time.map(|budget| Arc::new(CpuMeter::new(budget))),
-        output_used: 0,
-        output_limit: limits.output_bytes,
+        output: OutputBudget::new(limits),
         logs: Vec::new(),
         reply: Vec::new(),
         host_calls,
@@ -87,8 +86,7 @@ pub(crate) fn arm(store: &mut Store<SandboxState>, limits: &Limits) {
     if let Some(cpu) = &state.cpu {
         cpu.reset();
     }
-    state.output_used = 0;
-    state.output_limit = limits.output_bytes;
+    state.output = OutputBudget::new(limits);
 }
 
 /// The guest instructions used since [`arm`], when the limits set a fuel budget.
@@ -104,6 +102,11 @@ pub(crate) async fn write_bytes(
     memory: Memory,
     bytes: &[u8],
 ) -> Result<u32> {
+    if bytes.is_empty() {
+        // An empty list may be at any aligned address: the guest neither reads nor frees it, and the call into the
+        // guest's allocator is saved (a program without input, a request without grants).
+        return Ok(1);
+    }
     let len = u32::try_from(bytes.len())?;
     let ptr = realloc.call_async(store.as_context_mut(), (0, 0, 1, len)).await?;
     memory.write(&mut *store, ptr as usize, bytes)?;
@@ -157,12 +160,9 @@ impl Reported {
 
     /// Counts the payload against the output limit.
     fn spend(&self, store: &mut Store<SandboxState>, limits: &Limits) -> Result<(), SandboxError> {
-        let state = store.data_mut();
-        let used = state.output_used + u64::from(self.len);
-        if used > state.output_limit {
-            return Err(SandboxError::output_limit(limits));
+        match store.data_mut().output.result(u64::from(self.len)) {
+            true => Ok(()),
+            false => Err(SandboxError::output_limit(limits)),
         }
-        state.output_used = used;
-        Ok(())
     }
 }

@@ -175,6 +175,6 @@ impl Instance {
     }
 
     pub fn output_bytes(&self) -> u64 {
-        self.store.data().output_used
+        self.store.data().output.used()
     }
 }
