@@ -9,8 +9,8 @@ use isobox_core::{Limits, Request};
 use wasmtime::{Config, Engine, ExternType, Linker, Module, ValType};
 use wit_parser::abi::{AbiVariant, WasmType};
 use wit_parser::{
-    LiftLowerAbi, ManglingAndAbi, Resolve, Type, TypeDefKind, WasmExport, WasmExportKind, WasmImport, WorldId,
-    WorldItem, WorldKey,
+    Function, LiftLowerAbi, ManglingAndAbi, Resolve, Type, TypeDefKind, WasmExport, WasmExportKind, WasmImport,
+    WorldId, WorldItem, WorldKey,
 };
 
 use crate::sandbox::{self, SandboxState};
@@ -68,22 +68,34 @@ fn world(source: &str) -> (Resolve, WorldId) {
 
 /// The world's imports as core `(module, name)`, with their signatures.
 fn world_imports(resolve: &Resolve, world: WorldId) -> BTreeMap<(String, String), Signature> {
-    let mut imports = BTreeMap::new();
-    let mut add = |interface: Option<&WorldKey>, func| {
-        let name = resolve.wasm_import_name(MANGLING, WasmImport::Func { interface, func });
-        let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
-        imports.insert(name, signature(sig.params.iter().map(core_type), sig.results.iter().map(core_type)));
-    };
-    for (key, item) in &resolve.worlds[world].imports {
+    functions(resolve, &resolve.worlds[world].imports)
+        .map(|(interface, func)| {
+            let name = resolve.wasm_import_name(MANGLING, WasmImport::Func { interface, func });
+            (name, core_signature(resolve, AbiVariant::GuestImport, func))
+        })
+        .collect()
+}
+
+/// The functions of a world's imports or exports, with the interface each belongs to (`None` for a bare function).
+fn functions<'a>(
+    resolve: &'a Resolve,
+    items: impl IntoIterator<Item = (&'a WorldKey, &'a WorldItem)>,
+) -> impl Iterator<Item = (Option<&'a WorldKey>, &'a Function)> {
+    items.into_iter().flat_map(move |(key, item)| -> Vec<(Option<&'a WorldKey>, &'a Function)> {
         match item {
             WorldItem::Interface { id, .. } => {
-                resolve.interfaces[*id].functions.values().for_each(|func| add(Some(key), func));
+                resolve.interfaces[*id].functions.values().map(|func| (Some(key), func)).collect()
             }
-            WorldItem::Function(func) => add(None, func),
-            WorldItem::Type { .. } => {}
+            WorldItem::Function(func) => vec![(None, func)],
+            WorldItem::Type { .. } => Vec::new(),
         }
-    }
-    imports
+    })
+}
+
+/// The core signature the canonical ABI gives `func` on this side of the boundary.
+fn core_signature(resolve: &Resolve, variant: AbiVariant, func: &Function) -> Signature {
+    let sig = resolve.wasm_signature(variant, func);
+    signature(sig.params.iter().map(core_type), sig.results.iter().map(core_type))
 }
 
 /// Whether a value of `ty` owns guest memory (a string or a list, at any depth): a function returning one has a
@@ -112,24 +124,14 @@ fn world_exports(resolve: &Resolve, world: WorldId) -> BTreeMap<String, Signatur
         resolve.wasm_export_name(MANGLING, WasmExport::Realloc),
         signature([i32(), i32(), i32(), i32()], [i32()]),
     )]);
-    for (key, item) in &resolve.worlds[world].exports {
-        let mut add = |interface: Option<&WorldKey>, func| {
-            let sig = resolve.wasm_signature(AbiVariant::GuestExport, func);
-            let name =
-                resolve.wasm_export_name(MANGLING, WasmExport::Func { interface, func, kind: WasmExportKind::Normal });
-            exports.insert(name, signature(sig.params.iter().map(core_type), sig.results.iter().map(core_type)));
-            if func.result.as_ref().is_some_and(|ty| owns_memory(resolve, ty)) {
-                let kind = WasmExportKind::PostReturn;
-                let name = resolve.wasm_export_name(MANGLING, WasmExport::Func { interface, func, kind });
-                exports.insert(name, signature([i32()], []));
-            }
-        };
-        match item {
-            WorldItem::Interface { id, .. } => {
-                resolve.interfaces[*id].functions.values().for_each(|func| add(Some(key), func));
-            }
-            WorldItem::Function(func) => add(None, func),
-            WorldItem::Type { .. } => {}
+    for (interface, func) in functions(resolve, &resolve.worlds[world].exports) {
+        let name =
+            resolve.wasm_export_name(MANGLING, WasmExport::Func { interface, func, kind: WasmExportKind::Normal });
+        exports.insert(name, core_signature(resolve, AbiVariant::GuestExport, func));
+        if func.result.as_ref().is_some_and(|ty| owns_memory(resolve, ty)) {
+            let kind = WasmExportKind::PostReturn;
+            let name = resolve.wasm_export_name(MANGLING, WasmExport::Func { interface, func, kind });
+            exports.insert(name, signature([i32()], []));
         }
     }
     exports
