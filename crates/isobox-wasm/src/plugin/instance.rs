@@ -140,20 +140,14 @@ impl Instance {
             let input_ptr = sandbox::write_bytes(store, &linked.realloc, linked.memory, input.as_bytes()).await?;
             let args = (function_ptr, function.len() as u32, input_ptr, input.len() as u32, limits.stack_bytes);
             let area = linked.call.call_async(&mut *store, args).await?;
-            Ok::<_, wasmtime::Error>((area, Reported::read(store, linked.memory, area)?))
+            let result = Reported::read(store, linked.memory, area)?.result(store, linked.memory, limits);
+            // Read: the guest may free it now.
+            linked.post_call.call_async(&mut *store, area).await?;
+            Ok::<_, wasmtime::Error>(result)
         })
         .await;
         match reported {
-            Ok((area, reported)) => {
-                let result = reported.result(store, linked.memory, limits);
-                // Read: the guest may free it now.
-                if let Err(error) = linked.post_call.call_async(&mut *store, area).await {
-                    let error = trap::classify(&error, limits);
-                    self.stopped = Some(error.clone());
-                    return Err(error);
-                }
-                result
-            }
+            Ok(result) => result,
             Err(error) => {
                 let error = trap::classify(&error, limits);
                 self.stopped = Some(error.clone());
