@@ -129,17 +129,3 @@ pub fn stdout(text: std::fmt::Arguments) {
         std::process::exit(1);
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::printable;
-
-    #[test]
-    fn what_a_terminal_acts_on_is_escaped() {
-        assert_eq!(printable("plain · text é"), "plain · text é");
-        assert_eq!(printable("\u{1b}]52;c;aGk=\u{7}"), "\\u{1b}]52;c;aGk=\\u{7}");
-        assert_eq!(printable("a\rok · wasm backend"), "a\\u{d}ok · wasm backend");
-        assert_eq!(printable("\u{202e}txt.exe"), "\\u{202e}txt.exe");
-        assert_eq!(printable("tab\there"), "tab\\u{9}here");
-    }
-}

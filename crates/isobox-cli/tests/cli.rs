@@ -148,10 +148,14 @@ fn deeply_nested_typescript_is_the_program_s_error() {
 /// A program's output cannot pass for isobox's own lines, nor act on the terminal.
 #[test]
 fn human_output_escapes_what_the_program_wrote() {
-    let code = "console.log('one\\nok · wasm backend\\u001b]52;c;aGk=\\u0007'); throw new Error('a\\rb')";
+    let code = "console.log('one\\nok · wasm backend\\u001b]52;c;aGk=\\u0007');
+        console.log('\\u202etxt.exe', 'tab\\there · é');
+        throw new Error('a\\rb')";
     let output = isobox(&["run", "-"], code);
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("[log] one\n[log] ok · wasm backend\\u{1b}]52;c;aGk=\\u{7}\n"), "{stderr}");
+    // Unicode's controls that reorder text and the C0 controls are escaped; other text is left as it is.
+    assert!(stderr.contains("[log] \\u{202e}txt.exe tab\\u{9}here · é\n"), "{stderr}");
     assert!(stderr.contains("uncaught Error: a\\u{d}b"), "{stderr}");
     assert!(!stderr.contains('\u{1b}') && !stderr.contains('\r'), "{stderr}");
 }

@@ -1,10 +1,10 @@
 //! A plugin's exported functions, read from its source: what a host may call.
 
-use swc_core::common::{FileName, SourceMap, Spanned};
-use swc_core::ecma::ast::{
+use swc_common::{FileName, SourceMap, Spanned};
+use swc_ecma_ast::{
     Decl, DefaultDecl, EsVersion, ExportSpecifier, Expr, ModuleDecl, ModuleExportName, ModuleItem, Pat, Stmt,
 };
-use swc_core::ecma::parser::{self, EsSyntax, Syntax};
+use swc_ecma_parser::{self as parser, EsSyntax, Syntax};
 
 use crate::CompileError;
 
@@ -12,9 +12,22 @@ use crate::CompileError;
 /// function expression), `export { f, g as h }` of such top-level functions, and `export default function`
 /// (as `default`). Other exports are not callable and are left out.
 ///
+/// swc's parser recurses once per level of nesting without a bound of its own, so this runs on a stack of
+/// [`PARSER_STACK`], which holds the deepest nesting QuickJS compiles: call it only on a source QuickJS compiled.
+///
 /// # Errors
 /// [`CompileError::Syntax`] if the source does not parse as an ES module.
-pub fn exported_functions(source: &str) -> Result<Vec<String>, CompileError> {
+pub(crate) fn exported_functions(source: &str) -> Result<Vec<String>, CompileError> {
+    stacker::maybe_grow(PARSER_STACK, PARSER_STACK, || parse(source))
+}
+
+/// The stack swc parses a plugin on. QuickJS refuses a source that nests deeper than its stack allows (the guest
+/// bounds it at 256 KiB): the deepest it accepts is about 3,000 levels of `!`, 2,000 of `x?y:` or `new`, 800 of
+/// `a=>`, 200 of brackets, and each of those parses on a 4 MiB stack (`no_nesting_ends_the_host` in `lib.rs` checks
+/// them). Sixteen times that leaves a margin; only what is used of it is touched.
+const PARSER_STACK: usize = 64 << 20;
+
+fn parse(source: &str) -> Result<Vec<String>, CompileError> {
     let source_map = SourceMap::default();
     let file = source_map.new_source_file(FileName::Anon.into(), source.to_string());
     let mut recovered = Vec::new();

@@ -14,7 +14,7 @@ use isobox_wasm::plugin::{ABI, Linking, PluginError, PluginHost, PluginManifest,
 
 /// Module shapes, in WAT: what `isobox compile` emits, and near misses the loader must refuse.
 const MODULES: [&str; 10] = [
-    // Dynamic linking as javy-codegen emits it: bytecode handed to the guest's `invoke` from `_start`.
+    // Dynamic linking as `isobox compile` emits it: bytecode handed to the guest's `invoke` from `_start`.
     r#"(module
         (import "isobox:guest@1.0.0" "cabi_realloc" (func $realloc (param i32 i32 i32 i32) (result i32)))
         (import "isobox:guest@1.0.0" "invoke" (func $invoke (param i32 i32 i32 i32 i32)))

@@ -24,6 +24,10 @@ pub struct WasmConfig {
     /// loop closer to its deadline and shares the threads more finely, at a small cost to every running sandbox.
     /// Default: 2 ms.
     pub tick: Duration,
+    /// Whether wasmtime writes `/tmp/perf-PID.map`, which names the guest's compiled functions for Linux's `perf`
+    /// (`perf record -g`, then `perf report`). It costs only when the guest is compiled or loaded.
+    /// Default: whether the environment variable `ISOBOX_PERF_MAP` is set.
+    pub perf_map: bool,
 }
 
 impl Default for WasmConfig {
@@ -34,6 +38,7 @@ impl Default for WasmConfig {
             max_memory_bytes: 256 << 20,
             cache_dir: Some(default_cache_dir()),
             tick: Duration::from_millis(2),
+            perf_map: std::env::var_os("ISOBOX_PERF_MAP").is_some(),
         }
     }
 }

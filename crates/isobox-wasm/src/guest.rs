@@ -125,7 +125,7 @@ async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
     linker.func_wrap(HOST_MODULE, "take", |_: u32| {})?;
     let mut store = Store::new(&engine, InitState { wasi: WasiCtxBuilder::new().build_p1() });
     let mut wizer = wasmtime_wizer::Wizer::new();
-    // javy-codegen requires a plugin to keep exporting its initialisation function.
+    // Javy's plugin convention: a pre-initialised plugin keeps exporting its initialisation function.
     wizer.init_func(INIT_FUNC).keep_init_func(true);
     wizer
         .run(&mut store, raw, async |store, module| linker.instantiate_async(store, module).await)

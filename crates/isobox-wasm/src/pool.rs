@@ -10,7 +10,8 @@ use isobox_core::backend::Capacity;
 use isobox_core::{Limits, Request, SandboxError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig, Result,
+    Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig,
+    ProfilingStrategy, Result,
 };
 
 use crate::WasmConfig;
@@ -132,5 +133,8 @@ fn engine_config(config: &WasmConfig, instances_per_sandbox: u32, fuel: Fuel) ->
         .async_stack_size(WASM_STACK_BYTES + (1 << 20))
         .epoch_interruption(true)
         .consume_fuel(fuel == Fuel::Counted);
+    if config.perf_map {
+        engine.profiler(ProfilingStrategy::PerfMap);
+    }
     engine
 }

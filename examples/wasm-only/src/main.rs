@@ -87,7 +87,6 @@ mod tests {
             "rmcp",
             "isobox-mcp",
             "isobox-compile",
-            "javy-codegen",
         ] {
             assert!(!crates.contains(&absent), "{absent} is linked:\n{tree}");
         }

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod emit;
 mod error;
 mod format;
 mod instance;
