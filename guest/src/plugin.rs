@@ -1,9 +1,9 @@
-//! The guest as a Javy plugin: the exports javy-codegen compiles against and links modules to, implemented with
-//! isobox's semantics (inputs, results and errors as data; capabilities; a JavaScript error never traps).
+//! The guest as a Javy plugin: the exports plugins are compiled against and linked to, implemented with isobox's
+//! semantics (inputs, results and errors as data; capabilities; a JavaScript error never traps).
 //!
-//! javy-codegen compiles a plugin's source with `compile-src` and emits a module whose `_start` copies the bytecode
-//! into this instance (`cabi_realloc`, `memory`) and calls `invoke`. The exports themselves are declared in
-//! `wit/guest.wit` and bound in `lib.rs`; isobox's host runs a plugin as:
+//! `isobox compile` compiles a plugin's source with `compile-src` and emits a module whose `_start` copies the
+//! bytecode into this instance (`cabi_realloc`, `memory`) and calls `invoke`, as Javy's compiled modules do. The
+//! exports themselves are declared in `wit/guest.wit` and bound in `lib.rs`; isobox's host runs a plugin as:
 //! `isobox-plugin-begin` (capabilities and stack limit), the module's `_start` (evaluates the plugin's module once and
 //! keeps its exports), `isobox-outcome` (how that went), then `isobox-plugin-call` for each function it calls.
 

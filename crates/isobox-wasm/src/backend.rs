@@ -89,7 +89,7 @@ impl Backend for WasmBackend {
             Err(error) => return Outcome::rejected(self.name(), error, received),
         };
         let log = host_calls.log();
-        let mut report = program::run(&pool.guest, request, host_calls, deadline).await;
+        let mut report = program::run(pool, request, host_calls, deadline).await;
         // QuickJS counts columns in UTF-8 bytes.
         report.result = report.result.map_err(|error| positions::counted_in_utf16(error, &request.code));
         report.into_outcome(self.name(), request, log.take(), received)

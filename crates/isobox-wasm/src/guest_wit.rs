@@ -147,7 +147,7 @@ fn host_linker_imports(engine: &Engine) -> BTreeMap<(String, String), Signature>
     let mut linker = Linker::<SandboxState>::new(engine);
     crate::imports::add_imports(&mut linker).expect("the host's imports link");
     let host_calls = Capabilities::new().host_calls(&Request::new("")).expect("no grants");
-    let mut store = sandbox::new_store(engine, &Limits::default(), host_calls);
+    let mut store = sandbox::new_store(engine, &Limits::default(), host_calls, crate::pool::Fuel::Uncounted);
     let defined: Vec<_> =
         linker.iter(&mut store).map(|(module, name, item)| (module.to_string(), name.to_string(), item)).collect();
     defined

@@ -41,6 +41,8 @@ pub(crate) struct Pool {
     /// The host's imports; plugins are linked against it too.
     pub linker: Linker<SandboxState>,
     pub guest: InstancePre<SandboxState>,
+    /// Whether `engine` counts fuel.
+    pub fuel: Fuel,
     capabilities: Capabilities,
     slots: Arc<Semaphore>,
     max_memory_bytes: u64,
@@ -80,6 +82,7 @@ impl Pool {
             engine,
             linker,
             guest,
+            fuel,
             capabilities: config.capabilities.clone(),
             slots: slots.unwrap_or_else(|| Arc::new(Semaphore::new(config.max_sandboxes as usize))),
             max_memory_bytes: config.max_memory_bytes,

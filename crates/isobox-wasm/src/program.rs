@@ -7,26 +7,22 @@ use isobox_capabilities::backend::HostCalls;
 use isobox_core::backend::{RunReport, micros_since};
 use isobox_core::{Request, SandboxError};
 use serde_json::Value;
-use wasmtime::{Instance, InstancePre, Store};
+use wasmtime::{Instance, Store};
 
 use crate::cpu::{self, Spender};
+use crate::pool::Pool;
 use crate::sandbox::{self, Reported, SandboxState};
 use crate::trap;
 
-/// Runs `request` in a fresh store and instance created from `pre`, with its granted capabilities, until `deadline`.
-pub(crate) async fn run(
-    pre: &InstancePre<SandboxState>,
-    request: &Request,
-    host_calls: HostCalls,
-    deadline: Instant,
-) -> RunReport {
+/// Runs `request` in a fresh store and instance of `pool`'s guest, with its granted capabilities, until `deadline`.
+pub(crate) async fn run(pool: &Pool, request: &Request, host_calls: HostCalls, deadline: Instant) -> RunReport {
     let limits = &request.options.limits;
     let started = Instant::now();
     let manifest = host_calls.manifest();
-    let mut store = sandbox::new_store(pre.module().engine(), limits, host_calls);
+    let mut store = sandbox::new_store(&pool.engine, limits, host_calls, pool.fuel);
     store.data_mut().deadline = deadline;
 
-    let instance = pre.instantiate_async(&mut store).await;
+    let instance = pool.guest.instantiate_async(&mut store).await;
     let start_us = micros_since(started);
     let running = Instant::now();
     let (result, memory) = match instance {

@@ -14,6 +14,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::cpu::CpuMeter;
 use crate::imports::guest_slice;
+use crate::pool::Fuel;
 use crate::trap::LimitHit;
 
 /// Everything a sandbox owns besides its instances. It dies with the sandbox.
@@ -30,6 +31,9 @@ pub(crate) struct SandboxState {
     pub host_calls: HostCalls,
     /// The reply to the last host call, until the guest takes it.
     pub reply: Vec<u8>,
+    /// Whether the engine counts fuel (asking the store would build an error, and capture a backtrace, on one that
+    /// does not).
+    pub fuel: Fuel,
 }
 
 impl ResourceLimiter for SandboxState {
@@ -46,8 +50,9 @@ impl ResourceLimiter for SandboxState {
     }
 }
 
-/// A fresh store bounded by `limits`, whose guest may call the capabilities in `host_calls`.
-pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls) -> Store<SandboxState> {
+/// A fresh store bounded by `limits`, whose guest may call the capabilities in `host_calls`, on an engine that counts
+/// `fuel` or not.
+pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls, fuel: Fuel) -> Store<SandboxState> {
     let state = SandboxState {
         wasi: WasiCtxBuilder::new().build_p1(),
         memory_limit: limits.memory_bytes,
@@ -57,6 +62,7 @@ pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls)
         logs: Vec::new(),
         reply: Vec::new(),
         host_calls,
+        fuel,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| state);
@@ -78,7 +84,7 @@ pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls)
 pub(crate) fn arm(store: &mut Store<SandboxState>, limits: &Limits) {
     store.set_epoch_deadline(1);
     // Only an engine that counts fuel has any to set (and runs out at once without it).
-    if store.get_fuel().is_ok() {
+    if store.data().fuel == Fuel::Counted {
         store.set_fuel(limits.fuel.unwrap_or(u64::MAX)).expect("the engine counts fuel");
     }
     let state = store.data_mut();

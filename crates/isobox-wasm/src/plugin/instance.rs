@@ -44,7 +44,7 @@ impl Instance {
         deadline: std::time::Instant,
     ) -> Self {
         let manifest = host_calls.manifest();
-        let mut store = sandbox::new_store(&pool.engine, &limits, host_calls);
+        let mut store = sandbox::new_store(&pool.engine, &limits, host_calls, pool.fuel);
         store.data_mut().deadline = deadline;
         Self { store, limits, manifest, linked: None, fresh: true, stopped: None, _slot: slot }
     }
