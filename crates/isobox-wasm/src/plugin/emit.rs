@@ -88,7 +88,14 @@ pub fn bytecode(source: &str) -> Result<Vec<u8>, EmitError> {
     let mut words = [0u8; 12];
     memory.read(&store, area as usize, &mut words).map_err(|error| guest(error.into()))?;
     let word = |i: usize| u32::from_le_bytes([words[i * 4], words[i * 4 + 1], words[i * 4 + 2], words[i * 4 + 3]]);
-    let mut payload = vec![0; word(2) as usize];
+    // Read within the guest's memory, and never more than it holds.
+    let len = word(2) as usize;
+    if len > memory.data_size(&store) {
+        return Err(EmitError::Guest(format!(
+            "the guest reported {len} bytes of bytecode, more than its memory holds"
+        )));
+    }
+    let mut payload = vec![0; len];
     memory.read(&store, word(1) as usize, &mut payload).map_err(|error| guest(error.into()))?;
     match words[0] {
         0 => Ok(payload),
