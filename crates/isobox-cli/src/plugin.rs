@@ -21,7 +21,7 @@ pub struct CompileArgs {
     /// Where to write the compiled module.
     #[arg(short, long)]
     output: PathBuf,
-    /// Include the guest in the module (about 1.4 MiB, and seconds to compile), so that it loads on any isobox with
+    /// Include the guest in the module (about 1.6 MiB, and seconds to compile), so that it loads on any isobox with
     /// the same guest interface; by default the module is a few KiB and loads on this very isobox guest only.
     #[arg(long = "static")]
     statically: bool,
