@@ -122,7 +122,7 @@ pub(crate) async fn write_bytes(
 /// An outcome as the guest returns it, a `result<string, string>` (or `result<_, string>`) by the canonical ABI: at
 /// `area`, the discriminant byte (0 ok, 1 error), then at 4 and 8 the payload's pointer and length.
 pub(crate) struct Reported {
-    ok: bool,
+    pub ok: bool,
     ptr: u32,
     len: u32,
 }
@@ -131,7 +131,7 @@ pub(crate) struct Reported {
 const RESULT_OK: u8 = 0;
 
 impl Reported {
-    pub fn read(store: &Store<SandboxState>, memory: Memory, area: u32) -> Result<Self> {
+    pub fn read<T: 'static>(store: &Store<T>, memory: Memory, area: u32) -> Result<Self> {
         let mut words = [0u8; 12];
         memory.read(store, area as usize, &mut words)?;
         let word = |i: usize| u32::from_le_bytes(words[i * 4..i * 4 + 4].try_into().unwrap());
@@ -145,8 +145,7 @@ impl Reported {
             return Ok(());
         }
         self.spend(store, limits)?;
-        let payload = guest_slice(memory.data(&*store), self.ptr, self.len)
-            .map_err(|error| SandboxError::internal(error.to_string()))?;
+        let payload = self.payload(memory.data(&*store)).map_err(|error| SandboxError::internal(error.to_string()))?;
         Err(SandboxError::from_prelude(payload, limits))
     }
 
@@ -159,9 +158,13 @@ impl Reported {
     ) -> Result<Value, SandboxError> {
         self.check(store, memory, limits)?;
         self.spend(store, limits)?;
-        let payload = guest_slice(memory.data(&*store), self.ptr, self.len)
-            .map_err(|error| SandboxError::internal(error.to_string()))?;
+        let payload = self.payload(memory.data(&*store)).map_err(|error| SandboxError::internal(error.to_string()))?;
         decode_result(payload)
+    }
+
+    /// The payload (the value's or the error's text) in the guest's memory `data`, checked to lie within it.
+    pub fn payload<'a>(&self, data: &'a [u8]) -> Result<&'a [u8]> {
+        guest_slice(data, self.ptr, self.len)
     }
 
     /// Counts the payload against the output limit.

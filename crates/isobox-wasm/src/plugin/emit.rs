@@ -14,6 +14,7 @@ use wasmparser::{BinaryReader, ExternalKind, Parser, Payload, TypeRef};
 use wasmtime::{Caller, Config, Engine, Extern, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
 
 use crate::plugin::{ABI, Linking, PluginManifest};
+use crate::sandbox::Reported;
 
 /// Why a plugin module could not be written.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -84,22 +85,12 @@ pub fn bytecode(source: &str) -> Result<Vec<u8>, EmitError> {
     let at = realloc.call(&mut store, (0, 0, 1, len)).map_err(rejected)?;
     memory.write(&mut store, at as usize, source.as_bytes()).map_err(|error| rejected(error.into()))?;
     let area = compile.call(&mut store, (at, len)).map_err(rejected)?;
-    // A `result<list<u8>, string>`: the discriminant byte, then the payload's pointer and length.
-    let mut words = [0u8; 12];
-    memory.read(&store, area as usize, &mut words).map_err(|error| guest(error.into()))?;
-    let word = |i: usize| u32::from_le_bytes([words[i * 4], words[i * 4 + 1], words[i * 4 + 2], words[i * 4 + 3]]);
-    // Read within the guest's memory, and never more than it holds.
-    let len = word(2) as usize;
-    if len > memory.data_size(&store) {
-        return Err(EmitError::Guest(format!(
-            "the guest reported {len} bytes of bytecode, more than its memory holds"
-        )));
-    }
-    let mut payload = vec![0; len];
-    memory.read(&store, word(1) as usize, &mut payload).map_err(|error| guest(error.into()))?;
-    match words[0] {
-        0 => Ok(payload),
-        _ => Err(EmitError::Rejected(String::from_utf8_lossy(&payload).trim_end().to_string())),
+    // A `result<list<u8>, string>`, read as every outcome of the guest is.
+    let reported = Reported::read(&store, memory, area).map_err(guest)?;
+    let payload = reported.payload(memory.data(&store)).map_err(guest)?;
+    match reported.ok {
+        true => Ok(payload.to_vec()),
+        false => Err(EmitError::Rejected(String::from_utf8_lossy(payload).trim_end().to_string())),
     }
 }
 
