@@ -7,27 +7,52 @@
 //! perf report --no-children --sort symbol
 //! ```
 //!
-//! `cold_loop [REQUESTS]` (default 10,000) prints the median request time when done.
-use std::time::Instant;
+//! `cold_loop [REQUESTS] [CONCURRENT]` (default 10,000 requests, one at a time) prints the median request time and
+//! the requests per second when done; `CONCURRENT` loops run at once on as many threads (the `throughput` workload).
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use isobox::{Backend, Request, WasmBackend, WasmConfig};
 use isobox_bench::{BenchCapability, workloads::COLD};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let requests: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(10_000);
-    let bench = BenchCapability::new();
-    let config = WasmConfig { capabilities: isobox_bench::capabilities(&bench), ..WasmConfig::default() };
-    let backend = WasmBackend::new(config)?;
-    let request = Request::new(COLD.code).with_grants(["bench"]);
-    let mut samples = Vec::with_capacity(requests);
-    for _ in 0..requests {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1).map(|n| n.parse::<usize>());
+    let requests = args.next().transpose()?.unwrap_or(10_000);
+    let concurrent = args.next().transpose()?.unwrap_or(1).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(concurrent).enable_all().build()?;
+    runtime.block_on(async {
+        let bench = BenchCapability::new();
+        let config = WasmConfig { capabilities: isobox_bench::capabilities(&bench), ..WasmConfig::default() };
+        let backend = Arc::new(WasmBackend::new(config)?);
+        let request = Arc::new(Request::new(COLD.code).with_grants(["bench"]));
         let started = Instant::now();
-        let outcome = backend.run(&request).await;
-        samples.push(started.elapsed());
-        outcome.result?;
-    }
-    samples.sort();
-    println!("{requests} requests, median {:?}", samples[requests / 2]);
-    Ok(())
+        let loops: Vec<_> = (0..concurrent)
+            .map(|_| {
+                let (backend, request) = (Arc::clone(&backend), Arc::clone(&request));
+                tokio::spawn(async move {
+                    let mut samples = Vec::with_capacity(requests / concurrent);
+                    for _ in 0..requests / concurrent {
+                        let started = Instant::now();
+                        let outcome = backend.run(&request).await;
+                        samples.push(started.elapsed());
+                        outcome.result.map_err(|error| error.to_string())?;
+                    }
+                    Ok::<_, String>(samples)
+                })
+            })
+            .collect();
+        let mut samples: Vec<Duration> = Vec::with_capacity(requests);
+        for done in loops {
+            samples.extend(done.await??);
+        }
+        let elapsed = started.elapsed();
+        samples.sort();
+        println!(
+            "{} requests, {concurrent} at once: median {:?}, {:.0} requests/s",
+            samples.len(),
+            samples[samples.len() / 2],
+            samples.len() as f64 / elapsed.as_secs_f64()
+        );
+        Ok(())
+    })
 }
