@@ -11,7 +11,7 @@ use isobox_connectors::{McpConnector, McpServerConfig};
 use isobox_core::Request;
 use serde_json::{Value, json};
 
-const SERVERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/mcp/node_modules/@modelcontextprotocol");
+const SERVERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/node_modules/@modelcontextprotocol");
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 fn node(server: &str, args: &[&str], env: &[(&str, &str)]) -> McpServerConfig {

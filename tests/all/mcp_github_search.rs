@@ -9,7 +9,7 @@ use isobox_mcp::{DEFAULT_SEARCH_BUDGET, search};
 
 fn github() -> Interface {
     let config = ConnectorConfig {
-        openapi: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/openapi/api.github.com.json")),
+        openapi: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/openapi/api.github.com.json")),
         base_url: Some("https://api.github.com".into()),
         ..ConnectorConfig::default()
     };

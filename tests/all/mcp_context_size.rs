@@ -1,5 +1,5 @@
 //! What the demo `shop` API costs in a model's context, served the Code Mode way and the classic way. Prints the
-//! table the README quotes (`cargo test --release -p isobox-mcp --test context_size -- --nocapture`).
+//! table the README quotes (`cargo test --release --test all mcp_context_size -- --nocapture`).
 
 use isobox_core::Limits;
 use isobox_mcp::{ContextSize, classic_tools, search, tokens};
