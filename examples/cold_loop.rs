@@ -2,7 +2,7 @@
 //! in a loop, for a profiler. With `ISOBOX_PERF_MAP` set, wasmtime names the guest's functions for `perf`:
 //!
 //! ```text
-//! cargo build --release --example cold_loop
+//! cargo build --release --workspace --example cold_loop
 //! ISOBOX_PERF_MAP=1 perf record -F 5000 -g target/release/examples/cold_loop 20000
 //! perf report --no-children --sort symbol
 //! ```
