@@ -7,7 +7,7 @@ use std::time::Duration;
 use isobox_capabilities::backend::CallOutcome;
 use isobox_capabilities::{Capabilities, TenantState};
 use isobox_core::{Limits, Request};
-use isobox_kv::{self as kv, KvConfig, KvStore, TenantUsage};
+use isobox_kv::{KvConfig, KvStore, TenantUsage};
 use isobox_testkit::TempPostgres;
 use serde_json::{Value, json};
 
@@ -89,13 +89,7 @@ fn capabilities(store: &KvStore) -> Capabilities {
 
 async fn call(capabilities: &Capabilities, tenant: &str, function: &str, args: Value) -> Result<Value, String> {
     let request = Request::new("").with_grants(["kv"]).with_tenant(tenant).with_limits(Limits::default());
-    let mut calls = capabilities.host_calls(&request).unwrap();
-    let index = kv::interface().functions.iter().position(|f| f.name == function).expect("a kv function");
-    let pending = match calls.begin(0, index as u32, args.to_string().as_bytes()) {
-        Ok(pending) => pending,
-        Err(outcome) => return Err(format!("{outcome:?}")),
-    };
-    match pending.finish().await {
+    match crate::common::call_granted(capabilities, &request, "kv", function, &args).await {
         CallOutcome::Return(text) => Ok(serde_json::from_str(&text).unwrap()),
         CallOutcome::Throw(text) => Err(serde_json::from_str::<Value>(&text).unwrap()["message"].to_string()),
         CallOutcome::Abort(error) => Err(format!("aborted: {error}")),

@@ -35,14 +35,8 @@ fn register(connector: &McpConnector) -> Capabilities {
 /// `grant.method(...args)` as a sandbox would call it: `Ok` with the value it resolves to, `Err` with the error it
 /// rejects with.
 async fn call(capabilities: &Capabilities, grant: &str, method: &str, args: Value) -> Result<Value, Value> {
-    let mut calls = capabilities.host_calls(&Request::new("").with_grants([grant])).unwrap();
-    let functions = &capabilities.get(grant).unwrap().functions;
-    let index = functions.iter().position(|function| function.method == method).expect("a method of that name");
-    let outcome = match calls.begin(0, index as u32, args.to_string().as_bytes()) {
-        Ok(pending) => pending.finish().await,
-        Err(outcome) => outcome,
-    };
-    match outcome {
+    let request = Request::new("").with_grants([grant]);
+    match crate::common::call_granted(capabilities, &request, grant, method, &args).await {
         CallOutcome::Return(text) => Ok(serde_json::from_str(&text).unwrap()),
         CallOutcome::Throw(text) => Err(serde_json::from_str(&text).unwrap()),
         CallOutcome::Abort(error) => panic!("{method} ended the request: {error}"),

@@ -7,6 +7,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use isobox::{Backend, Capabilities, Limits, Outcome, Request, SandboxError, WasmBackend, WasmConfig};
+use isobox_capabilities::backend::CallOutcome;
 use isobox_v8::{V8Backend, V8Config};
 use serde_json::Value;
 
@@ -104,4 +105,22 @@ pub fn backends_with(capabilities: &Capabilities, max_sandboxes: Option<u32>) ->
     let v8 = V8Backend::new(v8).unwrap_or_else(|error| panic!("the V8 backend does not start: {error}"));
     let all: [Arc<dyn Backend>; 2] = [Arc::new(wasm), Arc::new(v8)];
     all.into_iter().map(|backend| (backend.name(), backend)).collect()
+}
+
+/// Calls `grant.method(...args)` (`args` the JSON argument array) as `request`'s program would, with no sandbox:
+/// `grant` is the only capability `request` grants. The call's outcome, its argument checks included.
+pub async fn call_granted(
+    capabilities: &Capabilities,
+    request: &Request,
+    grant: &str,
+    method: &str,
+    args: &Value,
+) -> CallOutcome {
+    let mut calls = capabilities.host_calls(request).unwrap();
+    let functions = &capabilities.get(grant).unwrap().functions;
+    let index = functions.iter().position(|function| function.method == method).expect("a method of that name");
+    match calls.begin(0, index as u32, args.to_string().as_bytes()) {
+        Ok(pending) => pending.finish().await,
+        Err(outcome) => outcome,
+    }
 }
