@@ -19,6 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1).map(|n| n.parse::<usize>());
     let requests = args.next().transpose()?.unwrap_or(10_000);
     let concurrent = args.next().transpose()?.unwrap_or(1).max(1);
+    if requests < concurrent {
+        return Err(format!("{requests} requests cannot keep {concurrent} loops busy").into());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(concurrent).enable_all().build()?;
     runtime.block_on(async {
         let bench = BenchCapability::new();
