@@ -205,8 +205,12 @@ fn run<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, code: &str, input: &str, grants
         Err(error) => return failure(ctx, hooks, error, true),
     };
     let start: Function = hooks.get("start").expect("prelude hook `start`");
-    match start.call((program, input, grants)) {
-        Ok(promise) => settle(ctx, hooks, promise),
+    match start.call::<_, Value>((program, input, grants)) {
+        // A program that closes its wrapper early may leave a plain function in its place: its value is the result.
+        Ok(result) => match result.try_into_promise() {
+            Ok(promise) => settle(ctx, hooks, promise),
+            Err(result) => success(ctx, hooks, result),
+        },
         Err(error) => failure(ctx, hooks, error, false),
     }
 }
@@ -218,14 +222,17 @@ fn settle<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, promise: Promise<'js>) -> Ou
         None => Err(
             r#"{"kind":"exception","name":"Error","message":"the program's promise never settled: it awaited something that cannot complete"}"#.to_string(),
         ),
-        Some(Ok(value)) => {
-            let success: Function = hooks.get("success").expect("prelude hook `success`");
-            match success.call::<_, JsString>((value,)) {
-                Ok(text) => Ok(lossy(ctx, &text)),
-                Err(error) => failure(ctx, hooks, error, false),
-            }
-        }
+        Some(Ok(value)) => success(ctx, hooks, value),
         Some(Err(error)) => failure(ctx, hooks, error, false),
+    }
+}
+
+/// Reports the program's `value` as JSON.
+fn success<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, value: Value<'js>) -> Outcome {
+    let success: Function = hooks.get("success").expect("prelude hook `success`");
+    match success.call::<_, JsString>((value,)) {
+        Ok(text) => Ok(lossy(ctx, &text)),
+        Err(error) => failure(ctx, hooks, error, false),
     }
 }
 

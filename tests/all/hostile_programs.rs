@@ -129,3 +129,17 @@ async fn generated_hostile_programs_end_in_documented_outcomes() {
         }
     }
 }
+
+/// A program may close the function it is wrapped in and leave a plain function in its place (each backend wraps a
+/// program its own way, so each gets its own escape): that function's value is the result, on both backends, and not
+/// an error of the host's.
+#[tokio::test]
+async fn a_program_that_closes_its_wrapper_gets_its_own_value() {
+    for (name, backend) in common::all() {
+        let code = if *name == "wasm" { "}; 0, function () { return 7" } else { "}); 0, (function () { return 7" };
+        match backend.run(&Request::new(code)).await.result {
+            Ok(value) => assert_eq!(value, json!(7), "{name}"),
+            Err(error) => panic!("{name}: {error:?}"),
+        }
+    }
+}
