@@ -19,6 +19,100 @@ async fn returns_json_values() {
 }
 
 #[tokio::test]
+async fn json_stringify_follows_the_language() {
+    // What a program can observe of JSON.stringify, from keys handed to toJSON and replacers to the order of proxy
+    // traps (the wasm guest's QuickJS serialises with its own faster code; V8 is the reference). Expected: Node 20.
+    let code = r#"
+        const out = {};
+        const attempt = (f) => { try { return f(); } catch (e) { return e instanceof TypeError ? "TypeError" : "other"; } };
+        out.nested = JSON.stringify({ a: 1, b: [1, { c: [], d: {} }, [[[]]]], e: { f: { g: "h" } }, u: undefined, fn() {} });
+        out.primitives = JSON.stringify([1, -0, 1.5, NaN, -Infinity, true, null, undefined, "s", () => 1, Symbol("x")]);
+        out.escapes = JSON.stringify({ 'k"\\\n\u0001': "a\"b\\c\n\t\r\b\f\u001f\u2028 é 日本 😀" });
+        out.keyOrder = JSON.stringify({ b: 1, 2: "two", a: 2, 1: "one", "-1": 3, "01": 4 });
+        const hidden = { shown: 1 };
+        Object.defineProperty(hidden, "hidden", { value: 2, enumerable: false });
+        hidden[Symbol("s")] = 3;
+        out.ownEnumerableOnly = JSON.stringify([hidden, Object.create({ inherited: 1 })]);
+        const keyed = (k) => `${typeof k}:${k}`;
+        out.toJSONKeys = JSON.stringify({ a: { toJSON: keyed }, 5: { toJSON: keyed }, list: [{ toJSON: keyed }, 0, { toJSON: keyed }], top: 1 });
+        out.toJSONTop = JSON.stringify({ toJSON: keyed });
+        const seen = [];
+        out.replacer = JSON.stringify({ a: 1, b: [2, { c: 3 }] }, function (k, v) {
+          seen.push(`${typeof k}:${k}:${Array.isArray(this) ? "array" : Object.keys(this).join("|")}`);
+          return typeof v === "number" ? v * 10 : v;
+        });
+        out.replacerSaw = seen;
+        out.replacerDrops = JSON.stringify({ a: 1, b: 2, c: [1, 2] }, (k, v) => (k === "a" || k === "0" ? undefined : v));
+        out.propertyList = JSON.stringify({ a: 1, b: 2, 3: 4, c: { a: 5, z: 6 } }, ["a", 3, new String("c"), "a", "missing"]);
+        out.indented = JSON.stringify({ a: [1, { b: 2 }, []], c: {} }, null, 2) + JSON.stringify([{ a: 1 }], null, "--");
+        out.wrappers = JSON.stringify([new Number(3), new String("s"), new Boolean(false), new Date(0)]);
+        out.sparse = JSON.stringify([, 1, , undefined]);
+        out.cycle = attempt(() => { const o = {}; o.o = [o]; return JSON.stringify(o); });
+        out.shared = JSON.stringify((() => { const s = { v: 1 }; return { a: s, b: [s, s] }; })());
+        out.afterThrow = attempt(() => JSON.stringify({ a: { toJSON() { throw new TypeError("no"); } } })) + JSON.stringify((() => { const p = {}; return [p, { p }]; })());
+        out.mutation = JSON.stringify({ a: 1, get b() { delete this.c; this.z = 9; return 2; }, c: 3, d: 4 });
+        const traps = [];
+        const handler = {};
+        for (const trap of ["get", "ownKeys", "getOwnPropertyDescriptor"]) {
+          handler[trap] = (...args) => { traps.push(`${trap}:${typeof args[1] === "symbol" ? "symbol" : args[1]}`); return Reflect[trap](...args); };
+        }
+        out.proxies = JSON.stringify([new Proxy({ a: 1, b: { c: 2 }, 3: "x" }, handler), new Proxy([1, 2], handler)]);
+        out.traps = traps;
+        out.bigint = attempt(() => JSON.stringify({ n: 1n }));
+        return out;
+    "#;
+    let expected: serde_json::Value = serde_json::from_str(
+        r#"
+        {
+         "nested": "{\"a\":1,\"b\":[1,{\"c\":[],\"d\":{}},[[[]]]],\"e\":{\"f\":{\"g\":\"h\"}}}",
+         "primitives": "[1,0,1.5,null,null,true,null,null,\"s\",null,null]",
+         "escapes": "{\"k\\\"\\\\\\n\\u0001\":\"a\\\"b\\\\c\\n\\t\\r\\b\\f\\u001f\u2028 \u00e9 \u65e5\u672c \ud83d\ude00\"}",
+         "keyOrder": "{\"1\":\"one\",\"2\":\"two\",\"b\":1,\"a\":2,\"-1\":3,\"01\":4}",
+         "ownEnumerableOnly": "[{\"shown\":1},{}]",
+         "toJSONKeys": "{\"5\":\"string:5\",\"a\":\"string:a\",\"list\":[\"string:0\",0,\"string:2\"],\"top\":1}",
+         "toJSONTop": "\"string:\"",
+         "replacer": "{\"a\":10,\"b\":[20,{\"c\":30}]}",
+         "replacerSaw": [
+          "string::",
+          "string:a:a|b",
+          "string:b:a|b",
+          "string:0:array",
+          "string:1:array",
+          "string:c:c"
+         ],
+         "replacerDrops": "{\"b\":2,\"c\":[null,2]}",
+         "propertyList": "{\"a\":1,\"3\":4,\"c\":{\"a\":5}}",
+         "indented": "{\n  \"a\": [\n    1,\n    {\n      \"b\": 2\n    },\n    []\n  ],\n  \"c\": {}\n}[\n--{\n----\"a\": 1\n--}\n]",
+         "wrappers": "[3,\"s\",false,\"1970-01-01T00:00:00.000Z\"]",
+         "sparse": "[null,1,null,null]",
+         "cycle": "TypeError",
+         "shared": "{\"a\":{\"v\":1},\"b\":[{\"v\":1},{\"v\":1}]}",
+         "afterThrow": "TypeError[{},{\"p\":{}}]",
+         "mutation": "{\"a\":1,\"b\":2,\"d\":4}",
+         "proxies": "[{\"3\":\"x\",\"a\":1,\"b\":{\"c\":2}},[1,2]]",
+         "traps": [
+          "get:toJSON",
+          "ownKeys:undefined",
+          "getOwnPropertyDescriptor:3",
+          "getOwnPropertyDescriptor:a",
+          "getOwnPropertyDescriptor:b",
+          "get:3",
+          "get:a",
+          "get:b",
+          "get:toJSON",
+          "get:length",
+          "get:0",
+          "get:1"
+         ],
+         "bigint": "TypeError"
+        }
+        "#,
+    )
+    .unwrap();
+    assert_eq!(value(code).await, expected);
+}
+
+#[tokio::test]
 async fn numbers_come_back_as_the_very_same_doubles() {
     // The shortest text of each double, which a parser must read back exactly (some are off by one unit otherwise).
     let doubles = [0.9357625565025955, 0.1 + 0.2, 5e-324, 1.7976931348623157e308, 2.2250738585072014e-308, 1e23];
