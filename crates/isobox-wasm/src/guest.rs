@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use isobox_core::StartError;
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, Engine, Linker, Module, Result, Store, error::Context as _};
+use wasmtime::{Config, Engine, Instance, Linker, Module, Result, Store, Val, error::Context as _};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
@@ -127,8 +127,60 @@ async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
     let mut wizer = wasmtime_wizer::Wizer::new();
     // Javy's plugin convention: a pre-initialised plugin keeps exporting its initialisation function.
     wizer.init_func(INIT_FUNC).keep_init_func(true);
-    wizer
-        .run(&mut store, raw, async |store, module| linker.instantiate_async(store, module).await)
+    // Wizer's own wasmtime driver (its `wasmtime` feature) would turn on wasmtime features isobox does not use (the
+    // module cache, GC, threads), which the sandboxes' engine would then compile in too: this drives the same steps.
+    let (context, instrumented) = wizer.instrument(raw)?;
+    let module = Module::new(&engine, &instrumented).context("compiling the instrumented guest")?;
+    let instance = linker.instantiate_async(&mut store, &module).await?;
+    // A WASI reactor's own initialisation (the C library's constructors) runs first, as Wizer does.
+    if let Ok(initialize) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+        initialize.call_async(&mut store, ()).await.context("the guest's `_initialize` trapped")?;
+    }
+    instance
+        .get_typed_func::<(), ()>(&mut store, INIT_FUNC)?
+        .call_async(&mut store, ())
         .await
-        .context("pre-initialising the guest")
+        .with_context(|| format!("the guest's `{INIT_FUNC}` trapped"))?;
+    let mut state = Snapshotted { store: &mut store, instance, missing: None };
+    let snapshot = wizer.snapshot(context, &mut state).await.context("snapshotting the guest")?;
+    match state.missing {
+        Some(name) => Err(wasmtime::format_err!("the instrumented guest does not export `{name}`")),
+        None => Ok(snapshot),
+    }
+}
+
+/// The state Wizer snapshots: the instrumented guest's instance after its initialisation function ran.
+struct Snapshotted<'a, T: 'static> {
+    store: &'a mut Store<T>,
+    instance: Instance,
+    /// An export Wizer asked for and the instance lacks (Wizer's instrumentation adds them, so never in practice).
+    missing: Option<String>,
+}
+
+impl<T: Send> wasmtime_wizer::InstanceState for Snapshotted<'_, T> {
+    async fn global_get(&mut self, name: &str, _: wasmparser::ValType) -> wasmtime_wizer::SnapshotVal {
+        use wasmtime_wizer::SnapshotVal;
+        let value = self.instance.get_global(&mut *self.store, name).map(|global| global.get(&mut *self.store));
+        match value {
+            Some(Val::I32(value)) => SnapshotVal::I32(value),
+            Some(Val::I64(value)) => SnapshotVal::I64(value),
+            Some(Val::F32(value)) => SnapshotVal::F32(value),
+            Some(Val::F64(value)) => SnapshotVal::F64(value),
+            Some(Val::V128(value)) => SnapshotVal::V128(value.as_u128()),
+            _ => {
+                self.missing.get_or_insert_with(|| name.to_owned());
+                SnapshotVal::I32(0)
+            }
+        }
+    }
+
+    async fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) {
+        match self.instance.get_memory(&mut *self.store, name) {
+            Some(memory) => contents(memory.data(&*self.store)),
+            None => {
+                self.missing.get_or_insert_with(|| name.to_owned());
+                contents(&[]);
+            }
+        }
+    }
 }
