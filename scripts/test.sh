@@ -12,9 +12,11 @@ cargo clippy --release --locked --workspace --all-targets --quiet -- -D warnings
 cargo clippy --release --locked -p isobox-example-wasm-only --all-targets --quiet -- -D warnings
 # Every public item is documented (missing_docs is a workspace lint) and the docs build without a warning.
 RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --workspace --no-deps --lib --quiet
-# Every library, binary and test; the examples are left out of this build (clippy above checks that they compile, and
-# no test runs them): each links much of isobox again. Then the documentation's examples.
-cargo test --release --locked --workspace --lib --bins --tests
+# Every library and test target, and the binaries the tests run; the examples are left out of this build (clippy above
+# checks that they compile, and no test runs them): each links much of isobox again. Not `--bins`, which would also
+# build the CLI's binary a second time as an empty unit-test harness despite its `test = false`. Then the
+# documentation's examples.
+cargo test --release --locked --workspace --lib --tests
 cargo test --release --locked --workspace --doc
 # A smoke run of the benchmark harness (no thresholds: CI machines are noisy).
 target/release/isobox bench --quick --json target/bench-quick.json --out target/bench-quick-charts
