@@ -1,7 +1,7 @@
 //! Per-call cost of a compiled plugin against `run` of the same source: the plugin's call skips parsing and
 //! compiling JavaScript. Both run in a fresh sandbox per call; a session call (one sandbox kept) is shown for scale.
 //!
-//! `cargo bench --bench plugins`
+//! `cargo bench -p isobox-benches --bench plugins`
 
 use criterion::{Criterion, criterion_main};
 use isobox::RunOptions;

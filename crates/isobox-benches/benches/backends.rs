@@ -1,7 +1,8 @@
 //! The `cold`, `hostcalls` and `compute` workloads of `isobox bench`, on each backend, for tracking regressions with
 //! criterion's statistics and history (`isobox bench` is the side-by-side comparison).
 //!
-//! `cargo bench --bench backends` (all), `cargo bench --bench backends -- cold` (one workload).
+//! `cargo bench -p isobox-benches --bench backends` (all), `cargo bench -p isobox-benches --bench backends -- cold` (one
+//! workload).
 
 use std::sync::Arc;
 use std::time::Duration;
