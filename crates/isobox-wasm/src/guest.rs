@@ -141,10 +141,10 @@ async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
         .call_async(&mut store, ())
         .await
         .with_context(|| format!("the guest's `{INIT_FUNC}` trapped"))?;
-    let mut state = Snapshotted { store: &mut store, instance, missing: None };
+    let mut state = Snapshotted { store: &mut store, instance, unusable: None };
     let snapshot = wizer.snapshot(context, &mut state).await.context("snapshotting the guest")?;
-    match state.missing {
-        Some(name) => Err(wasmtime::format_err!("the instrumented guest does not export `{name}`")),
+    match state.unusable {
+        Some(name) => Err(wasmtime::format_err!("the instrumented guest has no usable export `{name}` to snapshot")),
         None => Ok(snapshot),
     }
 }
@@ -153,8 +153,9 @@ async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
 struct Snapshotted<'a, T: 'static> {
     store: &'a mut Store<T>,
     instance: Instance,
-    /// An export Wizer asked for and the instance lacks (Wizer's instrumentation adds them, so never in practice).
-    missing: Option<String>,
+    /// An export Wizer asked for that the instance lacks, or a global of a type a snapshot cannot hold (Wizer's
+    /// instrumentation adds the exports it asks for, so never in practice).
+    unusable: Option<String>,
 }
 
 impl<T: Send> wasmtime_wizer::InstanceState for Snapshotted<'_, T> {
@@ -168,7 +169,7 @@ impl<T: Send> wasmtime_wizer::InstanceState for Snapshotted<'_, T> {
             Some(Val::F64(value)) => SnapshotVal::F64(value),
             Some(Val::V128(value)) => SnapshotVal::V128(value.as_u128()),
             _ => {
-                self.missing.get_or_insert_with(|| name.to_owned());
+                self.unusable.get_or_insert_with(|| name.to_owned());
                 SnapshotVal::I32(0)
             }
         }
@@ -178,7 +179,7 @@ impl<T: Send> wasmtime_wizer::InstanceState for Snapshotted<'_, T> {
         match self.instance.get_memory(&mut *self.store, name) {
             Some(memory) => contents(memory.data(&*self.store)),
             None => {
-                self.missing.get_or_insert_with(|| name.to_owned());
+                self.unusable.get_or_insert_with(|| name.to_owned());
                 contents(&[]);
             }
         }
