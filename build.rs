@@ -1,4 +1,4 @@
-//! Lets the facade's binaries (its tests, examples and benches), which exercise the V8 backend (a dev-dependency), find libnode at
+//! Lets the facade's binaries (its tests and examples), which exercise the V8 backend (a dev-dependency), find libnode at
 //! run time. `isobox-v8`'s build script links it and sets the run-time search path of its own binaries; Cargo passes
 //! neither a link argument nor build-script metadata on through a dev-dependency, so the path is set again here, from
 //! the same place (`$ISOBOX_LIBNODE_PREFIX`, default `target/libnode`, where `scripts/setup-v8.sh` unpacks it).

@@ -1,6 +1,0 @@
-//! Lets the benchmarks find V8's shared library (libnode) where `scripts/setup-v8.sh` unpacked it.
-fn main() {
-    if let Ok(dir) = std::env::var("DEP_NODE_RPATH") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
-    }
-}
