@@ -133,8 +133,12 @@ async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
     let module = Module::new(&engine, &instrumented).context("compiling the instrumented guest")?;
     let instance = linker.instantiate_async(&mut store, &module).await?;
     // A WASI reactor's own initialisation (the C library's constructors) runs first, as Wizer does.
-    if let Ok(initialize) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
-        initialize.call_async(&mut store, ()).await.context("the guest's `_initialize` trapped")?;
+    if let Some(initialize) = instance.get_func(&mut store, "_initialize") {
+        initialize
+            .typed::<(), ()>(&store)?
+            .call_async(&mut store, ())
+            .await
+            .context("the guest's `_initialize` trapped")?;
     }
     instance
         .get_typed_func::<(), ()>(&mut store, INIT_FUNC)?
