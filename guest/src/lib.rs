@@ -106,17 +106,20 @@ fn console_line<'js>(ctx: Ctx<'js>, level: u32, text: JsString<'js>) {
     host::log(level, &lossy(&ctx, &text));
 }
 
-/// Calls a capability; the reply is its status digit (`0` value, `1` error) followed by its JSON text.
+/// Calls a capability; the reply is its JSON text, after a `!` when it is an error (a JSON text never starts with one).
 fn call_capability<'js>(ctx: Ctx<'js>, capability: u32, function: u32, args: JsString<'js>) -> String {
     let packed = host::call(capability, function, &lossy(&ctx, &args));
     let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
-    let mut reply = vec![0u8; len];
-    // The host writes exactly the `len` bytes it announced.
-    host::take(reply.as_mut_ptr() as u32);
-    let mut text = String::with_capacity(len + 1);
-    text.push(if status == 0 { '0' } else { '1' });
-    text.push_str(&String::from_utf8_lossy(&reply));
-    text
+    let mut reply = Vec::with_capacity(len + 1);
+    if status != 0 {
+        reply.push(b'!');
+    }
+    let start = reply.len();
+    // The host writes exactly the `len` bytes it announced, into the space reserved for them.
+    host::take(reply.spare_capacity_mut().as_mut_ptr() as u32);
+    // SAFETY: the `len` bytes after `start` were reserved above and the host has just written them.
+    unsafe { reply.set_len(start + len) };
+    String::from_utf8(reply).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
 /// The prelude's `engineLimit(value)`: which limit, if any, the engine itself hit when it threw `value` (1 the stack,

@@ -30,7 +30,6 @@
   const TypeErrorCtor = TypeError;
   const resolve = Promise.resolve.bind(Promise);
   const reject = Promise.reject.bind(Promise);
-  const charCodeAt = String.prototype.charCodeAt;
   const slice = String.prototype.slice;
   const objectToString = Object.prototype.toString;
   const call = Function.prototype.call.bind(Function.prototype.call);
@@ -234,11 +233,12 @@
     return described;
   }
 
-  // One host call: the reply is a status digit (0 value, 1 error) and JSON text.
+  // One host call: the reply is the value's JSON text, or `!` and the error's. (Indexing a string primitive reads
+  // its own character: no prototype can change it.)
   function invoke(capability, method, args) {
     const reply = hostCall(capability, method, stringify(args));
+    if (reply[0] !== "!") return parse(reply);
     const value = parse(call(slice, reply, 1));
-    if (call(charCodeAt, reply, 0) === 48) return value;
     const error = value.name === "TypeError" ? new TypeErrorCtor(value.message) : new ErrorCtor(value.message);
     if ("data" in value) error.data = value.data;
     throw error;

@@ -178,14 +178,15 @@ extern "C" fn call_trampoline<H: Host>(
     // A panic must not unwind into V8 (the host catches its functions' own; this is the last guard): the program
     // then ends, and the host, not knowing why, reports an internal error.
     let answer = catch_unwind(AssertUnwindSafe(|| host.call(capability, function, args))).unwrap_or(Reply::Stop);
-    let (status, text) = match answer {
-        Reply::Return(text) => (b'0', text),
-        Reply::Throw(text) => (b'1', text),
+    // The prelude's reply: the JSON text, after a `!` for an error.
+    let (marker, text): (&[u8], _) = match answer {
+        Reply::Return(text) => (b"", text),
+        Reply::Throw(text) => (b"!", text),
         Reply::Stop => return false,
     };
     REPLY.with_borrow_mut(|buffer| {
         buffer.clear();
-        buffer.push(status);
+        buffer.extend_from_slice(marker);
         buffer.extend_from_slice(text.as_bytes());
         // SAFETY: the binding passes valid out-pointers; the buffer is left alone until the next call on this thread,
         // and the binding copies the reply before that.
