@@ -6,6 +6,7 @@
 //! promises to completion and returns the outcome as data. A JavaScript error never traps. The guest is also a Javy
 //! plugin (see `plugin.rs`), so that JavaScript plugins are compiled ahead of time against it.
 
+mod capability;
 mod plugin;
 
 use std::cell::OnceCell;
@@ -63,6 +64,10 @@ fn new_guest() -> State {
             ctx.eval_with_options(PRELUDE, script_options("isobox:prelude")).expect("the isobox prelude evaluates");
         let options = Object::new(ctx.clone()).expect("an options object");
         options.set("engineLimit", Func::from(engine_limit)).expect("the options take the native");
+        capability::register(&ctx);
+        options
+            .set("capabilityObject", Func::from(capability::capability_object))
+            .expect("the options take the native");
         let hooks: Object = factory
             .call((Func::from(console_line), Func::from(call_capability), FILE_NAME, options))
             .expect("the isobox prelude initialises");

@@ -12,6 +12,7 @@
 // error's "Name: message" text before its frames (V8; QuickJS's stacks are frames only). `engineLimit(value)` is the
 // engine's own word on a thrown value: 1 when it is the error the engine threw because the stack ran out, 2 when it ran
 // out of memory, 0 otherwise; a program can make errors that look the same, but only the engine's own count.
+// `capabilityObject(capability, names, make)`, when given, makes a capability's global object (see `grant`).
 (function (hostLog, hostCall, fileName, options) {
   "use strict";
   const stackHeader = !!(options && options.stackHeader);
@@ -276,31 +277,58 @@
     defineProperty(globalThis, "Date", { value: Date, writable: true, configurable: true, enumerable: false });
   }
 
-  // Each granted capability becomes a frozen global object whose methods return promises. The manifest is
-  // `[[global, [methods]], …]`, or `{grants, seed, now}` for a run that must replay the same.
+  // A method of capability `capability`: a plain function returning a settled promise (cheaper in QuickJS than an
+  // async function).
+  function method(capability, index, name) {
+    return {
+      [name](...args) {
+        try {
+          return resolve(invoke(capability, index, args));
+        } catch (error) {
+          return reject(error);
+        }
+      },
+    }[name];
+  }
+
+  // A capability's object: frozen, inheriting from `Object.prototype`, its own properties the methods in declaration
+  // order (non-writable, enumerable, non-configurable). `names` is each method's name followed by "\n". An engine
+  // may make it itself, its methods by `make` on first use (`options.capabilityObject`); else it is built here.
+  const capabilityObject =
+    options && typeof options.capabilityObject === "function"
+      ? options.capabilityObject
+      : (capability, names, make) => {
+          const api = {};
+          for (let start = 0, index = 0; start < names.length; index++) {
+            const end = call(indexOf, names, "\n", start);
+            const name = call(slice, names, start, end);
+            defineProperty(api, name, { value: make(capability, index, name), enumerable: true });
+            start = end + 1;
+          }
+          return freeze(api);
+        };
+
+  // Each granted capability becomes a global object whose methods return promises. The manifest is
+  // `[global, …]`, or `{grants, seed, now}` for a run that must replay the same, then `\0` and each capability's
+  // method names, each followed by "\n", the capability's last by an empty line. An engine that makes capability
+  // objects itself keeps the names and gives the prelude only what comes before the `\0`.
   function grant(manifestText) {
-    let manifest = parse(manifestText);
+    const cut = call(indexOf, manifestText, "\0");
+    let manifest = parse(cut === -1 ? manifestText : call(slice, manifestText, 0, cut));
+    const names = cut === -1 ? "" : call(slice, manifestText, cut + 1);
     if (!isArray(manifest)) {
       deterministic(manifest.seed, manifest.now);
       manifest = manifest.grants;
     }
-    for (let capability = 0; capability < manifest.length; capability++) {
-      const [global, methods] = manifest[capability];
-      const api = {};
-      for (let method = 0; method < methods.length; method++) {
-        const name = methods[method];
-        // A plain function returning a settled promise: cheaper in QuickJS than an async function.
-        api[name] = {
-          [name](...args) {
-            try {
-              return resolve(invoke(capability, method, args));
-            } catch (error) {
-              return reject(error);
-            }
-          },
-        }[name];
+    for (let capability = 0, start = 0; capability < manifest.length; capability++) {
+      let end = start;
+      if (names[start] !== "\n") {
+        end = call(indexOf, names, "\n\n", start);
+        end = end === -1 ? start : end + 1;
       }
-      defineProperty(globalThis, global, { value: freeze(api), writable: false, configurable: false, enumerable: false });
+      const api = capabilityObject(capability, call(slice, names, start, end), method);
+      defineProperty(globalThis, manifest[capability], { value: api, writable: false, configurable: false, enumerable: false });
+      start = end + 1;
     }
   }
 

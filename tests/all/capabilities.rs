@@ -52,11 +52,25 @@ fn echo() -> Capability {
     .with_secret_fields(["label"])
 }
 
-/// Every backend, with `echo` and the demo `shop`.
+/// How many functions `wide` has: as many as a large REST API's operations.
+const WIDE_FUNCTIONS: u32 = 2_000;
+
+/// A capability of [`WIDE_FUNCTIONS`] functions, `op0` … `op1999`, each returning its own number plus its argument.
+fn wide() -> Capability {
+    let declarations: String = (0..WIDE_FUNCTIONS).map(|i| format!("op{i}: func(n: u32) -> u32; ")).collect();
+    let wit = format!("package t:wide; interface wide {{ {declarations} }}");
+    let wide = Capability::from_wit("wide.wit", &wit, "wide").unwrap();
+    (0..WIDE_FUNCTIONS).fold(wide, |wide, i| {
+        wide.func(&format!("op{i}"), move |_, (n,): (u32,)| async move { Ok::<_, CallError>(i + n) })
+    })
+}
+
+/// Every backend, with `echo`, the demo `shop` and `wide`.
 static BACKENDS: LazyLock<Backends> = LazyLock::new(|| {
     let mut capabilities = Capabilities::new();
     capabilities.register(echo()).unwrap();
     capabilities.register(isobox::shop::capability()).unwrap();
+    capabilities.register(wide()).unwrap();
     common::backends(&capabilities)
 });
 
@@ -224,6 +238,101 @@ async fn granted_capabilities_are_frozen() {
     for (name, backend) in backends() {
         let result = value(name, &**backend, code).await;
         assert_eq!(result, json!([["TypeError", "TypeError", "TypeError"], true, "function"]), "{name}");
+    }
+}
+
+/// A capability's object is the same to a program on every backend, however it is made: a frozen ordinary object
+/// whose own properties are its methods in declaration order. What each reflective operation gives, and the class of
+/// what it throws (the wording is the engine's), must agree with V8's, where the object is an ordinary one.
+#[tokio::test]
+async fn capability_objects_are_frozen_objects_of_their_methods_to_every_reflection() {
+    let code = r#"'use strict';
+        const out = [];
+        const t = (f) => { try { out.push(f()) } catch (e) { out.push(e.name) } };
+        t(() => Object.keys(shop));
+        t(() => Object.getOwnPropertyNames(shop).length);
+        t(() => Reflect.ownKeys(shop).length);
+        t(() => Object.isFrozen(shop));
+        t(() => Object.isSealed(shop));
+        t(() => Object.isExtensible(shop));
+        t(() => typeof shop.getCustomer);
+        t(() => shop.getCustomer === shop.getCustomer);
+        t(() => [shop.getCustomer.name, shop.getCustomer.length]);
+        t(() => ['getCustomer' in shop, 'nope' in shop, 'toString' in shop, Symbol.iterator in shop]);
+        t(() => [shop.hasOwnProperty('listOrders'), Object.hasOwn(shop, 'toString'), Object.hasOwn(shop, 'nope')]);
+        t(() => { const d = Object.getOwnPropertyDescriptor(shop, 'listOrders'); return [d.writable, d.enumerable, d.configurable, typeof d.value, d.value === shop.listOrders] });
+        t(() => Object.getOwnPropertyDescriptor(shop, 'nope'));
+        t(() => JSON.stringify(shop));
+        t(() => [Object.prototype.toString.call(shop), String(shop)]);
+        t(() => Object.getPrototypeOf(shop) === Object.prototype);
+        t(() => { shop.added = 1 });
+        t(() => { shop.getCustomer = 1 });
+        t(() => { delete shop.getCustomer });
+        t(() => delete shop.nope);
+        t(() => Object.freeze(shop) === shop);
+        t(() => Object.defineProperty(shop, 'getCustomer', { value: shop.getCustomer, writable: false }) === shop);
+        t(() => Object.defineProperty(shop, 'getCustomer', { value: 1 }));
+        t(() => Object.defineProperty(shop, 'getCustomer', { get() { return 1 } }));
+        t(() => Object.defineProperty(shop, 'added', { value: 1 }));
+        t(() => [Reflect.defineProperty(shop, 'getCustomer', { configurable: true }), Reflect.defineProperty(shop, 'getCustomer', { enumerable: true })]);
+        t(() => [Reflect.set(shop, 'getCustomer', 1), Reflect.deleteProperty(shop, 'getCustomer'), Reflect.deleteProperty(shop, 'nope')]);
+        t(() => Object.setPrototypeOf(shop, null));
+        t(() => Reflect.setPrototypeOf(shop, Object.prototype));
+        t(() => { const keys = []; for (const k in shop) keys.push(k); return keys });
+        t(() => Object.keys({ ...shop }));
+        t(() => Object.entries(shop).map(([k, v]) => typeof v));
+        t(() => Object.keys(Object.getOwnPropertyDescriptors(shop)));
+        t(() => Object.keys(Object.assign({}, shop)));
+        t(() => Object.keys(new Proxy(shop, {})));
+        t(() => [shop[Symbol.iterator], shop[Symbol.toStringTag], shop[0], shop['']]);
+        t(() => [shop.toString === Object.prototype.toString, shop.constructor === Object]);
+        t(() => Object.keys(Object.create(shop)).length);
+        t(() => Object.create(shop).getCustomer === shop.getCustomer);
+        return out;"#;
+    let mut results = Vec::new();
+    for (name, backend) in backends() {
+        let outcome = run(&**backend, code, &["shop"]).await;
+        results.push((name, outcome.result.unwrap_or_else(|error| panic!("{name}: {error:?}"))));
+    }
+    let (first, expected) = &results[0];
+    for (name, result) in &results[1..] {
+        assert_eq!(result, expected, "{name} and {first} disagree");
+    }
+    let methods = json!(["listCustomers", "getCustomer", "listProducts", "listOrders", "getOrder"]);
+    assert_eq!(expected[0], methods);
+    assert_eq!(expected[3], json!(true), "frozen");
+    assert_eq!(expected[11], json!([false, true, false, "function", true]), "a method's descriptor");
+    assert_eq!(expected[16], json!("TypeError"), "adding a property");
+    assert_eq!(expected[20], json!(true), "freezing again changes nothing");
+    assert_eq!(expected[22], json!("TypeError"), "redefining a method");
+    assert_eq!(expected[29], methods, "for-in");
+}
+
+/// Granting a capability costs a request the same whatever the number of its methods: a method's function is made
+/// when the program first reads it (on the wasm backend, where fuel counts the guest's instructions).
+#[tokio::test]
+async fn granting_a_capability_of_thousands_of_methods_costs_no_more_than_a_small_one() {
+    let (name, wasm) = &backends()[0];
+    assert_eq!(*name, "wasm");
+    let fuel = |code: &'static str, grants: &'static [&'static str]| async move {
+        let limits = Limits { fuel: Some(1_000_000_000), ..Limits::default() };
+        let request = Request::new(code).with_grants(grants.iter().copied()).with_limits(limits);
+        let outcome = wasm.run(&request).await;
+        assert!(outcome.is_ok(), "{code}: {:?}", outcome.result);
+        outcome.metrics.fuel_used.expect("fuel is reported when budgeted")
+    };
+    let small = fuel("return 1", &["shop"]).await;
+    let wide = fuel("return 1", &["wide"]).await;
+    // Each method made per request cost ~12k instructions: 2,000 of them, 24 M.
+    assert!(wide < small + 20_000, "granting 2,000 methods took {wide} instructions, 5 took {small}");
+
+    // The methods are all there, found and called by name, in declaration order.
+    for (name, backend) in backends() {
+        let code = "const keys = Object.keys(wide); \
+                    return [keys.length, keys[0], keys[1999], await wide.op1999(1), await wide.op0(2), await wide['op' + 1234](0), \
+                            typeof wide.op2000, 'op77' in wide, Object.getOwnPropertyNames(wide).indexOf('op1500')]";
+        let result = run(&**backend, code, &["wide"]).await.result.unwrap_or_else(|error| panic!("{name}: {error:?}"));
+        assert_eq!(result, json!([2000, "op0", "op1999", 2000, 2, 1234, "undefined", true, 1500]), "{name}");
     }
 }
 

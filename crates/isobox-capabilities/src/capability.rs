@@ -79,6 +79,12 @@ pub struct Capability {
     pub(crate) approval: HashSet<String>,
     /// Names given to [`with_approval`](Self::with_approval) that the interface does not declare.
     pub(crate) unknown_approvals: Vec<String>,
+    /// Its parts of a request's grant manifest (see `HostCalls::manifest`), made once when it is registered: its
+    /// global as a JSON string, and its method names each followed by a line break, then a line break.
+    pub(crate) manifest_global: String,
+    pub(crate) manifest_names: String,
+    /// Each function's position by its name in JavaScript, for sandboxes that look methods up by name.
+    pub(crate) method_indices: HashMap<String, u32>,
 }
 
 impl std::fmt::Debug for Capability {
@@ -123,6 +129,9 @@ impl Capability {
             mismatches: Vec::new(),
             approval,
             unknown_approvals: Vec::new(),
+            manifest_global: String::new(),
+            manifest_names: String::new(),
+            method_indices: HashMap::new(),
         }
     }
 

@@ -186,6 +186,7 @@ impl HostCalls {
         let tenant = request.options.tenant.as_deref().unwrap_or("default");
         let gated: Vec<(String, String)> = granted
             .iter()
+            .filter(|capability| !capability.approval.is_empty())
             .flat_map(|capability| {
                 let interface = &capability.interface;
                 let functions = interface.functions.iter().filter(|f| capability.approval.contains(&f.name));
@@ -223,26 +224,52 @@ impl HostCalls {
         self.log.clone()
     }
 
-    /// What the sandbox builds its globals from: `[[global, [method, …]], …]` as JSON text, in grant order; calls
-    /// name a capability and a function by their indices in it. Empty when nothing is granted. When a granted function
-    /// needs approval, `{"grants": [[global, [method, …]], …], "seed": [4 × u32], "now": ms}`: the sandbox's
-    /// `Math.random()` is then seeded and `Date` reads `now`.
+    /// What the sandbox builds its globals from: the JSON text `[global, …]`, in grant order, then `\0` and each
+    /// capability's method names, in declaration order, each followed by a line break, the capability's last by an
+    /// empty line (`["shop","kv"]\0getCustomer\nlistOrders\n\nget\nset\n\n`); calls name a capability and a
+    /// function by their positions in it. Method names are JavaScript identifiers (registration checks), so the names
+    /// need no escaping, and a sandbox that looks methods up on first use need not parse them. Empty when nothing is
+    /// granted. When a granted function needs approval, the JSON text is
+    /// `{"grants": [global, …], "seed": [4 × u32], "now": ms}`: the sandbox's `Math.random()` is then seeded and
+    /// `Date` reads `now`.
     pub fn manifest(&self) -> String {
+        let mut manifest = self.manifest_without_names();
+        if manifest.is_empty() {
+            return manifest;
+        }
+        manifest.push('\0');
+        for capability in &self.granted {
+            manifest.push_str(&capability.manifest_names);
+        }
+        manifest
+    }
+
+    /// The [`manifest`](Self::manifest) up to its `\0`, for a sandbox that looks each method up by name
+    /// ([`method_index`](Self::method_index)) when the program first reads it, rather than being given every name.
+    pub fn manifest_without_names(&self) -> String {
         if self.granted.is_empty() {
             return String::new();
         }
-        let entries: Vec<Value> = self
-            .granted
-            .iter()
-            .map(|capability| {
-                let interface = &capability.interface;
-                json!([interface.global, interface.functions.iter().map(|f| &f.method).collect::<Vec<_>>()])
-            })
-            .collect();
+        let globals: Vec<&str> = self.granted.iter().map(|capability| capability.manifest_global.as_str()).collect();
+        let globals = format!("[{}]", globals.join(","));
         match self.deterministic {
-            Some((seed, now)) => json!({"grants": entries, "seed": seed_words(seed), "now": now}).to_string(),
-            None => Value::Array(entries).to_string(),
+            Some((seed, now)) => format!(r#"{{"grants":{globals},"seed":{},"now":{now}}}"#, json!(seed_words(seed))),
+            None => globals,
         }
+    }
+
+    /// The position of granted capability `capability`'s function named `name` in JavaScript, if it has one.
+    pub fn method_index(&self, capability: u32, name: &[u8]) -> Option<u32> {
+        let granted = self.granted.get(capability as usize)?;
+        granted.method_indices.get(std::str::from_utf8(name).ok()?).copied()
+    }
+
+    /// Granted capability `capability`'s function names in JavaScript, in declaration order, each followed by a line
+    /// break.
+    pub fn method_names(&self, capability: u32) -> Option<&str> {
+        let names = &self.granted.get(capability as usize)?.manifest_names;
+        // Without the empty line that ends the capability's names in the manifest.
+        Some(&names[..names.len() - 1])
     }
 
     /// Starts the call of function `function` of granted capability `capability` with `args`, the JSON text of the

@@ -63,6 +63,14 @@ pub enum RegistryError {
         /// Which argument value did not fit the Rust types, and why.
         message: String,
     },
+    /// A method name that is not a JavaScript identifier of ASCII letters, digits, `_` and `$`.
+    #[error("`{capability}` names a method {method:?}, which is not a JavaScript identifier")]
+    BadMethodName {
+        /// The capability.
+        capability: String,
+        /// The method's name in JavaScript.
+        method: String,
+    },
     /// No registered capability has this name.
     #[error("no capability named `{0}` is registered")]
     NoSuchCapability(String),
@@ -118,7 +126,7 @@ impl Capabilities {
     /// assert!(matches!(capabilities.register(clock), Err(RegistryError::Duplicate(name)) if name == "clock"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn register(&mut self, capability: Capability) -> Result<&mut Self, RegistryError> {
+    pub fn register(&mut self, mut capability: Capability) -> Result<&mut Self, RegistryError> {
         let interface = &capability.interface;
         let name = interface.name.clone();
         if self.by_name.contains_key(&name) {
@@ -147,6 +155,9 @@ impl Capabilities {
         {
             return Err(RegistryError::Undeclared { capability: name, function: function.clone() });
         }
+        if let Some(function) = interface.functions.iter().find(|f| !is_identifier(&f.method)) {
+            return Err(RegistryError::BadMethodName { capability: name, method: function.method.clone() });
+        }
         let declared = crate::type_declarations(&interface.functions);
         for (type_name, declaration) in &declared {
             if let Some((existing, previous)) = self.types.get(type_name)
@@ -163,6 +174,11 @@ impl Capabilities {
         for (type_name, declaration) in declared {
             types.entry(type_name).or_insert_with(|| (name.clone(), declaration));
         }
+        let names = capability.interface.functions.iter().map(|f| format!("{}\n", f.method));
+        capability.manifest_names = names.chain(["\n".to_string()]).collect();
+        capability.manifest_global = serde_json::Value::from(capability.interface.global.as_str()).to_string();
+        let positions = capability.interface.functions.iter().enumerate();
+        capability.method_indices = positions.map(|(index, f)| (f.method.clone(), index as u32)).collect();
         self.by_name.insert(name, Arc::new(capability));
         Ok(self)
     }
@@ -291,6 +307,14 @@ impl Capabilities {
             ),
         })
     }
+}
+
+/// Whether `name` is a JavaScript identifier of ASCII letters, digits, `_` and `$` (what every method name isobox makes
+/// is): sandboxes are given the method names separated by line breaks.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 #[cfg(test)]

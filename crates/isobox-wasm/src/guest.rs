@@ -122,6 +122,8 @@ async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
     linker.func_wrap(HOST_MODULE, "call", |_: u32, _: u32, _: u32, _: u32| -> Result<u64> {
         Err(wasmtime::format_err!("no capability can be called while the guest is pre-initialised"))
     })?;
+    linker.func_wrap(HOST_MODULE, "method", |_: u32, _: u32, _: u32| -1i32)?;
+    linker.func_wrap(HOST_MODULE, "methods", |_: u32| 0u32)?;
     linker.func_wrap(HOST_MODULE, "take", |_: u32| {})?;
     let mut store = Store::new(&engine, InitState { wasi: WasiCtxBuilder::new().build_p1() });
     let mut wizer = wasmtime_wizer::Wizer::new();

@@ -1,4 +1,5 @@
-//! The host's imports to the guest: WASI preview 1 (granting nothing) and isobox's own `log`, `call` and `take`, the
+//! The host's imports to the guest: WASI preview 1 (granting nothing) and isobox's own `log`, `call`, `method`,
+//! `methods` and `take`, the
 //! interface `host` of `wit/guest.wit`, implemented by hand on its canonical-ABI core signatures (a test checks them
 //! against the WIT).
 
@@ -21,6 +22,8 @@ pub(crate) fn add_imports(linker: &mut Linker<SandboxState>) -> Result<()> {
     linker.func_wrap_async(HOST_MODULE, "call", |caller, (capability, function, ptr, len)| {
         Box::new(capability_call(caller, capability, function, ptr, len))
     })?;
+    linker.func_wrap(HOST_MODULE, "method", method_index)?;
+    linker.func_wrap(HOST_MODULE, "methods", method_names)?;
     linker.func_wrap(HOST_MODULE, "take", take_reply)?;
     Ok(())
 }
@@ -62,6 +65,21 @@ async fn capability_call(
         CallOutcome::Abort(error) => return Err(Aborted(error).into()),
     };
     Ok(status << 32 | state.reply.len() as u64)
+}
+
+/// `isobox.method(capability, ptr, len)`: the position of a granted capability's function by its name, or -1.
+fn method_index(mut caller: Caller<'_, SandboxState>, capability: u32, ptr: u32, len: u32) -> Result<i32> {
+    let memory = guest_memory(&mut caller)?;
+    let (data, state) = memory.data_and_store_mut(&mut caller);
+    let name = guest_slice(data, ptr, len)?;
+    Ok(state.host_calls.method_index(capability, name).map_or(-1, |index| index as i32))
+}
+
+/// `isobox.methods(capability)`: a granted capability's function names, as the reply `take` fetches.
+fn method_names(mut caller: Caller<'_, SandboxState>, capability: u32) -> u32 {
+    let state = caller.data_mut();
+    state.reply = state.host_calls.method_names(capability).unwrap_or_default().as_bytes().to_vec();
+    state.reply.len() as u32
 }
 
 /// `isobox.take(ptr)`: copies the last host call's reply to `ptr`.

@@ -18,7 +18,7 @@ use crate::trap;
 pub(crate) async fn run(pool: &Pool, request: &Request, host_calls: HostCalls, deadline: Instant) -> RunReport {
     let limits = &request.options.limits;
     let started = Instant::now();
-    let manifest = host_calls.manifest();
+    let manifest = host_calls.manifest_without_names();
     let mut store = sandbox::new_store(&pool.engine, limits, host_calls, pool.fuel);
     store.data_mut().deadline = deadline;
 

@@ -43,7 +43,7 @@ impl Instance {
         slot: OwnedSemaphorePermit,
         deadline: std::time::Instant,
     ) -> Self {
-        let manifest = host_calls.manifest();
+        let manifest = host_calls.manifest_without_names();
         let mut store = sandbox::new_store(&pool.engine, &limits, host_calls, pool.fuel);
         store.data_mut().deadline = deadline;
         Self { store, limits, manifest, linked: None, fresh: true, stopped: None, _slot: slot }
