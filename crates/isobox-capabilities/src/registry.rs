@@ -111,8 +111,9 @@ impl Capabilities {
     /// [`RegistryError::DuplicateGlobal`]); a declared function has no implementation, or an implementation has no
     /// declaration ([`RegistryError::Unimplemented`], [`RegistryError::Undeclared`]); an implementation's Rust
     /// arguments cannot take what the WIT declares ([`RegistryError::HandlerMismatch`]); a named type conflicts with a
-    /// registered capability's ([`RegistryError::TypeConflict`]); or a function marked as needing approval does not
-    /// exist ([`RegistryError::NoSuchFunction`]). Nothing is registered then.
+    /// registered capability's ([`RegistryError::TypeConflict`]); a function marked as needing approval does not
+    /// exist ([`RegistryError::NoSuchFunction`]); or a method's JavaScript name is not an identifier of ASCII letters,
+    /// digits, `_` and `$` ([`RegistryError::BadMethodName`]). Nothing is registered then.
     ///
     /// # Examples
     /// ```
@@ -326,6 +327,23 @@ mod tests {
 
     fn greeter() -> Capability {
         Capability::from_wit("t.wit", WIT, "greeter").unwrap()
+    }
+
+    #[test]
+    fn a_method_name_that_is_not_a_javascript_identifier_is_refused() {
+        for (method, refused) in
+            [("hello", false), ("_a1$", false), ("a b", true), ("x\ny", true), ("1a", true), ("", true)]
+        {
+            let mut interface = greeter().interface.clone();
+            interface.functions.retain(|f| f.name == "hello");
+            interface.functions[0].method = method.into();
+            let capability = Capability::new(interface)
+                .func("hello", |_, (name,): (String,)| async move { Ok::<_, CallError>(name) });
+            let error = Capabilities::new().register(capability).err();
+            let expected =
+                refused.then(|| RegistryError::BadMethodName { capability: "greeter".into(), method: method.into() });
+            assert_eq!(error, expected, "{method:?}");
+        }
     }
 
     #[test]
