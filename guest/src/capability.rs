@@ -96,51 +96,59 @@ pub(crate) fn capability_object<'js>(
     }
 }
 
-/// The object's methods, or none for an object of another class.
+/// The object's methods, or null for an object of another class. A reference made from it must not live across a
+/// call into JavaScript, during which a collection may read the methods too (`mark`).
 ///
 /// # Safety
-/// `object` is a live value; the reference lasts no longer than the object.
-unsafe fn methods<'a>(object: JSValue) -> Option<&'a mut Methods> {
+/// `object` is a live value.
+unsafe fn methods(object: JSValue) -> *mut Methods {
     // SAFETY: the opaque pointer of this class is always a `Methods` made by `capability_object`.
-    unsafe { qjs::JS_GetOpaque(object, CLASS_ID.load(Ordering::Relaxed)).cast::<Methods>().as_mut() }
+    unsafe { qjs::JS_GetOpaque(object, CLASS_ID.load(Ordering::Relaxed)).cast::<Methods>() }
 }
 
-/// The function of the method named `atom`, made now if it is the first time it is asked for; `JS_UNDEFINED` when it
-/// is not a method; `JS_EXCEPTION` when making it threw. Not duplicated.
+/// The function of `object`'s method named `atom`, made now if it is the first time it is asked for; `JS_UNDEFINED`
+/// when it is not a method (or `object` is not a capability object); `JS_EXCEPTION` when making it threw. Not
+/// duplicated.
 ///
 /// # Safety
-/// `ctx` and `atom` are live.
-unsafe fn lookup(ctx: *mut JSContext, methods: &mut Methods, atom: JSAtom) -> JSValue {
-    if let Some(found) = methods.looked_up.get(&atom) {
-        return *found;
-    }
-    // SAFETY: live context and atom; every value made here is freed or kept (duplicated) below.
+/// `ctx`, `object` and `atom` are live.
+unsafe fn lookup(ctx: *mut JSContext, object: JSValue, atom: JSAtom) -> JSValue {
+    // SAFETY: live context, object and atom; every value made here is freed or kept (duplicated) below; no reference
+    // to the methods is held across the call of `make`.
     unsafe {
+        let methods = methods(object);
+        if methods.is_null() {
+            return qjs::JS_UNDEFINED;
+        }
+        if let Some(found) = (*methods).looked_up.get(&atom) {
+            return *found;
+        }
+        let (capability, make) = ((*methods).capability, (*methods).make);
         let key = qjs::JS_AtomToValue(ctx, atom);
         let symbol = qjs::JS_IsSymbol(key);
         qjs::JS_FreeValue(ctx, key);
-        let index = if symbol { None } else { method_index(ctx, methods.capability, atom) };
+        let index = if symbol { None } else { method_index(ctx, capability, atom) };
         let found = match index {
             Some(index) => {
                 let mut args = [
-                    qjs::JS_MKVAL(qjs::JS_TAG_INT, methods.capability as i32),
+                    qjs::JS_MKVAL(qjs::JS_TAG_INT, capability as i32),
                     qjs::JS_MKVAL(qjs::JS_TAG_INT, index as i32),
                     qjs::JS_AtomToString(ctx, atom),
                 ];
-                let made = qjs::JS_Call(ctx, methods.make, qjs::JS_UNDEFINED, 3, args.as_mut_ptr());
+                let made = qjs::JS_Call(ctx, make, qjs::JS_UNDEFINED, 3, args.as_mut_ptr());
                 qjs::JS_FreeValue(ctx, args[2]);
                 if qjs::JS_IsException(made) {
                     return made;
                 }
                 made
             }
-            None if methods.misses < MAX_REMEMBERED_MISSES => {
-                methods.misses += 1;
+            None if (*methods).misses < MAX_REMEMBERED_MISSES => {
+                (*methods).misses += 1;
                 qjs::JS_UNDEFINED
             }
             None => return qjs::JS_UNDEFINED,
         };
-        methods.looked_up.insert(qjs::JS_DupAtom(ctx, atom), found);
+        (*methods).looked_up.insert(qjs::JS_DupAtom(ctx, atom), found);
         found
     }
 }
@@ -184,8 +192,7 @@ unsafe extern "C" fn get_own_property(
 ) -> c_int {
     // SAFETY: QuickJS calls this with a live context, object of this class and atom; `desc` is null or writable.
     unsafe {
-        let Some(methods) = methods(object) else { return 0 };
-        let found = lookup(ctx, methods, atom);
+        let found = lookup(ctx, object, atom);
         if qjs::JS_IsException(found) {
             return -1;
         }
@@ -212,12 +219,13 @@ unsafe extern "C" fn get_own_property_names(
     // SAFETY: QuickJS calls this with a live context and object of this class, and frees the table it gets with
     // `js_free` (so it is allocated with `js_malloc`) after freeing each atom in it.
     unsafe {
-        let Some(methods) = methods(object) else {
+        let methods = methods(object);
+        if methods.is_null() {
             *table = std::ptr::null_mut();
             *len = 0;
             return 0;
-        };
-        let names = method_names(methods.capability);
+        }
+        let names = method_names((*methods).capability);
         let count = names.split_terminator('\n').count();
         let entries = qjs::js_malloc(ctx, (std::mem::size_of::<qjs::JSPropertyEnum>() * count.max(1)) as _)
             .cast::<qjs::JSPropertyEnum>();
@@ -245,8 +253,7 @@ unsafe extern "C" fn get_own_property_names(
 unsafe extern "C" fn delete_property(ctx: *mut JSContext, object: JSValue, atom: JSAtom) -> c_int {
     // SAFETY: as for `get_own_property`.
     unsafe {
-        let Some(methods) = methods(object) else { return 1 };
-        let found = lookup(ctx, methods, atom);
+        let found = lookup(ctx, object, atom);
         if qjs::JS_IsException(found) {
             return -1;
         }
@@ -269,8 +276,7 @@ unsafe extern "C" fn define_own_property(
     let has = |bit: u32| flags & bit != 0;
     // SAFETY: as for `get_own_property`; the values are QuickJS's and not owned here.
     unsafe {
-        let Some(methods) = methods(object) else { return 0 };
-        let found = lookup(ctx, methods, atom);
+        let found = lookup(ctx, object, atom);
         if qjs::JS_IsException(found) {
             return -1;
         }
@@ -306,7 +312,7 @@ unsafe fn same_object(value: JSValue, function: JSValue) -> bool {
 unsafe extern "C" fn mark(rt: *mut JSRuntime, object: JSValue, mark: qjs::JS_MarkFunc) {
     // SAFETY: QuickJS calls this during a collection with a live object of this class.
     unsafe {
-        let Some(methods) = methods(object) else { return };
+        let Some(methods) = methods(object).as_ref() else { return };
         qjs::JS_MarkValue(rt, methods.make, mark);
         for value in methods.looked_up.values() {
             qjs::JS_MarkValue(rt, *value, mark);

@@ -14,7 +14,8 @@ use isobox_v8::{V8Backend, V8Config};
 const READY: &str = r"printf '\001\000\000\000\012' >&0; head -c 1 <&0 >/dev/null";
 
 fn program(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("isobox-v8-hostile-{}", std::process::id()));
+    // Under the build's own scratch directory (cleaned with `target/`), not the machine's temp dir.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("isobox-v8-hostile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
