@@ -269,7 +269,7 @@ impl HostCalls {
     pub fn method_names(&self, capability: u32) -> Option<&str> {
         let names = &self.granted.get(capability as usize)?.manifest_names;
         // Without the empty line that ends the capability's names in the manifest.
-        Some(&names[..names.len() - 1])
+        Some(names.strip_suffix('\n').unwrap_or(names))
     }
 
     /// Starts the call of function `function` of granted capability `capability` with `args`, the JSON text of the

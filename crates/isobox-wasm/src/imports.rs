@@ -1,7 +1,6 @@
 //! The host's imports to the guest: WASI preview 1 (granting nothing) and isobox's own `log`, `call`, `method`,
-//! `methods` and `take`, the
-//! interface `host` of `wit/guest.wit`, implemented by hand on its canonical-ABI core signatures (a test checks them
-//! against the WIT).
+//! `methods` and `take`, the interface `host` of `wit/guest.wit`, implemented by hand on its canonical-ABI core
+//! signatures (a test checks them against the WIT).
 
 use isobox_capabilities::backend::CallOutcome;
 use isobox_core::{Level, LogLine};
