@@ -4,9 +4,11 @@
 //! request cost ~12k instructions a method (15 M for GitHub's API, whatever the program called). This object is made
 //! in constant time instead: QuickJS asks it for a property only after finding none of its own (exotic methods); it
 //! asks the host whether the name is a method (`host::method`), and has the prelude make the method's function the
-//! first time the program reads it, and keeps it. Only listing its keys fetches every name (`host::methods`). To a program it is what the prelude would otherwise build (and what the V8
-//! backend builds): a frozen ordinary object inheriting from `Object.prototype`, whose own properties are the methods
-//! in declaration order, each a non-writable, enumerable, non-configurable function.
+//! first time the program reads it, and keeps it. Only listing its keys fetches every name (`host::methods`).
+//!
+//! To a program it is what the prelude would otherwise build (and what the V8 backend builds): a frozen ordinary
+//! object inheriting from `Object.prototype`, whose own properties are the methods in declaration order, each a
+//! non-writable, enumerable, non-configurable function.
 
 use std::collections::BTreeMap;
 use std::ffi::c_int;
