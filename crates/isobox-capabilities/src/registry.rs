@@ -156,7 +156,8 @@ impl Capabilities {
         {
             return Err(RegistryError::Undeclared { capability: name, function: function.clone() });
         }
-        if let Some(function) = interface.functions.iter().find(|f| !is_identifier(&f.method)) {
+        // Every method name isobox makes is one; sandboxes are given the names separated by line breaks.
+        if let Some(function) = interface.functions.iter().find(|f| !crate::typescript::is_identifier(&f.method)) {
             return Err(RegistryError::BadMethodName { capability: name, method: function.method.clone() });
         }
         let declared = crate::type_declarations(&interface.functions);
@@ -308,14 +309,6 @@ impl Capabilities {
             ),
         })
     }
-}
-
-/// Whether `name` is a JavaScript identifier of ASCII letters, digits, `_` and `$` (what every method name isobox makes
-/// is): sandboxes are given the method names separated by line breaks.
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == '$')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 #[cfg(test)]
