@@ -2,8 +2,8 @@
 //! request an error, on time, and never the host. Each case is a small shell program standing in for a compromised
 //! worker (`V8Config::worker_program`), speaking raw frames on its standard input, the channel.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use isobox_core::{Backend, Limits, Request, SandboxError};
@@ -18,8 +18,15 @@ fn program(name: &str, body: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("isobox-v8-hostile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Written by a child process: a file this process held open for writing would be inherited by a worker another
+    // test starts at that moment, and running the program would fail with "text file busy" until that worker runs.
+    let status = Command::new("sh")
+        .args(["-c", r#"printf '%s\n' "$1" > "$2" && chmod 755 "$2""#, "sh"])
+        .arg(format!("#!/bin/sh\n{body}"))
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "writing {}", path.display());
     path
 }
 
