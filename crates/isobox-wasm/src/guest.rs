@@ -3,14 +3,14 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
+use std::time::Instant;
 
 use isobox_core::StartError;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Instance, Linker, Module, Result, Store, Val, error::Context as _};
-use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::imports::HOST_MODULE;
+use crate::wasi::WasiState;
 
 /// The guest as built by `scripts/build-guest.sh`, before pre-initialisation.
 pub(crate) const RAW_GUEST: &[u8] = include_bytes!(env!("ISOBOX_GUEST_WASM"));
@@ -112,11 +112,16 @@ pub fn pre_initialised_guest() -> Result<Vec<u8>, StartError> {
 
 async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
     struct InitState {
-        wasi: WasiP1Ctx,
+        created: Instant,
+    }
+    impl WasiState for InitState {
+        fn monotonic_origin(&self) -> Instant {
+            self.created
+        }
     }
     let engine = Engine::new(&Config::new())?;
     let mut linker = Linker::<InitState>::new(&engine);
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)?;
+    crate::wasi::add_to_linker(&mut linker)?;
     // The warm-up program's console line is dropped; nothing calls a capability while the runtime initialises.
     linker.func_wrap(HOST_MODULE, "log", |_: u32, _: u32, _: u32| {})?;
     linker.func_wrap(HOST_MODULE, "call", |_: u32, _: u32, _: u32, _: u32| -> Result<u64> {
@@ -125,7 +130,7 @@ async fn wizen(raw: &[u8]) -> Result<Vec<u8>> {
     linker.func_wrap(HOST_MODULE, "method", |_: u32, _: u32, _: u32| -1i32)?;
     linker.func_wrap(HOST_MODULE, "methods", |_: u32| 0u32)?;
     linker.func_wrap(HOST_MODULE, "take", |_: u32| {})?;
-    let mut store = Store::new(&engine, InitState { wasi: WasiCtxBuilder::new().build_p1() });
+    let mut store = Store::new(&engine, InitState { created: Instant::now() });
     let mut wizer = wasmtime_wizer::Wizer::new();
     // Javy's plugin convention: a pre-initialised plugin keeps exporting its initialisation function.
     wizer.init_func(INIT_FUNC).keep_init_func(true);

@@ -21,7 +21,7 @@ const GUEST_WIT: &str = include_str!("../../../wit/guest.wit");
 const MANGLING: ManglingAndAbi = ManglingAndAbi::Legacy(LiftLowerAbi::Sync);
 
 /// WASI preview 1, which the guest imports besides the world (its standard library's); it is not part of the WIT.
-const WASI_MODULE: &str = "wasi_snapshot_preview1";
+use crate::wasi::WASI_MODULE;
 
 /// A core function type, written as `(params) -> (results)` for readable failures.
 type Signature = String;
@@ -142,8 +142,8 @@ fn engine() -> Engine {
     Engine::new(Config::new().epoch_interruption(true)).expect("an engine")
 }
 
-/// The host's linker: the imports every sandbox is instantiated with.
-fn host_linker_imports(engine: &Engine) -> BTreeMap<(String, String), Signature> {
+/// The host's linker: the imports every sandbox is instantiated with, WASI's or isobox's own.
+fn host_linker_imports(engine: &Engine, wasi: bool) -> BTreeMap<(String, String), Signature> {
     let mut linker = Linker::<SandboxState>::new(engine);
     crate::imports::add_imports(&mut linker).expect("the host's imports link");
     let host_calls = Capabilities::new().host_calls(&Request::new("")).expect("no grants");
@@ -152,7 +152,7 @@ fn host_linker_imports(engine: &Engine) -> BTreeMap<(String, String), Signature>
         linker.iter(&mut store).map(|(module, name, item)| (module.to_string(), name.to_string(), item)).collect();
     defined
         .into_iter()
-        .filter(|(module, _, _)| module != WASI_MODULE)
+        .filter(|(module, _, _)| (module == WASI_MODULE) == wasi)
         .map(|(module, name, item)| ((module, name), extern_signature(&item.ty(&store))))
         .collect()
 }
@@ -184,9 +184,23 @@ fn the_host_linker_provides_exactly_the_worlds_imports() {
     let (resolve, world) = world(GUEST_WIT);
     let wit = world_imports(&resolve, world);
     assert!(wit.keys().all(|(module, _)| module == crate::imports::HOST_MODULE), "{wit:?}");
-    let linker = host_linker_imports(&engine());
+    let linker = host_linker_imports(&engine(), false);
     let differences = differences(&wit, &linker);
     assert!(differences.is_empty(), "the host's linker and wit/guest.wit disagree:\n{differences}");
+}
+
+/// isobox answers the guest's WASI imports itself (`wasi.rs`): exactly those, with the guest's signatures.
+#[test]
+fn the_host_linker_provides_exactly_the_guests_wasi_imports() {
+    let engine = engine();
+    let guest: BTreeMap<_, _> = guest_module(&engine)
+        .imports()
+        .filter(|import| import.module() == WASI_MODULE)
+        .map(|import| ((import.module().to_string(), import.name().to_string()), extern_signature(&import.ty())))
+        .collect();
+    assert!(guest.len() >= 5, "the guest imports WASI: {guest:?}");
+    let differences = differences(&guest, &host_linker_imports(&engine, true));
+    assert!(differences.is_empty(), "the host's WASI and the guest's imports of it disagree:\n{differences}");
 }
 
 #[test]
@@ -238,7 +252,7 @@ fn a_changed_signature_is_a_difference() {
     let changed = GUEST_WIT.replace("args: string) -> u64;", "args: string) -> u32;");
     assert_ne!(changed, GUEST_WIT, "the WIT declares `call` as this test expects");
     let (resolve, world) = world(&changed);
-    let differences = differences(&world_imports(&resolve, world), &host_linker_imports(&engine()));
+    let differences = differences(&world_imports(&resolve, world), &host_linker_imports(&engine(), false));
     assert!(
         differences.contains(r#"("isobox:guest/host@1.0.0", "call") is (i32, i32, i32, i32) -> (i64)"#),
         "{differences}"

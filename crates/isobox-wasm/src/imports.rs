@@ -1,4 +1,4 @@
-//! The host's imports to the guest: WASI preview 1 (granting nothing) and isobox's own `log`, `call`, `method`,
+//! The host's imports to the guest: WASI preview 1 (granting nothing, `wasi.rs`) and isobox's own `log`, `call`, `method`,
 //! `methods` and `take`, the interface `host` of `wit/guest.wit`, implemented by hand on its canonical-ABI core
 //! signatures (a test checks them against the WIT).
 
@@ -14,9 +14,9 @@ use crate::trap::{Aborted, LimitHit};
 /// naming.
 pub(crate) const HOST_MODULE: &str = "isobox:guest/host@1.0.0";
 
-/// Adds the guest's imports: WASI preview 1 (with an empty context) and isobox's own.
+/// Adds the guest's imports: WASI preview 1 (granting nothing) and isobox's own.
 pub(crate) fn add_imports(linker: &mut Linker<SandboxState>) -> Result<()> {
-    wasmtime_wasi::p1::add_to_linker_async(linker, |state| &mut state.wasi)?;
+    crate::wasi::add_to_linker(linker)?;
     linker.func_wrap(HOST_MODULE, "log", console_line)?;
     linker.func_wrap_async(HOST_MODULE, "call", |caller, (capability, function, ptr, len)| {
         Box::new(capability_call(caller, capability, function, ptr, len))
@@ -101,7 +101,7 @@ fn console_line(mut caller: Caller<'_, SandboxState>, level: u32, ptr: u32, len:
     Ok(())
 }
 
-fn guest_memory(caller: &mut Caller<'_, SandboxState>) -> Result<Memory> {
+pub(crate) fn guest_memory<T>(caller: &mut Caller<'_, T>) -> Result<Memory> {
     caller
         .get_export("memory")
         .and_then(|export| export.into_memory())

@@ -32,6 +32,7 @@ mod positions;
 mod program;
 mod sandbox;
 mod trap;
+mod wasi;
 
 pub use backend::WasmBackend;
 pub use config::{WasmConfig, default_cache_dir};

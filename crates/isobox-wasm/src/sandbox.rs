@@ -9,18 +9,17 @@ use isobox_core::output::{OutputBudget, decode_result};
 use isobox_core::{Limits, LogLine, SandboxError};
 use serde_json::Value;
 use wasmtime::{AsContextMut, Engine, Memory, ResourceLimiter, Result, Store, TypedFunc, UpdateDeadline};
-use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::cpu::CpuMeter;
 use crate::imports::guest_slice;
 use crate::pool::Fuel;
 use crate::trap::LimitHit;
+use crate::wasi::WasiState;
 
 /// Everything a sandbox owns besides its instances. It dies with the sandbox.
 pub(crate) struct SandboxState {
-    /// WASI with nothing granted: no files, sockets, environment or arguments; stdout and stderr are discarded.
-    pub wasi: WasiP1Ctx,
+    /// When the sandbox was made: where its WASI monotonic clock starts.
+    pub created: Instant,
     pub memory_limit: u64,
     pub deadline: Instant,
     /// The CPU time used against [`Limits::cpu_time`], when the request sets one.
@@ -34,6 +33,12 @@ pub(crate) struct SandboxState {
     /// Whether the engine counts fuel (asking the store would build an error, and capture a backtrace, on one that
     /// does not).
     pub fuel: Fuel,
+}
+
+impl WasiState for SandboxState {
+    fn monotonic_origin(&self) -> Instant {
+        self.created
+    }
 }
 
 impl ResourceLimiter for SandboxState {
@@ -54,7 +59,7 @@ impl ResourceLimiter for SandboxState {
 /// `fuel` or not.
 pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls, fuel: Fuel) -> Store<SandboxState> {
     let state = SandboxState {
-        wasi: WasiCtxBuilder::new().build_p1(),
+        created: Instant::now(),
         memory_limit: limits.memory_bytes,
         deadline: Instant::now(),
         cpu: limits.cpu_time.map(|budget| Arc::new(CpuMeter::new(budget))),
