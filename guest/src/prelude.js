@@ -12,7 +12,7 @@
 // error's "Name: message" text before its frames (V8; QuickJS's stacks are frames only). `engineLimit(value)` is the
 // engine's own word on a thrown value: 1 when it is the error the engine threw because the stack ran out, 2 when it ran
 // out of memory, 0 otherwise; a program can make errors that look the same, but only the engine's own count.
-// `capabilityObject(capability, names, make)`, when given, makes a capability's global object (see `grant`).
+// `capabilityObject(capability, names, make)` makes a capability's global object (see `grant`).
 (function (hostLog, hostCall, fileName, options) {
   "use strict";
   const stackHeader = !!(options && options.stackHeader);
@@ -27,7 +27,6 @@
   const getPrototypeOf = Object.getPrototypeOf;
   const isArray = Array.isArray;
   const defineProperty = Object.defineProperty;
-  const freeze = Object.freeze;
   const TypeErrorCtor = TypeError;
   const resolve = Promise.resolve.bind(Promise);
   const reject = Promise.reject.bind(Promise);
@@ -39,8 +38,6 @@
   const join = Array.prototype.join;
   const indexOf = String.prototype.indexOf;
   const create = Object.create;
-  const setPrototypeOf = Object.setPrototypeOf;
-  const ObjectPrototype = Object.prototype;
   const max = Math.max;
   const construct = Reflect.construct;
   const NativeDate = Date;
@@ -294,24 +291,10 @@
   }
 
   // A capability's object: frozen, inheriting from `Object.prototype`, its own properties the methods in declaration
-  // order (non-writable, enumerable, non-configurable). `names` is each method's name followed by "\n". An engine
-  // may make it itself, its methods by `make` on first use (`options.capabilityObject`); else it is built here.
-  const capabilityObject =
-    options && typeof options.capabilityObject === "function"
-      ? options.capabilityObject
-      : (capability, names, make) => {
-          // Assigned (a definition each was three times slower in V8) to an object without a prototype, so that a
-          // method named `__proto__` is a property like the others; then given `Object.prototype`, and frozen.
-          const api = create(null);
-          for (let start = 0, index = 0; start < names.length; index++) {
-            const end = call(indexOf, names, "\n", start);
-            const name = call(slice, names, start, end);
-            api[name] = make(capability, index, name);
-            start = end + 1;
-          }
-          setPrototypeOf(api, ObjectPrototype);
-          return freeze(api);
-        };
+  // order (non-writable, enumerable, non-configurable), each made by `method` on its first read. Every engine makes it
+  // itself, `capabilityObject(capability, names, method)` with `names` each method's name followed by "\n": the wasm
+  // guest as an object of its own class (guest/src/capability.rs), V8 with lazy data properties (isobox_v8.cc).
+  const capabilityObject = options.capabilityObject;
 
   // Each granted capability becomes a global object whose methods return promises. The manifest is
   // `[global, …]`, or `{grants, seed, now}` for a run that must replay the same, then `\0` and each capability's

@@ -243,12 +243,17 @@ async fn granted_capabilities_are_frozen() {
 
 /// A capability's object is the same to a program on every backend, however it is made: a frozen ordinary object
 /// whose own properties are its methods in declaration order. What each reflective operation gives, and the class of
-/// what it throws (the wording is the engine's), must agree with V8's, where the object is an ordinary one.
+/// what it throws (the wording is the engine's), must be what it gives for such an object made by the program itself,
+/// in the same engine, and agree between the backends.
 #[tokio::test]
 async fn capability_objects_are_frozen_objects_of_their_methods_to_every_reflection() {
     let code = r#"'use strict';
+      const probe = (shop) => {
         const out = [];
         const t = (f) => { try { out.push(f()) } catch (e) { out.push(e.name) } };
+        // First reads of a method through another receiver: a primitive one, and an object inheriting from it.
+        t(() => Reflect.get(shop, 'getOrder', 1) === Reflect.get(shop, 'getOrder', 'x'));
+        t(() => Object.create(shop).listProducts === Object.create(shop).listProducts);
         t(() => Object.keys(shop));
         t(() => Object.getOwnPropertyNames(shop).length);
         t(() => Reflect.ownKeys(shop).length);
@@ -288,24 +293,33 @@ async fn capability_objects_are_frozen_objects_of_their_methods_to_every_reflect
         t(() => [shop.toString === Object.prototype.toString, shop.constructor === Object]);
         t(() => Object.keys(Object.create(shop)).length);
         t(() => Object.create(shop).getCustomer === shop.getCustomer);
-        return out;"#;
+        return out;
+      };
+      // The same object as the program would make it: methods as `method` in the prelude makes them (length 0).
+      const names = ['listCustomers', 'getCustomer', 'listProducts', 'listOrders', 'getOrder'];
+      const plain = Object.freeze(Object.fromEntries(names.map((name) => [name, { [name](...args) {} }[name]])));
+      return [probe(shop), probe(plain)];"#;
     let mut results = Vec::new();
     for (name, backend) in backends() {
         let outcome = run(&**backend, code, &["shop"]).await;
-        results.push((name, outcome.result.unwrap_or_else(|error| panic!("{name}: {error:?}"))));
+        let result = outcome.result.unwrap_or_else(|error| panic!("{name}: {error:?}"));
+        assert_eq!(result[0], result[1], "{name}: the capability object and an ordinary one disagree");
+        results.push((name, result[0].clone()));
     }
     let (first, expected) = &results[0];
     for (name, result) in &results[1..] {
         assert_eq!(result, expected, "{name} and {first} disagree");
     }
     let methods = json!(["listCustomers", "getCustomer", "listProducts", "listOrders", "getOrder"]);
-    assert_eq!(expected[0], methods);
-    assert_eq!(expected[3], json!(true), "frozen");
-    assert_eq!(expected[11], json!([false, true, false, "function", true]), "a method's descriptor");
-    assert_eq!(expected[16], json!("TypeError"), "adding a property");
-    assert_eq!(expected[20], json!(true), "freezing again changes nothing");
-    assert_eq!(expected[22], json!("TypeError"), "redefining a method");
-    assert_eq!(expected[29], methods, "for-in");
+    assert_eq!(expected[0], json!(true), "a method read through a primitive receiver");
+    assert_eq!(expected[1], json!(true), "a method read through an inheriting object");
+    assert_eq!(expected[2], methods);
+    assert_eq!(expected[5], json!(true), "frozen");
+    assert_eq!(expected[13], json!([false, true, false, "function", true]), "a method's descriptor");
+    assert_eq!(expected[18], json!("TypeError"), "adding a property");
+    assert_eq!(expected[22], json!(true), "freezing again changes nothing");
+    assert_eq!(expected[24], json!("TypeError"), "redefining a method");
+    assert_eq!(expected[31], methods, "for-in");
 }
 
 /// Granting a capability costs a request the same whatever the number of its methods: a method's function is made

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -48,6 +49,10 @@ constexpr size_t kHeapHeadroom = size_t{1} << 30;
 // V8 compiles a function (lazily, on its first call) only with this much stack left; without it even `return 1`
 // overflows under a small limit. It is added to the request's stack limit, which is for the program's own frames.
 constexpr uintptr_t kCompileStackBytes = 40 << 10;
+
+// A lazy method's property data is `capability * kMethodsPerCapability + index` (exact as a double: isobox registers
+// far fewer than 2^21 capabilities, and a capability far fewer than 2^32 methods).
+constexpr double kMethodsPerCapability = 4294967296.0;
 
 // What every sandbox shares: the platform, and a startup snapshot whose default context has isobox's globals and
 // prelude evaluated, so that a fresh context starts with them (as the wasm guest starts from its Wizer snapshot).
@@ -169,6 +174,8 @@ struct isobox_v8_sandbox {
   v8::Global<v8::Function> probe;
   v8::Global<v8::Value> probe_value;
   bool compiling_probe = false;
+  // The prelude's `make(capability, index, name)`, which makes a capability's method (see `CapabilityObject`).
+  v8::Global<v8::Function> make_method;
 };
 
 namespace {
@@ -478,6 +485,69 @@ void DecodeUtf8(const v8::FunctionCallbackInfo<v8::Value> &info) {
   info.GetReturnValue().Set(text);
 }
 
+// A method of a capability object, made on its first read: `make(capability, index, name)` with the capability and the
+// method's index packed in the property's data (see `CapabilityObject`). V8 then keeps the function as the property's
+// value, whatever the read's receiver (a primitive one is boxed first), so every read gives the same function.
+void MakeMethod(v8::Local<v8::Name> name, const v8::PropertyCallbackInfo<v8::Value> &info) {
+  v8::Isolate *isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  isobox_v8_sandbox *sandbox = SandboxOf(isolate);
+  if (sandbox == nullptr || sandbox->make_method.IsEmpty() || !info.Data()->IsNumber()) {
+    isolate->ThrowException(v8::Exception::Error(Text(isolate, "a capability method read outside its sandbox")));
+    return;
+  }
+  v8::Local<v8::Value> method;
+  double packed = info.Data().As<v8::Number>()->Value();
+  double capability = std::floor(packed / kMethodsPerCapability);
+  v8::Local<v8::Value> arguments[] = {v8::Number::New(isolate, capability),
+                                      v8::Number::New(isolate, packed - capability * kMethodsPerCapability), name};
+  if (sandbox->make_method.Get(isolate)->Call(context, v8::Undefined(isolate), 3, arguments).ToLocal(&method)) {
+    info.GetReturnValue().Set(method);
+  }
+}
+
+// The prelude's `capabilityObject(capability, names, make)`: a capability's global object, frozen, inheriting from
+// `Object.prototype`, its own properties its methods in declaration order (`names`: each name followed by "\n"). Each
+// method is a lazy data property: to every reflection an ordinary data property, its function made by `MakeMethod` on
+// first read. So granting a capability costs a property per method, not a function per method (GitHub's REST API
+// as a capability has 1,223).
+void CapabilityObject(const v8::FunctionCallbackInfo<v8::Value> &info) {
+  isobox_v8_sandbox *sandbox = SandboxOf(info);
+  v8::Isolate *isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  uint32_t capability;
+  if (sandbox == nullptr || !info[0]->Uint32Value(context).To(&capability) || !info[1]->IsString() ||
+      !info[2]->IsFunction()) {
+    isolate->ThrowException(v8::Exception::TypeError(Text(isolate, "capabilityObject needs (capability, names, make)")));
+    return;
+  }
+  sandbox->make_method.Reset(isolate, info[2].As<v8::Function>());
+  std::string names = Utf8(isolate, info[1].As<v8::String>());
+  // Made without a prototype, so that a method named `__proto__` is a property like the others.
+  v8::Local<v8::Object> api = v8::Object::New(isolate, v8::Null(isolate), nullptr, nullptr, 0);
+  double index = 0;
+  for (size_t start = 0; start < names.size(); index++) {
+    size_t end = std::min(names.find('\n', start), names.size());
+    v8::Local<v8::String> name;
+    if (end - start > static_cast<size_t>(v8::String::kMaxLength) ||
+        !v8::String::NewFromUtf8(isolate, names.data() + start, v8::NewStringType::kInternalized,
+                                 static_cast<int>(end - start))
+             .ToLocal(&name)) {
+      isolate->ThrowException(v8::Exception::RangeError(Text(isolate, "a method name is too long for V8")));
+      return;
+    }
+    v8::Local<v8::Value> packed = v8::Number::New(isolate, capability * kMethodsPerCapability + index);
+    if (api->SetLazyDataProperty(context, name, MakeMethod, packed).IsNothing()) return;
+    start = end + 1;
+  }
+  v8::Local<v8::Value> object_prototype = v8::Object::New(isolate)->GetPrototype();
+  if (api->SetPrototype(context, object_prototype).IsNothing() ||
+      api->SetIntegrityLevel(context, v8::IntegrityLevel::kFrozen).IsNothing()) {
+    return;
+  }
+  info.GetReturnValue().Set(api);
+}
+
 v8::MaybeLocal<v8::Function> Native(v8::Local<v8::Context> context, v8::FunctionCallback callback) {
   return v8::Function::New(context, callback, v8::Local<v8::Value>(), 0, v8::ConstructorBehavior::kThrow);
 }
@@ -516,16 +586,18 @@ v8::MaybeLocal<v8::Object> Prepare(v8::Local<v8::Context> context, const std::st
   if (globals.As<v8::Function>()->Call(context, v8::Undefined(isolate), 3, natives).IsEmpty()) return {};
 
   v8::Local<v8::Value> prelude;
-  v8::Local<v8::Function> host_log, host_call, engine_limit;
+  v8::Local<v8::Function> host_log, host_call, engine_limit, capability_object;
   if (!RunScript(context, prelude_source, kPreludeName).ToLocal(&prelude) || !prelude->IsFunction() ||
       !Native(context, HostLog).ToLocal(&host_log) || !Native(context, HostCall).ToLocal(&host_call) ||
-      !Native(context, EngineLimit).ToLocal(&engine_limit)) {
+      !Native(context, EngineLimit).ToLocal(&engine_limit) ||
+      !Native(context, CapabilityObject).ToLocal(&capability_object)) {
     return {};
   }
   // V8 starts `error.stack` with the error's "Name: message" text; the prelude keeps frames only.
   v8::Local<v8::Object> options = v8::Object::New(isolate);
   if (options->Set(context, Text(isolate, "stackHeader"), v8::True(isolate)).IsNothing() ||
-      options->Set(context, Text(isolate, "engineLimit"), engine_limit).IsNothing()) {
+      options->Set(context, Text(isolate, "engineLimit"), engine_limit).IsNothing() ||
+      options->Set(context, Text(isolate, "capabilityObject"), capability_object).IsNothing()) {
     return {};
   }
   // The prelude keeps both natives to itself: programs reach `hostCall` only through the granted capabilities' methods.
@@ -546,6 +618,8 @@ const intptr_t kExternalReferences[] = {
     reinterpret_cast<intptr_t>(EncodeUtf8),
     reinterpret_cast<intptr_t>(DecodeUtf8),
     reinterpret_cast<intptr_t>(EngineLimit),
+    reinterpret_cast<intptr_t>(CapabilityObject),
+    reinterpret_cast<intptr_t>(MakeMethod),
     0,
 };
 
@@ -875,6 +949,7 @@ void isobox_v8_sandbox_free(isobox_v8_sandbox *sandbox) {
   sandbox->probe.Reset();
   sandbox->probe_value.Reset();
   sandbox->web_assembly.Reset();
+  sandbox->make_method.Reset();
   sandbox->context.Reset();
   // The default platform keeps a task queue per isolate until told the isolate is going. Before `Dispose`, so that an
   // isolate created meanwhile at the same address (on another thread) cannot be given this isolate's queue.
