@@ -161,6 +161,15 @@ fn guest_module(engine: &Engine) -> Module {
     Module::new(engine, crate::guest::RAW_GUEST).expect("the embedded guest compiles")
 }
 
+/// The embedded guest's imports, WASI's or the others, with their signatures.
+fn guest_imports(engine: &Engine, wasi: bool) -> BTreeMap<(String, String), Signature> {
+    guest_module(engine)
+        .imports()
+        .filter(|import| (import.module() == WASI_MODULE) == wasi)
+        .map(|import| ((import.module().to_string(), import.name().to_string()), extern_signature(&import.ty())))
+        .collect()
+}
+
 /// Differences between what the WIT says and what a side has, one per line.
 fn differences<K: Ord + std::fmt::Debug>(wit: &BTreeMap<K, Signature>, actual: &BTreeMap<K, Signature>) -> String {
     let mut lines = Vec::new();
@@ -193,11 +202,7 @@ fn the_host_linker_provides_exactly_the_worlds_imports() {
 #[test]
 fn the_host_linker_provides_exactly_the_guests_wasi_imports() {
     let engine = engine();
-    let guest: BTreeMap<_, _> = guest_module(&engine)
-        .imports()
-        .filter(|import| import.module() == WASI_MODULE)
-        .map(|import| ((import.module().to_string(), import.name().to_string()), extern_signature(&import.ty())))
-        .collect();
+    let guest = guest_imports(&engine, true);
     assert!(guest.len() >= 5, "the guest imports WASI: {guest:?}");
     let differences = differences(&guest, &host_linker_imports(&engine, true));
     assert!(differences.is_empty(), "the host's WASI and the guest's imports of it disagree:\n{differences}");
@@ -207,13 +212,7 @@ fn the_host_linker_provides_exactly_the_guests_wasi_imports() {
 fn the_guest_imports_exactly_the_worlds_imports_and_wasi() {
     let (resolve, world) = world(GUEST_WIT);
     let wit = world_imports(&resolve, world);
-    let module = guest_module(&engine());
-    let imports: BTreeMap<_, _> = module
-        .imports()
-        .filter(|import| import.module() != WASI_MODULE)
-        .map(|import| ((import.module().to_string(), import.name().to_string()), extern_signature(&import.ty())))
-        .collect();
-    let differences = differences(&wit, &imports);
+    let differences = differences(&wit, &guest_imports(&engine(), false));
     assert!(differences.is_empty(), "the guest's imports and wit/guest.wit disagree:\n{differences}");
 }
 

@@ -58,10 +58,11 @@ impl ResourceLimiter for SandboxState {
 /// A fresh store bounded by `limits`, whose guest may call the capabilities in `host_calls`, on an engine that counts
 /// `fuel` or not.
 pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls, fuel: Fuel) -> Store<SandboxState> {
+    let now = Instant::now();
     let state = SandboxState {
-        created: Instant::now(),
+        created: now,
         memory_limit: limits.memory_bytes,
-        deadline: Instant::now(),
+        deadline: now,
         cpu: limits.cpu_time.map(|budget| Arc::new(CpuMeter::new(budget))),
         output: OutputBudget::new(limits),
         logs: Vec::new(),
