@@ -1,5 +1,7 @@
 //! Runs every workload on every backend, interleaved: each round gives every backend one turn (a short block of
-//! requests), so that a slow moment of the machine falls on all of them alike.
+//! requests), so that a slow moment of the machine falls on all of them alike. Each turn starts after a pause in
+//! which no backend runs a request ([`SETTLE`]), so that what one backend does in the background after its turn does
+//! not fall on the next backend's requests.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -25,6 +27,19 @@ pub struct Options {
 
 /// The most sandboxes the memory workload holds live at once: backends must allow at least this many.
 pub const MAX_LIVE_SANDBOXES: u32 = 200;
+
+/// The pause before each backend's turn when several are compared. After a turn the V8 backend's workers go on making
+/// the isolates of their next requests (3–6 ms of CPU each, on as many cores as it has workers): without the pause,
+/// that work competed with the first milliseconds of the wasm backend's turn, whose whole `cold` turn (50 requests)
+/// takes about 2.5 ms.
+const SETTLE: Duration = Duration::from_millis(30);
+
+/// Waits [`SETTLE`] before a backend's turn, when there are other backends whose turns came before it.
+async fn settle(backends: &[(String, Arc<dyn Backend>)]) {
+    if backends.len() > 1 {
+        tokio::time::sleep(SETTLE).await;
+    }
+}
 
 struct Plan {
     /// Measured requests per workload and backend.
@@ -133,6 +148,7 @@ async fn latency(
     let mut errors: Vec<Option<String>> = vec![None; backends.len()];
     for _ in 0..turns {
         for (i, (_, backend)) in backends.iter().enumerate() {
+            settle(backends).await;
             // The first request after another backend's turn pays for its leftovers (cold caches, memory it just
             // freed), so it is run but not counted.
             for measured in [false].into_iter().chain(std::iter::repeat_n(true, turn)) {
@@ -173,6 +189,7 @@ async fn throughput(
     for _ in 0..slices {
         for (i, (_, backend)) in backends.iter().enumerate() {
             progress.inc(1);
+            settle(backends).await;
             let done = Arc::new(AtomicU64::new(0));
             let stop = Arc::new(AtomicBool::new(false));
             let workers: Vec<_> = (0..cores())

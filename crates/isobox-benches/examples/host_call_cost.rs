@@ -1,7 +1,7 @@
 //! The cost of one capability call round trip on every backend: from the program's call through the host's checks and
 //! a trivial Rust function (`bench.echo`) back to the program's `await`.
 //!
-//! `cargo run --release --example host_call_cost [CALLS]`
+//! `cargo run --release -p isobox-benches --example host_call_cost [CALLS]`
 //!
 //! Each sample is one request making `CALLS` calls (default 10,000), less a request running the same loop without
 //! calls; the backends take turns, and the median per call is reported.
