@@ -162,6 +162,17 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
         drain_timeout: Duration,
     ) -> std::io::Result<()> {
+        self.serve_until(listener, Box::pin(shutdown), drain_timeout).await
+    }
+
+    /// [`Server::serve`] with its shutdown boxed: the server itself (axum's and hyper's connection handling included)
+    /// is then compiled here, fully optimised, rather than in each caller for its own type of shutdown future.
+    async fn serve_until(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+        drain_timeout: Duration,
+    ) -> std::io::Result<()> {
         let (drain_started, drain) = tokio::sync::oneshot::channel();
         let state = Arc::clone(&self.state);
         let signal = async move {
