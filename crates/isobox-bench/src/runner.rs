@@ -34,7 +34,7 @@ pub const MAX_LIVE_SANDBOXES: u32 = 200;
 /// takes about 2.5 ms.
 const SETTLE: Duration = Duration::from_millis(30);
 
-/// Waits [`SETTLE`] before a backend's turn, when there are other backends whose turns came before it.
+/// Waits [`SETTLE`] before a backend's turn, when several backends take turns.
 async fn settle(backends: &[(String, Arc<dyn Backend>)]) {
     if backends.len() > 1 {
         tokio::time::sleep(SETTLE).await;
