@@ -11,7 +11,7 @@ const INCLUDE_DIR: &str = "usr/include/node";
 
 fn main() {
     println!("cargo:rerun-if-env-changed=ISOBOX_LIBNODE_PREFIX");
-    for file in ["shim/isobox_v8.h", "shim/isobox_v8.cc", "shim/unavailable.c"] {
+    for file in ["shim/isobox_v8.h", "shim/isobox_v8.cc", "shim/platform.h", "shim/platform.cc", "shim/unavailable.c"] {
         println!("cargo:rerun-if-changed={file}");
     }
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -38,6 +38,7 @@ fn build_binding(library_dir: &Path, include_dir: &Path) {
         .cpp(true)
         .std("c++17")
         .file("shim/isobox_v8.cc")
+        .file("shim/platform.cc")
         .include("shim")
         .include(include_dir)
         // libnode's V8 is built without RTTI: subclasses of its classes (the ArrayBuffer allocator) must be too.

@@ -1,5 +1,5 @@
 //! The `cold` benchmark workload (a fresh sandbox, one capability call, a small object returned) on the wasm backend,
-//! in a loop, for a profiler. With `ISOBOX_PERF_MAP` set, wasmtime names the guest's functions for `perf`:
+//! or on V8, in a loop, for a profiler. With `ISOBOX_PERF_MAP` set, wasmtime names the guest's functions for `perf`:
 //!
 //! ```text
 //! cargo build --release --workspace --example cold_loop
@@ -7,26 +7,33 @@
 //! perf report --no-children --sort symbol
 //! ```
 //!
-//! `cold_loop [REQUESTS] [CONCURRENT]` (default 10,000 requests, one at a time) prints the median request time and
-//! the requests per second when done; `CONCURRENT` loops run at once on as many threads (the `throughput` workload).
+//! `cold_loop [REQUESTS] [CONCURRENT] [wasm|v8]` (default 10,000 requests, one at a time, on wasm) prints the median
+//! request time and the requests per second when done; `CONCURRENT` loops run at once on as many threads (the
+//! `throughput` workload). On V8 the isolates are made in worker processes: `perf record` follows them.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use isobox::{Backend, Request, WasmBackend, WasmConfig};
 use isobox_bench::{BenchCapability, workloads::COLD};
+use isobox_v8::{V8Backend, V8Config};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1).map(|n| n.parse::<usize>());
-    let requests = args.next().transpose()?.unwrap_or(10_000);
-    let concurrent = args.next().transpose()?.unwrap_or(1).max(1);
+    let mut args = std::env::args().skip(1);
+    let requests = args.next().map(|n| n.parse::<usize>()).transpose()?.unwrap_or(10_000);
+    let concurrent = args.next().map(|n| n.parse::<usize>()).transpose()?.unwrap_or(1).max(1);
+    let backend_name = args.next().unwrap_or_else(|| "wasm".to_string());
     if requests < concurrent {
         return Err(format!("{requests} requests cannot keep {concurrent} loops busy").into());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(concurrent).enable_all().build()?;
     runtime.block_on(async {
         let bench = BenchCapability::new();
-        let config = WasmConfig { capabilities: isobox_bench::capabilities(&bench), ..WasmConfig::default() };
-        let backend = Arc::new(WasmBackend::new(config)?);
+        let capabilities = isobox_bench::capabilities(&bench);
+        let backend: Arc<dyn Backend> = match backend_name.as_str() {
+            "wasm" => Arc::new(WasmBackend::new(WasmConfig { capabilities, ..WasmConfig::default() })?),
+            "v8" => Arc::new(V8Backend::new(V8Config { capabilities, ..V8Config::default() })?),
+            other => return Err(format!("no backend {other:?}: wasm or v8").into()),
+        };
         let request = Arc::new(Request::new(COLD.code).with_grants(["bench"]));
         let started = Instant::now();
         let loops: Vec<_> = (0..concurrent)

@@ -7,6 +7,7 @@
 // from a host call the host answers with "stop".
 
 #include "isobox_v8.h"
+#include "platform.h"
 
 #include <libplatform/libplatform.h>
 #include <v8.h>
@@ -57,7 +58,10 @@ constexpr double kMethodsPerCapability = 4294967296.0;
 // What every sandbox shares: the platform, and a startup snapshot whose default context has isobox's globals and
 // prelude evaluated, so that a fresh context starts with them (as the wasm guest starts from its Wizer snapshot).
 struct Process {
+  // V8's default platform, for libplatform's functions (the message loop, isolate shutdown); V8 itself runs on `host`,
+  // the same with isobox's page allocator (platform.h), when it could be made.
   std::unique_ptr<v8::Platform> platform;
+  std::unique_ptr<v8::Platform> host;
   v8::StartupData snapshot{nullptr, 0};
   // Where the prelude's hooks are in the snapshot's context data.
   size_t hooks_index = 0;
@@ -839,7 +843,8 @@ const char *isobox_v8_initialize(const char *prelude, size_t prelude_len, const 
     static const char kFlags[] = "--no-verify-snapshot-checksum";
     v8::V8::SetFlagsFromString(kFlags, sizeof(kFlags) - 1);
     process->platform = v8::platform::NewDefaultPlatform();
-    v8::V8::InitializePlatform(process->platform.get());
+    process->host = isobox::NewPlatform(process->platform.get());
+    v8::V8::InitializePlatform(process->host != nullptr ? process->host.get() : process->platform.get());
     if (!v8::V8::Initialize()) {
       process->error = "V8 failed to initialise";
     } else if (snapshot_len > 0) {

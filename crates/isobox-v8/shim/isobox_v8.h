@@ -101,6 +101,10 @@ void isobox_v8_terminate(isobox_v8_sandbox *sandbox);
 // Disposes of the isolate and everything in it.
 void isobox_v8_sandbox_free(isobox_v8_sandbox *sandbox);
 
+// Checks the page allocator isolates get their heap from (platform.h) on pages of its own, outside any isolate:
+// NULL when every chunk it hands out reads as zero and is recycled as it should be, else what went wrong.
+const char *isobox_v8_check_page_recycling(void);
+
 #ifdef __cplusplus
 }
 #endif

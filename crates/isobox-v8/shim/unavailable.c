@@ -69,3 +69,5 @@ void isobox_v8_sandbox_free(isobox_v8_sandbox *sandbox) {
   (void)sandbox;
   abort();
 }
+
+const char *isobox_v8_check_page_recycling(void) { return UNAVAILABLE; }

@@ -66,6 +66,8 @@ unsafe extern "C" {
     fn isobox_v8_memory_bytes(sandbox: *mut RawSandbox) -> u64;
     fn isobox_v8_terminate(sandbox: *mut RawSandbox);
     fn isobox_v8_sandbox_free(sandbox: *mut RawSandbox);
+    #[cfg(test)]
+    fn isobox_v8_check_page_recycling() -> *const c_char;
 }
 
 /// Why this build has no V8 (isobox-v8 was built without libnode), without starting anything.
@@ -344,5 +346,22 @@ impl Terminator {
     /// The sandbox this came from must not have been dropped.
     pub(crate) unsafe fn terminate(&self) {
         unsafe { isobox_v8_terminate(self.0.as_ptr()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Isolates take their heap from a page allocator that recycles freed chunks (`shim/platform.h`): a recycled chunk
+    /// must read as zero, as a new mapping does, however it was written, trimmed, uncommitted or freed.
+    #[test]
+    fn recycled_heap_chunks_read_as_zero() {
+        // SAFETY: the check takes no arguments and returns a static string or NULL.
+        let problem = unsafe { isobox_v8_check_page_recycling() };
+        if !problem.is_null() {
+            // SAFETY: a NUL-terminated static string.
+            panic!("{}", unsafe { CStr::from_ptr(problem) }.to_string_lossy());
+        }
     }
 }
