@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -27,13 +28,25 @@ constexpr size_t kChunkBytes = 256 << 10;
 // in a worker beyond its live isolates.
 constexpr size_t kMaxRecycledChunks = 16;
 
+// V8 10.2 reserves a code range of its own for every isolate (64 MiB, at page alignment), in which it commits the
+// chunks of its code space: reservations at least this large, page-aligned, are recycled whole, as chunks are.
+constexpr size_t kMinRangeBytes = 16 << 20;
+
+// Freed code ranges kept: one for the isolate being made while another is disposed of, one spare.
+constexpr size_t kMaxRecycledRanges = 2;
+
+// A range is recycled only if at most this much of it is resident (an isolate's code space is a few hundred KiB), so
+// that zeroing it stays cheap; uncommitting a part of a range larger than this discards it as usual.
+constexpr size_t kMaxRangeResidentBytes = 4 << 20;
+
 // The largest page size `Scrub` handles (it is 4 KiB on x86-64 Linux; anything else is not recycled).
 constexpr size_t kMaxPages = kChunkBytes / 4096;
 
 // Chunks are recycled readable and writable: V8 asks for a chunk inaccessible and makes it readable and writable at
 // once, and taking the access away and giving it back costs two walks of its page table entries (and a flush of the
 // other cores' TLBs) per chunk. A chunk V8 uncommits (or frees) is zeroed in place rather than discarded: its pages
-// read as zero when committed again, as V8 expects, without faulting in again.
+// read as zero when committed again, as V8 expects, without faulting in again. Code ranges are recycled inaccessible
+// (code is made executable within them), the parts V8 uncommits zeroed in place as well.
 class RecyclingPageAllocator final : public v8::PageAllocator {
  public:
   explicit RecyclingPageAllocator(v8::PageAllocator *system)
@@ -41,6 +54,7 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
 
   ~RecyclingPageAllocator() override {
     for (void *chunk : recycled_) system_->FreePages(chunk, kChunkBytes);
+    for (const auto &range : recycled_ranges_) system_->FreePages(range.first, range.second);
   }
 
   size_t AllocatePageSize() override { return system_->AllocatePageSize(); }
@@ -49,6 +63,7 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
   void *GetRandomMmapAddr() override { return system_->GetRandomMmapAddr(); }
 
   void *AllocatePages(void *hint, size_t length, size_t alignment, Permission access) override {
+    if (IsRange(length, alignment, access)) return AllocateRange(hint, length, alignment);
     bool chunk = IsChunk(length, alignment, access);
     if (chunk) {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -68,6 +83,10 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
   }
 
   bool FreePages(void *address, size_t length) override {
+    Range range;
+    if (length >= kMinRangeBytes && TakeRange(address, length, &range)) {
+      return RecycleRange(address, range) || system_->FreePages(address, length);
+    }
     Chunk chunk;
     if (!Take(address, &chunk)) return system_->FreePages(address, length);
     if (Recycle(address, chunk)) return true;
@@ -82,6 +101,10 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
       auto *tail = static_cast<unsigned char *>(address) + new_length;
       if (mprotect(tail, length - new_length, PROT_NONE) == 0) return true;
       Take(address, nullptr);
+    }
+    if (length >= kMinRangeBytes) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ranges_.erase(address);
     }
     return system_->ReleasePages(address, length, new_length);
   }
@@ -99,6 +122,13 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
         Update(address, kCommitted);
         return true;
       }
+    }
+    // A part of a code range uncommitted (a code chunk freed): zeroed in place and made inaccessible, its pages kept
+    // for the next isolate's code space.
+    if (access == kNoAccess) {
+      if (length <= kMaxRangeResidentBytes && InRange(address, length, false) && Clear(address, length)) return true;
+    } else {
+      InRange(address, length, true);
     }
     Touch(address, length);
     return system_->SetPermissions(address, length, access);
@@ -120,6 +150,12 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
     return recycled_.size();
   }
 
+  // How many freed code ranges are kept now.
+  size_t RecycledRanges() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return recycled_ranges_.size();
+  }
+
  private:
   // What is known of a whole chunk of ours.
   struct Chunk {
@@ -131,9 +167,101 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
 
   enum Change { kScrubbed, kCommitted, kChanged };
 
+  // What is known of a code range of ours.
+  struct Range {
+    size_t length = 0;
+    // The end of what was ever made accessible in it, from its start: only pages before it can hold anything.
+    size_t touched = 0;
+  };
+
   bool IsChunk(size_t length, size_t alignment, Permission access) const {
     return length == kChunkBytes && access == kNoAccess && alignment != 0 && kChunkBytes % alignment == 0 &&
            page_bytes_ != 0 && kChunkBytes % page_bytes_ == 0 && kChunkBytes / page_bytes_ <= kMaxPages;
+  }
+
+  bool IsRange(size_t length, size_t alignment, Permission access) const {
+    return length >= kMinRangeBytes && access == kNoAccess && page_bytes_ != 0 && alignment <= page_bytes_ &&
+           length % page_bytes_ == 0;
+  }
+
+  // A code range: a recycled one of the same length, or a new reservation.
+  void *AllocateRange(void *hint, size_t length, size_t alignment) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = recycled_ranges_.begin(); it != recycled_ranges_.end(); ++it) {
+        if (it->second == length) {
+          void *pages = it->first;
+          recycled_ranges_.erase(it);
+          ranges_[pages] = Range{length, 0};
+          return pages;
+        }
+      }
+    }
+    void *pages = system_->AllocatePages(hint, length, alignment, kNoAccess);
+    if (pages != nullptr) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ranges_[pages] = Range{length, 0};
+    }
+    return pages;
+  }
+
+  // Whether [address, address + length) lies in a live code range of ours; when `accessible`, it is about to be made
+  // accessible there, and the range records it.
+  bool InRange(void *address, size_t length, bool accessible) {
+    auto begin = reinterpret_cast<uintptr_t>(address);
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto &entry : ranges_) {
+      auto base = reinterpret_cast<uintptr_t>(entry.first);
+      Range &range = entry.second;
+      if (begin < base || begin - base > range.length || length > range.length - (begin - base)) continue;
+      if (accessible) range.touched = std::max(range.touched, begin - base + length);
+      return true;
+    }
+    return false;
+  }
+
+  // The code range at `address`, of `length`, if it is one of ours, which it no longer is.
+  bool TakeRange(void *address, size_t length, Range *range) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = ranges_.find(address);
+    if (found == ranges_.end() || found->second.length != length) return false;
+    *range = found->second;
+    ranges_.erase(found);
+    return true;
+  }
+
+  // Keeps the freed code range at `address` for a later `AllocateRange`, zeroed and inaccessible; false when there
+  // are enough kept already (or it could not be zeroed).
+  bool RecycleRange(void *address, Range range) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (recycled_ranges_.size() >= kMaxRecycledRanges) return false;
+    }
+    size_t touched = (range.touched + page_bytes_ - 1) / page_bytes_ * page_bytes_;
+    if (touched > 0 && !Clear(address, std::min(touched, range.length))) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (recycled_ranges_.size() >= kMaxRecycledRanges) return false;
+    recycled_ranges_.emplace_back(address, range.length);
+    return true;
+  }
+
+  // Zeroes the resident pages of [address, address + length) and makes it inaccessible; false when more than
+  // kMaxRangeResidentBytes of it is resident (nothing is changed then), or the kernel refuses.
+  bool Clear(void *address, size_t length) {
+    if (length % page_bytes_ != 0 || reinterpret_cast<uintptr_t>(address) % page_bytes_ != 0) return false;
+    std::vector<unsigned char> resident(length / page_bytes_);
+    if (mincore(address, length, resident.data()) != 0) return false;
+    size_t pages = 0;
+    for (unsigned char page : resident) pages += page & 1;
+    if (pages * page_bytes_ > kMaxRangeResidentBytes) return false;
+    if (pages > 0) {
+      if (mprotect(address, length, PROT_READ | PROT_WRITE) != 0) return false;
+      auto *bytes = static_cast<unsigned char *>(address);
+      for (size_t page = 0; page < resident.size(); page++) {
+        if (resident[page] & 1) std::memset(bytes + page * page_bytes_, 0, page_bytes_);
+      }
+    }
+    return mprotect(address, length, PROT_NONE) == 0;
   }
 
   bool Get(void *address, Chunk *chunk) {
@@ -212,6 +340,10 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
   std::unordered_map<void *, Chunk> live_;
   // Freed chunks, zeroed, readable and writable, for the next `AllocatePages` of a chunk.
   std::vector<void *> recycled_;
+  // Code ranges handed out.
+  std::unordered_map<void *, Range> ranges_;
+  // Freed code ranges, zeroed and inaccessible, and their lengths.
+  std::vector<std::pair<void *, size_t>> recycled_ranges_;
 };
 
 // The default platform in everything but the page allocator.
@@ -343,6 +475,34 @@ const char *CheckPageRecycling() {
     many[i] = chunk;
   }
   for (size_t i = 0; i < kMaxRecycledChunks; i++) pages.FreePages(many[i], kChunkBytes);
+
+  // A code range: a part written and uncommitted reads as zero when committed again; another written part is zeroed
+  // when the range is freed, and the range comes back whole for a reservation of the same length.
+  constexpr size_t kRange = kMinRangeBytes;
+  auto *range = static_cast<unsigned char *>(pages.AllocatePages(nullptr, kRange, 4096, Permission::kNoAccess));
+  if (range == nullptr) return "no code range";
+  if (!pages.SetPermissions(range, kChunkBytes, Permission::kReadWrite)) return "a code chunk could not be committed";
+  fill(range, kChunkBytes);
+  if (!pages.SetPermissions(range, kChunkBytes, Permission::kNoAccess) ||
+      !pages.SetPermissions(range, kChunkBytes, Permission::kReadWrite) || !zeroed(range, kChunkBytes)) {
+    return "a code chunk committed again does not read as zero";
+  }
+  unsigned char *later = range + 8 * kChunkBytes;
+  if (!pages.SetPermissions(later, kChunkBytes, Permission::kReadWrite)) return "a code chunk could not be committed";
+  fill(range, kChunkBytes);
+  fill(later, kChunkBytes);
+  if (!pages.FreePages(range, kRange) || pages.RecycledRanges() != 1) return "a freed code range was not kept";
+  void *shorter = pages.AllocatePages(nullptr, kRange / 2, 4096, Permission::kNoAccess);
+  if (shorter == nullptr || shorter == range) return "a code range was handed out for another length";
+  pages.FreePages(shorter, kRange / 2);
+  if (pages.AllocatePages(nullptr, kRange, 4096, Permission::kNoAccess) != range) {
+    return "a freed code range was not recycled";
+  }
+  if (!pages.SetPermissions(range, kRange, Permission::kReadWrite) || !zeroed(range, kRange)) {
+    return "a recycled code range does not read as zero";
+  }
+  fill(later, kChunkBytes);
+  if (!pages.FreePages(range, kRange)) return "a code range could not be freed";
 
   // Anything else is left to the system's allocator.
   void *other = pages.AllocatePages(nullptr, 2 * kChunkBytes, kChunkBytes, Permission::kNoAccess);
