@@ -39,7 +39,8 @@ constexpr size_t kMaxRecycledRanges = 2;
 // that zeroing it stays cheap; uncommitting a part of a range larger than this discards it as usual.
 constexpr size_t kMaxRangeResidentBytes = 4 << 20;
 
-// The largest page size `Scrub` handles (it is 4 KiB on x86-64 Linux; anything else is not recycled).
+// The pages of a chunk at 4 KiB each, the smallest page size recycled (x86-64 Linux's): `Scrub` has room for this
+// many pages' residency.
 constexpr size_t kMaxPages = kChunkBytes / 4096;
 
 // Chunks are recycled readable and writable: V8 asks for a chunk inaccessible and makes it readable and writable at
@@ -311,7 +312,8 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
       std::lock_guard<std::mutex> lock(mutex_);
       if (recycled_.size() >= kMaxRecycledChunks) return false;
     }
-    if (!chunk.zeroed && !Scrub(address, chunk)) return false;
+    // Recycled chunks are zeroed and writable (one freed before it was ever committed is zeroed but inaccessible).
+    if ((!chunk.zeroed || !chunk.writable) && !Scrub(address, chunk)) return false;
     std::lock_guard<std::mutex> lock(mutex_);
     if (recycled_.size() >= kMaxRecycledChunks) return false;
     recycled_.push_back(address);
@@ -447,6 +449,17 @@ const char *CheckPageRecycling() {
   if (whole != again) return "a trimmed chunk was not recycled";
   if (!commit(whole) || !zeroed(whole, kChunkBytes)) return "a recycled trimmed chunk does not read as zero";
   fill(whole, kChunkBytes);
+
+  // Freed before it was ever committed, then handed out again: committing it makes it writable.
+  void *unused = allocate();
+  if (unused == nullptr || !pages.FreePages(unused, kChunkBytes)) return "an unused chunk could not be freed";
+  if (allocate() != unused || !commit(unused)) return "an unused chunk was not recycled";
+  fill(unused, kChunkBytes);
+  if (!pages.FreePages(unused, kChunkBytes)) return "a chunk could not be freed";
+  if (allocate() != unused || !commit(unused) || !zeroed(unused, kChunkBytes)) {
+    return "a recycled chunk does not read as zero";
+  }
+  if (!pages.FreePages(unused, kChunkBytes)) return "a chunk could not be freed";
 
   // Freed while writable (no access taken away first): zeroed on the way.
   if (!pages.FreePages(whole, kChunkBytes)) return "a chunk could not be freed";
