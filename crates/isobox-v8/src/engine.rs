@@ -353,8 +353,9 @@ impl Terminator {
 mod tests {
     use super::*;
 
-    /// Isolates take their heap from a page allocator that recycles freed chunks (`shim/platform.h`): a recycled chunk
-    /// must read as zero, as a new mapping does, however it was written, trimmed, uncommitted or freed.
+    /// Isolates take their heap from a page allocator that recycles freed heap chunks and code ranges
+    /// (`shim/platform.h`): what it recycles must read as zero, as a new mapping does, however it was written, trimmed,
+    /// uncommitted or freed.
     #[test]
     fn recycled_heap_chunks_read_as_zero() {
         // SAFETY: the check takes no arguments and returns a static string or NULL.
