@@ -39,10 +39,6 @@ constexpr size_t kMaxRecycledRanges = 2;
 // that zeroing it stays cheap; uncommitting a part of a range larger than this discards it as usual.
 constexpr size_t kMaxRangeResidentBytes = 4 << 20;
 
-// The pages of a chunk at 4 KiB each, the smallest page size recycled (x86-64 Linux's): `Scrub` has room for this
-// many pages' residency.
-constexpr size_t kMaxPages = kChunkBytes / 4096;
-
 // Chunks are recycled readable and writable: V8 asks for a chunk inaccessible and makes it readable and writable at
 // once, and taking the access away and giving it back costs two walks of its page table entries (and a flush of the
 // other cores' TLBs) per chunk. A chunk V8 uncommits (or frees) is zeroed in place rather than discarded: its pages
@@ -177,7 +173,7 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
 
   bool IsChunk(size_t length, size_t alignment, Permission access) const {
     return length == kChunkBytes && access == kNoAccess && alignment != 0 && kChunkBytes % alignment == 0 &&
-           page_bytes_ != 0 && kChunkBytes % page_bytes_ == 0 && kChunkBytes / page_bytes_ <= kMaxPages;
+           page_bytes_ != 0 && kChunkBytes % page_bytes_ == 0;
   }
 
   bool IsRange(size_t length, size_t alignment, Permission access) const {
@@ -234,35 +230,59 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
   // Keeps the freed code range at `address` for a later `AllocateRange`, zeroed and inaccessible; false when there
   // are enough kept already (or it could not be zeroed).
   bool RecycleRange(void *address, Range range) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (recycled_ranges_.size() >= kMaxRecycledRanges) return false;
-    }
-    size_t touched = (range.touched + page_bytes_ - 1) / page_bytes_ * page_bytes_;
-    if (touched > 0 && !Clear(address, std::min(touched, range.length))) return false;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (recycled_ranges_.size() >= kMaxRecycledRanges) return false;
-    recycled_ranges_.emplace_back(address, range.length);
-    return true;
+    return Keep(recycled_ranges_, kMaxRecycledRanges, std::make_pair(address, range.length), [&] {
+      size_t touched = (range.touched + page_bytes_ - 1) / page_bytes_ * page_bytes_;
+      return touched == 0 || Clear(address, std::min(touched, range.length));
+    });
   }
 
   // Zeroes the resident pages of [address, address + length) and makes it inaccessible; false when more than
   // kMaxRangeResidentBytes of it is resident (nothing is changed then), or the kernel refuses.
   bool Clear(void *address, size_t length) {
     if (length % page_bytes_ != 0 || reinterpret_cast<uintptr_t>(address) % page_bytes_ != 0) return false;
-    std::vector<unsigned char> resident(length / page_bytes_);
-    if (mincore(address, length, resident.data()) != 0) return false;
-    size_t pages = 0;
-    for (unsigned char page : resident) pages += page & 1;
-    if (pages * page_bytes_ > kMaxRangeResidentBytes) return false;
+    std::vector<unsigned char> resident;
+    size_t pages = Resident(address, length, &resident);
+    if (pages == kUnknown || pages * page_bytes_ > kMaxRangeResidentBytes) return false;
     if (pages > 0) {
       if (mprotect(address, length, PROT_READ | PROT_WRITE) != 0) return false;
-      auto *bytes = static_cast<unsigned char *>(address);
-      for (size_t page = 0; page < resident.size(); page++) {
-        if (resident[page] & 1) std::memset(bytes + page * page_bytes_, 0, page_bytes_);
-      }
+      ZeroResident(address, resident);
     }
     return mprotect(address, length, PROT_NONE) == 0;
+  }
+
+  static constexpr size_t kUnknown = SIZE_MAX;
+
+  // How many pages of [address, address + length) are resident, each marked in `resident`; kUnknown when the kernel
+  // does not say.
+  size_t Resident(void *address, size_t length, std::vector<unsigned char> *resident) const {
+    resident->assign(length / page_bytes_, 0);
+    if (mincore(address, length, resident->data()) != 0) return kUnknown;
+    size_t pages = 0;
+    for (unsigned char page : *resident) pages += page & 1;
+    return pages;
+  }
+
+  // Zeroes the pages marked resident in `resident` from `address` on, which must be writable.
+  void ZeroResident(void *address, const std::vector<unsigned char> &resident) const {
+    auto *bytes = static_cast<unsigned char *>(address);
+    for (size_t page = 0; page < resident.size(); page++) {
+      if (resident[page] & 1) std::memset(bytes + page * page_bytes_, 0, page_bytes_);
+    }
+  }
+
+  // Keeps `item` in `kept` (at most `bound` of them) once `clean()`, run outside the lock, made it ready to hand out
+  // again; false when enough are kept already or it could not be cleaned.
+  template <typename T, typename Clean>
+  bool Keep(std::vector<T> &kept, size_t bound, T item, Clean clean) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (kept.size() >= bound) return false;
+    }
+    if (!clean()) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (kept.size() >= bound) return false;
+    kept.push_back(item);
+    return true;
   }
 
   bool Get(void *address, Chunk *chunk) {
@@ -308,27 +328,17 @@ class RecyclingPageAllocator final : public v8::PageAllocator {
   // Keeps the freed chunk at `address` for a later `AllocatePages`, zeroed; false when there are enough kept already
   // (or it could not be zeroed).
   bool Recycle(void *address, Chunk chunk) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (recycled_.size() >= kMaxRecycledChunks) return false;
-    }
     // Recycled chunks are zeroed and writable (one freed before it was ever committed is zeroed but inaccessible).
-    if ((!chunk.zeroed || !chunk.writable) && !Scrub(address, chunk)) return false;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (recycled_.size() >= kMaxRecycledChunks) return false;
-    recycled_.push_back(address);
-    return true;
+    return Keep(recycled_, kMaxRecycledChunks, address,
+                [&] { return (chunk.zeroed && chunk.writable) || Scrub(address, chunk); });
   }
 
   // Makes the whole chunk readable and writable and zeroes its resident pages (the others read as zero already).
   bool Scrub(void *address, Chunk chunk) {
     if (!chunk.writable && mprotect(address, kChunkBytes, PROT_READ | PROT_WRITE) != 0) return false;
-    auto *bytes = static_cast<unsigned char *>(address);
-    unsigned char resident[kMaxPages];
-    if (mincore(address, kChunkBytes, resident) == 0) {
-      for (size_t page = 0; page < kChunkBytes / page_bytes_; page++) {
-        if (resident[page] & 1) std::memset(bytes + page * page_bytes_, 0, page_bytes_);
-      }
+    std::vector<unsigned char> resident;
+    if (Resident(address, kChunkBytes, &resident) != kUnknown) {
+      ZeroResident(address, resident);
     } else if (madvise(address, kChunkBytes, MADV_DONTNEED) != 0) {
       std::memset(address, 0, kChunkBytes);
     }
