@@ -7,9 +7,11 @@
 //! perf report --no-children --sort symbol
 //! ```
 //!
-//! `cold_loop [REQUESTS] [CONCURRENT] [wasm|v8]` (default 10,000 requests, one at a time, on wasm) prints the median
-//! request time and the requests per second when done; `CONCURRENT` loops run at once on as many threads (the
-//! `throughput` workload). On V8 the isolates are made in worker processes: `perf record` follows them.
+//! `cold_loop [REQUESTS] [CONCURRENT] [wasm|v8] [after-large]` (default 10,000 requests, one at a time, on wasm) prints
+//! the median request time and the requests per second when done; `CONCURRENT` loops run at once on as many threads
+//! (the `throughput` workload). `after-large` first runs one request that builds a large heap (100,000 objects), as a
+//! host serving mixed requests does, in the slot the loop then uses. On V8 the isolates are made in worker processes:
+//! `perf record` follows them.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests = args.next().map(|n| n.parse::<usize>()).transpose()?.unwrap_or(10_000);
     let concurrent = args.next().map(|n| n.parse::<usize>()).transpose()?.unwrap_or(1).max(1);
     let backend_name = args.next().unwrap_or_else(|| "wasm".to_string());
+    let after_large = match args.next().as_deref() {
+        None => false,
+        Some("after-large") => true,
+        Some(other) => return Err(format!("unknown option {other:?}: after-large").into()),
+    };
     if requests < concurrent {
         return Err(format!("{requests} requests cannot keep {concurrent} loops busy").into());
     }
@@ -34,6 +41,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "v8" => Arc::new(V8Backend::new(V8Config { capabilities, ..V8Config::default() })?),
             other => return Err(format!("no backend {other:?}: wasm or v8").into()),
         };
+        if after_large {
+            let large = Request::new(
+                "const a = []; for (let i = 0; i < 100000; i++) a.push({ i, s: 'x' + i }); return a.length;",
+            );
+            backend.run(&large).await.result?;
+        }
         let request = Arc::new(Request::new(COLD.code).with_grants(["bench"]));
         let started = Instant::now();
         let loops: Vec<_> = (0..concurrent)
