@@ -111,20 +111,63 @@ fn console_line<'js>(ctx: Ctx<'js>, level: u32, text: JsString<'js>) {
     host::log(level, &lossy(&ctx, &text));
 }
 
-/// Calls a capability; the reply is its JSON text, after a `!` when it is an error (a JSON text never starts with one).
-fn call_capability<'js>(ctx: Ctx<'js>, capability: u32, function: u32, args: JsString<'js>) -> String {
-    let packed = host::call(capability, function, &lossy(&ctx, &args));
+/// The prelude's `hostCall(capability, function, args, failed)`: one capability call. Serialises `args` as the
+/// language's own `JSON.stringify` does (whatever a program has put in its place), and parses the reply where it lies:
+/// the returned value, or, when the call threw, `failed` with the error's description as its `value` (no value the
+/// host returns is that object, which only the prelude holds).
+fn call_capability<'js>(
+    ctx: Ctx<'js>,
+    capability: u32,
+    function: u32,
+    args: Value<'js>,
+    failed: Object<'js>,
+) -> javy::quickjs::Result<Value<'js>> {
+    let packed = match ctx.json_stringify(args)? {
+        Some(text) => with_utf8(&ctx, &text, |args| host::call(capability, function, args))?,
+        // Only a value with nothing to serialise; the host answers that it is not an argument list.
+        None => host::call(capability, function, "null"),
+    };
     let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
-    let mut reply = Vec::with_capacity(len + 1);
-    if status != 0 {
-        reply.push(b'!');
-    }
-    let start = reply.len();
+    let mut reply = Vec::<u8>::with_capacity(len + 1);
     // The host writes exactly the `len` bytes it announced, into the space reserved for them.
     host::take(reply.spare_capacity_mut().as_mut_ptr() as u32);
-    // SAFETY: the `len` bytes after `start` were reserved above and the host has just written them.
-    unsafe { reply.set_len(start + len) };
-    String::from_utf8(reply).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    // SAFETY: the `len` bytes were reserved above and the host has just written them.
+    unsafe { reply.set_len(len) };
+    // QuickJS's JSON parser reads up to a terminating NUL.
+    reply.push(0);
+    // SAFETY: `reply` is `len` bytes of JSON text and a NUL; the context is live; the value returned is owned.
+    let value = unsafe {
+        let raw = qjs::JS_ParseJSON(ctx.as_raw().as_ptr(), reply.as_ptr().cast(), len as _, c"<reply>".as_ptr());
+        Value::from_raw(ctx.clone(), raw)
+    };
+    if value.is_exception() {
+        return Err(JsError::Exception);
+    }
+    if status == 0 {
+        return Ok(value);
+    }
+    failed.set("value", value)?;
+    Ok(failed.into_value())
+}
+
+/// Runs `f` on `text`'s UTF-8, read in place (a string from `JSON.stringify` is well formed: lone surrogates come
+/// escaped).
+fn with_utf8<'js, R>(ctx: &Ctx<'js>, text: &JsString<'js>, f: impl FnOnce(&str) -> R) -> javy::quickjs::Result<R> {
+    let mut len = 0;
+    // SAFETY: the context and the string are live; the pointer is freed below, after its last use.
+    let ptr = unsafe { qjs::JS_ToCStringLen(ctx.as_raw().as_ptr(), &mut len, text.as_raw()) };
+    if ptr.is_null() {
+        return Err(JsError::Exception);
+    }
+    // SAFETY: QuickJS returned `len` bytes at `ptr`.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    let result = match std::str::from_utf8(bytes) {
+        Ok(text) => f(text),
+        Err(_) => f(&String::from_utf8_lossy(bytes)),
+    };
+    // SAFETY: `ptr` came from `JS_ToCStringLen` on this context and is not used again.
+    unsafe { qjs::JS_FreeCString(ctx.as_raw().as_ptr(), ptr) };
+    Ok(result)
 }
 
 /// The prelude's `engineLimit(value)`: which limit, if any, the engine itself hit when it threw `value` (1 the stack,

@@ -233,12 +233,15 @@
     return described;
   }
 
-  // One host call: the reply is the value's JSON text, or `!` and the error's. (Indexing a string primitive reads
-  // its own character: no prototype can change it.)
+  // One host call. `hostCall` serialises the arguments (as the language's own `JSON.stringify` does), makes the call
+  // and parses its reply: the value returned, or, when the call threw, `failed`, holding the error's description as
+  // its `value` (`{name, message, data?}`); no value from the host is that object.
+  const failed = create(null);
   function invoke(capability, method, args) {
-    const reply = hostCall(capability, method, stringify(args));
-    if (reply[0] !== "!") return parse(reply);
-    const value = parse(call(slice, reply, 1));
+    const reply = hostCall(capability, method, args, failed);
+    if (reply !== failed) return reply;
+    const value = failed.value;
+    failed.value = undefined;
     const error = value.name === "TypeError" ? new TypeErrorCtor(value.message) : new ErrorCtor(value.message);
     if ("data" in value) error.data = value.data;
     throw error;

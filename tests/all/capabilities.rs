@@ -214,6 +214,31 @@ async fn host_errors_reach_javascript_as_errors() {
 }
 
 #[tokio::test]
+async fn calls_serialise_arguments_and_replies_as_the_language_does_whatever_a_program_replaces() {
+    // A program's own `JSON.stringify` and `JSON.parse` change neither what the host receives nor what the program gets
+    // back; an argument's `toJSON` is the language's and is honoured, and one that throws rejects the call with the
+    // program's own error before any call is made.
+    let code = "JSON.stringify = () => '[\"forged\"]'; JSON.parse = () => 'forged';
+        const label = { toJSON() { return 'via toJSON' } };
+        const record = await echo.echoRecord({ x: 1, yCoord: 2.5, label });
+        const failed = await echo.fail('bad').catch((e) => [e.name, e.message]);
+        const bad = { toJSON() { throw new RangeError('from toJSON') } };
+        const thrown = await echo.echoString(bad).catch((e) => [e.name, e.message, e instanceof RangeError]);
+        return [record, failed, thrown]";
+    for (name, backend) in backends() {
+        let outcome = run(&**backend, code, &["echo"]).await;
+        let expected = json!([
+            {"x": 1, "yCoord": 2.5, "label": "via toJSON"},
+            ["Error", "bad"],
+            ["RangeError", "from toJSON", true],
+        ]);
+        assert_eq!(outcome.result.unwrap_or_else(|error| panic!("{name}: {error:?}")), expected, "{name}");
+        let made: Vec<&str> = outcome.calls.iter().map(|call| call.method.as_str()).collect();
+        assert_eq!(made, ["echoRecord", "fail"], "{name}");
+    }
+}
+
+#[tokio::test]
 async fn only_granted_capabilities_exist() {
     let code = "return [typeof echo, typeof shop, typeof globalThis.echo]";
     for (name, backend) in backends() {

@@ -7,16 +7,18 @@
 //! perf report --no-children --sort symbol
 //! ```
 //!
-//! `cold_loop [REQUESTS] [CONCURRENT] [wasm|v8] [after-large]` (default 10,000 requests, one at a time, on wasm) prints
-//! the median request time and the requests per second when done; `CONCURRENT` loops run at once on as many threads
-//! (the `throughput` workload). `after-large` first runs one request that builds a large heap (100,000 objects), as a
-//! host serving mixed requests does, in the slot the loop then uses. On V8 the isolates are made in worker processes:
-//! `perf record` follows them.
+//! `cold_loop [REQUESTS] [CONCURRENT] [wasm|v8] [after-large|hostcalls]` (default 10,000 requests, one at a time, on
+//! wasm) prints the median request time and the requests per second when done; `CONCURRENT` loops run at once on as
+//! many threads (the `throughput` workload). `after-large` first runs one request that builds a large heap (100,000
+//! objects), as a host serving mixed requests does, in the slot the loop then uses; `hostcalls` runs the `hostcalls`
+//! workload (1,000 capability calls per request) instead of `cold`, and prints the median per call too. On V8 the
+//! isolates are made in worker processes: `perf record` follows them.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use isobox::{Backend, Request, WasmBackend, WasmConfig};
-use isobox_bench::{BenchCapability, workloads::COLD};
+use isobox::{Backend, Limits, Request, WasmBackend, WasmConfig};
+use isobox_bench::BenchCapability;
+use isobox_bench::workloads::{COLD, HOSTCALLS};
 use isobox_v8::{V8Backend, V8Config};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,10 +26,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests = args.next().map(|n| n.parse::<usize>()).transpose()?.unwrap_or(10_000);
     let concurrent = args.next().map(|n| n.parse::<usize>()).transpose()?.unwrap_or(1).max(1);
     let backend_name = args.next().unwrap_or_else(|| "wasm".to_string());
-    let after_large = match args.next().as_deref() {
-        None => false,
-        Some("after-large") => true,
-        Some(other) => return Err(format!("unknown option {other:?}: after-large").into()),
+    let (after_large, workload) = match args.next().as_deref() {
+        None => (false, COLD),
+        Some("after-large") => (true, COLD),
+        Some("hostcalls") => (false, HOSTCALLS),
+        Some(other) => return Err(format!("unknown option {other:?}: after-large or hostcalls").into()),
     };
     if requests < concurrent {
         return Err(format!("{requests} requests cannot keep {concurrent} loops busy").into());
@@ -47,7 +50,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             backend.run(&large).await.result?;
         }
-        let request = Arc::new(Request::new(COLD.code).with_grants(["bench"]));
+        let defaults = Limits::default();
+        let limits = Limits { host_calls: workload.per.max(defaults.host_calls), ..defaults };
+        let request = Arc::new(Request::new(workload.code).with_grants(["bench"]).with_limits(limits));
         let started = Instant::now();
         let loops: Vec<_> = (0..concurrent)
             .map(|_| {
@@ -70,10 +75,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let elapsed = started.elapsed();
         samples.sort();
+        let median = samples[samples.len() / 2];
+        let per = if workload.per > 1 { format!(" ({:?} per call)", median / workload.per) } else { String::new() };
         println!(
-            "{} requests, {concurrent} at once: median {:?}, {:.0} requests/s",
+            "{} requests, {concurrent} at once: median {median:?}{per}, {:.0} requests/s",
             samples.len(),
-            samples[samples.len() / 2],
             samples.len() as f64 / elapsed.as_secs_f64()
         );
         Ok(())

@@ -166,7 +166,8 @@ pub enum CallOutcome {
 /// A host function that has been called and not yet finished.
 pub struct PendingCall {
     future: HostFuture,
-    label: String,
+    /// The function's position in the capability's interface (the capability is `log`'s).
+    function: usize,
     result: Option<ValueType>,
     max_bytes: u64,
     /// Where the call is logged.
@@ -177,7 +178,9 @@ pub struct PendingCall {
 
 impl std::fmt::Debug for PendingCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingCall").field("call", &self.label).finish_non_exhaustive()
+        f.debug_struct("PendingCall")
+            .field("call", &Label::of(&self.log.2, self.function).to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -284,7 +287,7 @@ impl HostCalls {
                 "no host function {capability}.{function}"
             ))));
         };
-        let label = format!("{}.{}", granted.interface.global, declared.method);
+        let label = Label { global: &granted.interface.global, method: &declared.method };
         if self.calls_left == 0 {
             return Err(abort(format!("the program made more than {} host calls", self.max_calls)));
         }
@@ -293,7 +296,7 @@ impl HostCalls {
             return Err(abort(format!("the arguments of {label} exceed {} bytes", self.max_bytes)));
         }
         let raw_args = args;
-        let args = match check_arguments(&label, declared, args) {
+        let args = match check_arguments(label, declared, args) {
             Ok(args) => args,
             Err(message) => {
                 let sent = serde_json::from_slice(args).unwrap_or(Value::Null);
@@ -339,7 +342,7 @@ impl HostCalls {
         let index = self.log.begin(granted, &declared.method, &args, &text, None);
         Ok(PendingCall {
             future: handler(self.context.clone(), args),
-            label,
+            function: function as usize,
             result: declared.result.clone(),
             max_bytes: self.max_bytes,
             log: (self.log.clone(), index, Arc::clone(granted)),
@@ -389,6 +392,7 @@ impl PendingCall {
 
     /// The call's outcome, and on success the value returned (for the log, without parsing its text again).
     async fn run(self) -> (CallOutcome, Option<Value>) {
+        let label = Label::of(&self.log.2, self.function);
         let (ok, err) = match self.result {
             Some(ValueType::Result { ok, err }) => (ok.map(|ok| *ok), err.map(|err| *err)),
             other => (other, None),
@@ -400,13 +404,13 @@ impl PendingCall {
                     let at = if mismatch.path.is_empty() { String::new() } else { format!(" at `{}`", mismatch.path) };
                     let message = format!(
                         "{} returned a value that does not match its declared type{at}: expected {}, got {}",
-                        self.label, mismatch.expected, mismatch.found
+                        label, mismatch.expected, mismatch.found
                     );
                     return (throw("Error", message, None), None);
                 }
                 let text = value.to_string();
                 if text.len() as u64 > self.max_bytes {
-                    let message = format!("the result of {} exceeds {} bytes", self.label, self.max_bytes);
+                    let message = format!("the result of {label} exceeds {} bytes", self.max_bytes);
                     return (CallOutcome::Abort(SandboxError::Capability { message }), None);
                 }
                 (CallOutcome::Return(text), Some(value))
@@ -414,13 +418,34 @@ impl PendingCall {
             Err(CallError { message, data }) => {
                 // Data the WIT does not declare is not passed on.
                 let data = data.filter(|data| err.as_ref().is_some_and(|ty| ty.check(data).is_ok()));
-                (host_error(&self.label, message, data, self.max_bytes), None)
+                (host_error(label, message, data, self.max_bytes), None)
             }
         }
     }
 }
 
-fn check_arguments(label: &str, function: &Function, args: &[u8]) -> Result<Vec<Value>, String> {
+/// A function as messages name it, `global.method`: written out only when a message needs it, not for every call.
+#[derive(Clone, Copy)]
+struct Label<'a> {
+    global: &'a str,
+    method: &'a str,
+}
+
+impl<'a> Label<'a> {
+    /// Function `function` of `capability`.
+    fn of(capability: &'a Capability, function: usize) -> Self {
+        let method = capability.interface.functions.get(function).map_or("", |declared| declared.method.as_str());
+        Label { global: &capability.interface.global, method }
+    }
+}
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.global, self.method)
+    }
+}
+
+fn check_arguments(label: Label<'_>, function: &Function, args: &[u8]) -> Result<Vec<Value>, String> {
     let mut args: Vec<Value> =
         serde_json::from_slice(args).map_err(|_| format!("{label}: arguments are not JSON values"))?;
     let params = &function.params;
@@ -455,7 +480,7 @@ fn throw(name: &str, message: String, data: Option<Value>) -> CallOutcome {
 
 /// A host function's error for the sandbox, bounded as its results are: past the per-call size limit the data is
 /// dropped and the message cut, saying so, and the program goes on with the error as it would with any other.
-fn host_error(label: &str, message: String, data: Option<Value>, max_bytes: u64) -> CallOutcome {
+fn host_error(label: Label<'_>, message: String, data: Option<Value>, max_bytes: u64) -> CallOutcome {
     let size = serde_json::to_string(&message).map_or(0, |text| text.len())
         + data.as_ref().map_or(0, |data| data.to_string().len());
     if size as u64 + 64 <= max_bytes {

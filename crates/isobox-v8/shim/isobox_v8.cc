@@ -344,17 +344,19 @@ void HostLog(const v8::FunctionCallbackInfo<v8::Value> &info) {
   sandbox->host.log(sandbox->host.data, level, reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
 }
 
-// The prelude's `hostCall(capability, method, argsJson)`: one capability call, made synchronously. The host blocks this
-// thread until the call is done (the program waits, as QuickJS waits in the wasm guest) and answers with the reply
-// text the prelude decodes, or tells the binding to end the program (a capability limit or the deadline was hit).
+// The prelude's `hostCall(capability, method, args, failed)`: one capability call, made synchronously. The host blocks
+// this thread until the call is done (the program waits, as QuickJS waits in the wasm guest) and answers with the
+// reply, or tells the binding to end the program (a capability limit or the deadline was hit). `args` is serialised as
+// the language's own `JSON.stringify` does, and the reply parsed here: the value returned, or, when the call threw,
+// `failed` with the error's description as its `value` (no value from the host is that object).
 void HostCall(const v8::FunctionCallbackInfo<v8::Value> &info) {
   isobox_v8_sandbox *sandbox = SandboxOf(info);
   v8::Isolate *isolate = info.GetIsolate();
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
   uint32_t capability, function;
   v8::Local<v8::String> args;
-  if (!info[0]->Uint32Value(context).To(&capability) || !info[1]->Uint32Value(context).To(&function) ||
-      !info[2]->ToString(context).ToLocal(&args)) {
+  if (!info[3]->IsObject() || !info[0]->Uint32Value(context).To(&capability) ||
+      !info[1]->Uint32Value(context).To(&function) || !v8::JSON::Stringify(context, info[2]).ToLocal(&args)) {
     return;
   }
   std::string bytes = Utf8(isolate, args);
@@ -366,6 +368,12 @@ void HostCall(const v8::FunctionCallbackInfo<v8::Value> &info) {
     isolate->TerminateExecution();
     return;
   }
+  // An error's description comes after a `!` (no JSON text starts with one).
+  bool threw = reply_len > 0 && reply[0] == '!';
+  if (threw) {
+    reply++;
+    reply_len--;
+  }
   v8::Local<v8::String> text;
   if (reply_len > INT_MAX || !v8::String::NewFromUtf8(isolate, reinterpret_cast<const char *>(reply),
                                                       v8::NewStringType::kNormal, static_cast<int>(reply_len))
@@ -374,7 +382,15 @@ void HostCall(const v8::FunctionCallbackInfo<v8::Value> &info) {
     isolate->ThrowException(v8::Exception::Error(Text(isolate, "the host call's result is too large for V8")));
     return;
   }
-  info.GetReturnValue().Set(text);
+  v8::Local<v8::Value> value;
+  if (!v8::JSON::Parse(context, text).ToLocal(&value)) return;
+  if (!threw) {
+    info.GetReturnValue().Set(value);
+    return;
+  }
+  v8::Local<v8::Object> failed = info[3].As<v8::Object>();
+  if (failed->Set(context, Text(isolate, "value"), value).IsNothing()) return;
+  info.GetReturnValue().Set(failed);
 }
 
 // Marks the program's promise as settled and ends the current job run, so that jobs still queued behind it do not

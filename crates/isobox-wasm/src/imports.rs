@@ -35,7 +35,7 @@ async fn capability_call(
     ptr: u32,
     len: u32,
 ) -> Result<u64> {
-    let memory = guest_memory(&mut caller)?;
+    let memory = sandbox_memory(&mut caller)?;
     let (data, state) = memory.data_and_store_mut(&mut caller);
     let args = guest_slice(data, ptr, len)?;
     let outcome = match state.host_calls.begin(capability, function, args) {
@@ -68,7 +68,7 @@ async fn capability_call(
 
 /// `isobox.method(capability, ptr, len)`: the position of a granted capability's function by its name, or -1.
 fn method_index(mut caller: Caller<'_, SandboxState>, capability: u32, ptr: u32, len: u32) -> Result<i32> {
-    let memory = guest_memory(&mut caller)?;
+    let memory = sandbox_memory(&mut caller)?;
     let (data, state) = memory.data_and_store_mut(&mut caller);
     let name = guest_slice(data, ptr, len)?;
     Ok(state.host_calls.method_index(capability, name).map_or(-1, |index| index as i32))
@@ -83,7 +83,7 @@ fn method_names(mut caller: Caller<'_, SandboxState>, capability: u32) -> u32 {
 
 /// `isobox.take(ptr)`: copies the last host call's reply to `ptr`.
 fn take_reply(mut caller: Caller<'_, SandboxState>, ptr: u32) -> Result<()> {
-    let memory = guest_memory(&mut caller)?;
+    let memory = sandbox_memory(&mut caller)?;
     let reply = std::mem::take(&mut caller.data_mut().reply);
     memory.write(&mut caller, ptr as usize, &reply)?;
     Ok(())
@@ -92,13 +92,21 @@ fn take_reply(mut caller: Caller<'_, SandboxState>, ptr: u32) -> Result<()> {
 /// `isobox.log(level, ptr, len)`: one console line, counted against the output limit by the size it takes in the
 /// report.
 fn console_line(mut caller: Caller<'_, SandboxState>, level: u32, ptr: u32, len: u32) -> Result<()> {
-    let memory = guest_memory(&mut caller)?;
+    let memory = sandbox_memory(&mut caller)?;
     let (data, state) = memory.data_and_store_mut(&mut caller);
     let Some(message) = state.output.line(guest_slice(data, ptr, len)?) else {
         return Err(LimitHit::Output.into());
     };
     state.logs.push(LogLine { level: Level::from_prelude(level), message: message.into_owned() });
     Ok(())
+}
+
+/// The sandbox's guest memory: as kept when the guest was instantiated, else found by its export's name.
+fn sandbox_memory(caller: &mut Caller<'_, SandboxState>) -> Result<Memory> {
+    match caller.data().memory {
+        Some(memory) => Ok(memory),
+        None => guest_memory(caller),
+    }
 }
 
 pub(crate) fn guest_memory<T>(caller: &mut Caller<'_, T>) -> Result<Memory> {

@@ -52,6 +52,7 @@ async fn call_guest(
         let memory = instance
             .get_memory(&mut *store, "memory")
             .ok_or_else(|| wasmtime::format_err!("the guest exports no memory"))?;
+        store.data_mut().memory = Some(memory);
         let realloc = instance.get_typed_func::<(u32, u32, u32, u32), u32>(&mut *store, "cabi_realloc")?;
         let run = instance.get_typed_func::<(u32, u32, u32, u32, u32, u32, u32), u32>(&mut *store, "isobox-run")?;
 

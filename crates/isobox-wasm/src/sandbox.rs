@@ -30,6 +30,8 @@ pub(crate) struct SandboxState {
     pub host_calls: HostCalls,
     /// The reply to the last host call, until the guest takes it.
     pub reply: Vec<u8>,
+    /// The guest's memory, once it is instantiated: host calls find it here rather than by its export's name.
+    pub memory: Option<Memory>,
     /// Whether the engine counts fuel (asking the store would build an error, and capture a backtrace, on one that
     /// does not).
     pub fuel: Fuel,
@@ -67,6 +69,7 @@ pub(crate) fn new_store(engine: &Engine, limits: &Limits, host_calls: HostCalls,
         output: OutputBudget::new(limits),
         logs: Vec::new(),
         reply: Vec::new(),
+        memory: None,
         host_calls,
         fuel,
     };
