@@ -10,6 +10,7 @@ mod capability;
 mod plugin;
 
 use std::cell::OnceCell;
+use std::ffi::c_int;
 
 use javy::quickjs::{
     Ctx, Error as JsError, Function, Object, Persistent, Promise, String as JsString, Value, context::EvalOptions,
@@ -68,8 +69,20 @@ fn new_guest() -> State {
         options
             .set("capabilityObject", Func::from(capability::capability_object))
             .expect("the options take the native");
+        // SAFETY: the context is live; the function value made is owned by the `Value`.
+        let host_call = unsafe {
+            let raw = qjs::JS_NewCFunction2(
+                ctx.as_raw().as_ptr(),
+                Some(call_capability),
+                c"hostCall".as_ptr(),
+                4,
+                qjs::JSCFunctionEnum_JS_CFUNC_generic,
+                0,
+            );
+            Value::from_raw(ctx.clone(), raw)
+        };
         let hooks: Object = factory
-            .call((Func::from(console_line), Func::from(call_capability), FILE_NAME, options))
+            .call((Func::from(console_line), host_call, FILE_NAME, options))
             .expect("the isobox prelude initialises");
         Persistent::save(&ctx, hooks)
     });
@@ -114,60 +127,70 @@ fn console_line<'js>(ctx: Ctx<'js>, level: u32, text: JsString<'js>) {
 /// The prelude's `hostCall(capability, function, args, failed)`: one capability call. Serialises `args` as the
 /// language's own `JSON.stringify` does (whatever a program has put in its place), and parses the reply where it lies:
 /// the returned value, or, when the call threw, `failed` with the error's description as its `value` (no value the
-/// host returns is that object, which only the prelude holds).
-fn call_capability<'js>(
-    ctx: Ctx<'js>,
-    capability: u32,
-    function: u32,
-    args: Value<'js>,
-    failed: Object<'js>,
-) -> javy::quickjs::Result<Value<'js>> {
-    let packed = match ctx.json_stringify(args)? {
-        Some(text) => with_utf8(&ctx, &text, |args| host::call(capability, function, args))?,
-        // Only a value with nothing to serialise; the host answers that it is not an argument list.
-        None => host::call(capability, function, "null"),
-    };
-    let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
-    let mut reply = Vec::<u8>::with_capacity(len + 1);
-    // The host writes exactly the `len` bytes it announced, into the space reserved for them.
-    host::take(reply.spare_capacity_mut().as_mut_ptr() as u32);
-    // SAFETY: the `len` bytes were reserved above and the host has just written them.
-    unsafe { reply.set_len(len) };
-    // QuickJS's JSON parser reads up to a terminating NUL.
-    reply.push(0);
-    // SAFETY: `reply` is `len` bytes of JSON text and a NUL; the context is live; the value returned is owned.
-    let value = unsafe {
-        let raw = qjs::JS_ParseJSON(ctx.as_raw().as_ptr(), reply.as_ptr().cast(), len as _, c"<reply>".as_ptr());
-        Value::from_raw(ctx.clone(), raw)
-    };
-    if value.is_exception() {
-        return Err(JsError::Exception);
+/// host returns is that object, which only the prelude holds). A C function, as QuickJS calls its own: rquickjs's
+/// wrapper (a context reference taken and dropped, each argument's type checked and converted) cost a capability call
+/// a few percent.
+///
+/// # Safety
+///
+/// Called by QuickJS only, with a live context and `argv` holding at least the function's declared 4 arguments.
+unsafe extern "C" fn call_capability(
+    ctx: *mut qjs::JSContext,
+    _this: qjs::JSValue,
+    _argc: c_int,
+    argv: *mut qjs::JSValue,
+) -> qjs::JSValue {
+    // SAFETY: QuickJS passes at least `length` (4) arguments, the missing ones undefined.
+    let [capability, function, args, failed] = unsafe { [*argv, *argv.add(1), *argv.add(2), *argv.add(3)] };
+    let (mut capability_index, mut function_index) = (0, 0);
+    // SAFETY: the context is live; the values are the caller's (borrowed), and what is made here is freed here.
+    unsafe {
+        if qjs::JS_ToInt32(ctx, &mut capability_index, capability) < 0
+            || qjs::JS_ToInt32(ctx, &mut function_index, function) < 0
+        {
+            return qjs::JS_EXCEPTION;
+        }
+        let text = qjs::JS_JSONStringify(ctx, args, qjs::JS_UNDEFINED, qjs::JS_UNDEFINED);
+        if qjs::JS_IsException(text) {
+            return text;
+        }
+        let packed = if qjs::JS_IsString(text) {
+            let mut len = 0;
+            let ptr = qjs::JS_ToCStringLen(ctx, &mut len, text);
+            qjs::JS_FreeValue(ctx, text);
+            if ptr.is_null() {
+                return qjs::JS_EXCEPTION;
+            }
+            let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+            // A string from `JSON.stringify` is well formed: lone surrogates come escaped.
+            let packed = match std::str::from_utf8(bytes) {
+                Ok(args) => host::call(capability_index as u32, function_index as u32, args),
+                Err(_) => host::call(capability_index as u32, function_index as u32, &String::from_utf8_lossy(bytes)),
+            };
+            qjs::JS_FreeCString(ctx, ptr);
+            packed
+        } else {
+            // Only a value with nothing to serialise; the host answers that it is not an argument list.
+            qjs::JS_FreeValue(ctx, text);
+            host::call(capability_index as u32, function_index as u32, "null")
+        };
+        let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
+        let mut reply = Vec::<u8>::with_capacity(len + 1);
+        // The host writes exactly the `len` bytes it announced, into the space reserved for them.
+        host::take(reply.spare_capacity_mut().as_mut_ptr() as u32);
+        reply.set_len(len);
+        // QuickJS's JSON parser reads up to a terminating NUL.
+        reply.push(0);
+        let value = qjs::JS_ParseJSON(ctx, reply.as_ptr().cast(), len as _, c"<reply>".as_ptr());
+        if status == 0 || qjs::JS_IsException(value) {
+            return value;
+        }
+        // `JS_SetPropertyStr` takes the value over, freeing it even when it fails.
+        if qjs::JS_SetPropertyStr(ctx, failed, c"value".as_ptr(), value) < 0 {
+            return qjs::JS_EXCEPTION;
+        }
+        qjs::JS_DupValue(ctx, failed)
     }
-    if status == 0 {
-        return Ok(value);
-    }
-    failed.set("value", value)?;
-    Ok(failed.into_value())
-}
-
-/// Runs `f` on `text`'s UTF-8, read in place (a string from `JSON.stringify` is well formed: lone surrogates come
-/// escaped).
-fn with_utf8<'js, R>(ctx: &Ctx<'js>, text: &JsString<'js>, f: impl FnOnce(&str) -> R) -> javy::quickjs::Result<R> {
-    let mut len = 0;
-    // SAFETY: the context and the string are live; the pointer is freed below, after its last use.
-    let ptr = unsafe { qjs::JS_ToCStringLen(ctx.as_raw().as_ptr(), &mut len, text.as_raw()) };
-    if ptr.is_null() {
-        return Err(JsError::Exception);
-    }
-    // SAFETY: QuickJS returned `len` bytes at `ptr`.
-    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
-    let result = match std::str::from_utf8(bytes) {
-        Ok(text) => f(text),
-        Err(_) => f(&String::from_utf8_lossy(bytes)),
-    };
-    // SAFETY: `ptr` came from `JS_ToCStringLen` on this context and is not used again.
-    unsafe { qjs::JS_FreeCString(ctx.as_raw().as_ptr(), ptr) };
-    Ok(result)
 }
 
 /// The prelude's `engineLimit(value)`: which limit, if any, the engine itself hit when it threw `value` (1 the stack,

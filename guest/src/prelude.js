@@ -233,18 +233,19 @@
     return described;
   }
 
-  // One host call. `hostCall` serialises the arguments (as the language's own `JSON.stringify` does), makes the call
-  // and parses its reply: the value returned, or, when the call threw, `failed`, holding the error's description as
-  // its `value` (`{name, message, data?}`); no value from the host is that object.
+  // For host calls. `hostCall(capability, function, args, failed)` serialises the arguments (as the language's own
+  // `JSON.stringify` does), makes the call and parses its reply: the value returned, or, when the call threw,
+  // `failed`, holding the error's description as its `value` (`{name, message, data?}`); no value from the host is
+  // that object.
   const failed = create(null);
-  function invoke(capability, method, args) {
-    const reply = hostCall(capability, method, args, failed);
-    if (reply !== failed) return reply;
+
+  // The error the last call threw, made from its description.
+  function callError() {
     const value = failed.value;
     failed.value = undefined;
     const error = value.name === "TypeError" ? new TypeErrorCtor(value.message) : new ErrorCtor(value.message);
     if ("data" in value) error.data = value.data;
-    throw error;
+    return error;
   }
 
   // A run that may stop for approval is run again from the start once approved, and must take the same path: its
@@ -285,7 +286,8 @@
     return {
       [name](...args) {
         try {
-          return resolve(invoke(capability, index, args));
+          const reply = hostCall(capability, index, args, failed);
+          return reply === failed ? reject(callError()) : resolve(reply);
         } catch (error) {
           return reject(error);
         }
