@@ -150,6 +150,7 @@ unsafe extern "C" fn call_capability(
         {
             return qjs::JS_EXCEPTION;
         }
+        let call = |args: &str| host::call(capability_index as u32, function_index as u32, args);
         let text = qjs::JS_JSONStringify(ctx, args, qjs::JS_UNDEFINED, qjs::JS_UNDEFINED);
         if qjs::JS_IsException(text) {
             return text;
@@ -164,15 +165,15 @@ unsafe extern "C" fn call_capability(
             let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
             // A string from `JSON.stringify` is well formed: lone surrogates come escaped.
             let packed = match std::str::from_utf8(bytes) {
-                Ok(args) => host::call(capability_index as u32, function_index as u32, args),
-                Err(_) => host::call(capability_index as u32, function_index as u32, &String::from_utf8_lossy(bytes)),
+                Ok(args) => call(args),
+                Err(_) => call(&String::from_utf8_lossy(bytes)),
             };
             qjs::JS_FreeCString(ctx, ptr);
             packed
         } else {
             // Only a value with nothing to serialise; the host answers that it is not an argument list.
             qjs::JS_FreeValue(ctx, text);
-            host::call(capability_index as u32, function_index as u32, "null")
+            call("null")
         };
         let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
         let mut reply = Vec::<u8>::with_capacity(len + 1);
