@@ -210,9 +210,73 @@ fn lossy<'js>(ctx: &Ctx<'js>, text: &JsString<'js>) -> String {
     }
 }
 
+unsafe extern "C" {
+    fn malloc(size: usize) -> *mut u8;
+    fn free(ptr: *mut u8);
+}
+
+/// Leaves the C allocator with a single free chunk, its top: the free chunks that building the runtime and the
+/// warm-up left between live objects (about 32 KiB in some 2,000 pieces) are allocated and kept for good. A request's
+/// allocations then come from one contiguous region rather than from small chunks spread across the snapshot's pages,
+/// so a request writes fewer of the snapshot's pages (each written page is a private copy while the sandbox lives and
+/// is copied back when it ends). The top is then grown by what was taken, so that a request has as much room before
+/// its memory must grow as it had before.
+///
+/// # Safety
+/// Only while nothing else allocates: at the end of pre-initialisation.
+unsafe fn gather_free_memory() {
+    /// The smallest allocation: one 16-byte chunk, the allocator's smallest, is room enough for the chain's link.
+    const PIECE: usize = 8;
+    /// Stop this close to the memory's end, before the allocator would grow the memory.
+    const MARGIN: usize = 4096;
+    /// A bound, in case the allocator behaves unlike dlmalloc: 1 MiB of pieces.
+    const MAX_PIECES: usize = 1 << 16;
+    let end = core::arch::wasm32::memory_size(0) * 65536;
+    // The pieces are chained through their first word, newest first.
+    let mut newest: *mut u8 = std::ptr::null_mut();
+    let mut pieces = 0;
+    while pieces < MAX_PIECES {
+        // SAFETY: plain allocations, each written only within its 8 bytes.
+        let piece = unsafe { malloc(PIECE) };
+        if piece.is_null() {
+            break;
+        }
+        unsafe { piece.cast::<*mut u8>().write(newest) };
+        newest = piece;
+        pieces += 1;
+        if end.saturating_sub(piece as usize) < MARGIN {
+            break;
+        }
+    }
+    if newest.is_null() {
+        return;
+    }
+    // The last run of pieces at consecutive addresses was cut from the top chunk (a free chunk is never next to the
+    // top: they would have been merged): it goes back, and the top is whole again.
+    // SAFETY: each piece holds the link written above.
+    let stride = (newest as usize).wrapping_sub(unsafe { *newest.cast::<*mut u8>() } as usize);
+    let (mut kept, mut top) = (pieces, end);
+    while !newest.is_null() {
+        let previous = unsafe { *newest.cast::<*mut u8>() };
+        let consecutive = (newest as usize).wrapping_sub(previous as usize) == stride;
+        unsafe { free(newest) };
+        (kept, top) = (kept - 1, newest as usize);
+        newest = previous;
+        if !consecutive {
+            break;
+        }
+    }
+    // Room for what was kept, past the top: the allocator grows the memory for it, and takes it back into the top.
+    // (`black_box`: an allocation freed unused would be left out by the compiler.)
+    let room = std::hint::black_box(unsafe { malloc(end.saturating_sub(top) + kept * 2 * PIECE) });
+    if !room.is_null() {
+        unsafe { free(room) };
+    }
+}
+
 /// A program that exercises what most programs use, run once while pre-initialising: whatever QuickJS sets up lazily
-/// on first use (atoms, shapes, the allocator's free lists) is then part of the snapshot instead of being rebuilt in
-/// every request. It leaves no globals behind.
+/// on first use (atoms, shapes) is then part of the snapshot instead of being rebuilt in every request. It leaves no
+/// globals behind.
 const WARM_UP: &str = r#"
     const items = input.items.map((n, i) => ({ id: i, n, square: n * n, label: `item ${i}` }));
     const total = items.filter((item) => item.n > 1).reduce((sum, item) => sum + item.square, 0);
@@ -237,10 +301,13 @@ impl Guest for IsoboxGuest {
             return;
         }
         let outcome = with_hooks(Some(256 << 10), |ctx, hooks| run(ctx, hooks, WARM_UP, r#"{"items":[1,2,3]}"#, ""));
-        if let Err(error) = outcome {
+        if let Err(error) = &outcome {
             panic!("the warm-up program runs: {error}");
         }
+        drop(outcome);
         GUEST.with(|guest| guest.get().expect("set above").runtime.context().runtime().run_gc());
+        // SAFETY: the last step of pre-initialisation: nothing allocated after it is freed before a request.
+        unsafe { gather_free_memory() };
     }
 
     fn compile_src(source: Vec<u8>) -> Result<Vec<u8>, String> {

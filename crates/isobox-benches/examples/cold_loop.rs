@@ -13,6 +13,10 @@
 //! objects), as a host serving mixed requests does, in the slot the loop then uses; `hostcalls` runs the `hostcalls`
 //! workload (1,000 capability calls per request) instead of `cold`, and prints the median per call too. On V8 the
 //! isolates are made in worker processes: `perf record` follows them.
+//!
+//! The wasm backend's pool has a slot for each loop (and one to spare) rather than the default thousand, so that its
+//! reservation of address space is small enough for valgrind: `valgrind --tool=callgrind` counts the instructions of
+//! a run, and two runs of different lengths give them per request, repeatably on a noisy machine.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,7 +44,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bench = BenchCapability::new();
         let capabilities = isobox_bench::capabilities(&bench);
         let backend: Arc<dyn Backend> = match backend_name.as_str() {
-            "wasm" => Arc::new(WasmBackend::new(WasmConfig { capabilities, ..WasmConfig::default() })?),
+            "wasm" => {
+                let max_sandboxes = u32::try_from(concurrent + 1)?;
+                Arc::new(WasmBackend::new(WasmConfig { capabilities, max_sandboxes, ..WasmConfig::default() })?)
+            }
             "v8" => Arc::new(V8Backend::new(V8Config { capabilities, ..V8Config::default() })?),
             other => return Err(format!("no backend {other:?}: wasm or v8").into()),
         };
