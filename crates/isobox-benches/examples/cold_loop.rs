@@ -7,12 +7,13 @@
 //! perf report --no-children --sort symbol
 //! ```
 //!
-//! `cold_loop [REQUESTS] [CONCURRENT] [wasm|v8] [after-large|hostcalls]` (default 10,000 requests, one at a time, on
-//! wasm) prints the median request time and the requests per second when done; `CONCURRENT` loops run at once on as
-//! many threads (the `throughput` workload). `after-large` first runs one request that builds a large heap (100,000
-//! objects), as a host serving mixed requests does, in the slot the loop then uses; `hostcalls` runs the `hostcalls`
-//! workload (1,000 capability calls per request) instead of `cold`, and prints the median per call too. On V8 the
-//! isolates are made in worker processes: `perf record` follows them.
+//! `cold_loop [REQUESTS] [CONCURRENT] [wasm|v8] [after-large|hostcalls|PROGRAM]` (default 10,000 requests, one at a
+//! time, on wasm) prints the median request time and the requests per second when done; `CONCURRENT` loops run at once
+//! on as many threads (the `throughput` workload). `after-large` first runs one request that builds a large heap
+//! (100,000 objects), as a host serving mixed requests does, in the slot the loop then uses; `hostcalls` runs the
+//! `hostcalls` workload (1,000 capability calls per request) instead of `cold`, and prints the median per call too;
+//! any other text is a program to run instead, granted `bench` (`'return 1'`: what a request costs apart from its
+//! program's work). On V8 the isolates are made in worker processes: `perf record` follows them.
 //!
 //! The wasm backend's pool has a slot for each loop (and one to spare) rather than the default thousand, so that its
 //! reservation of address space is small enough for valgrind: `valgrind --tool=callgrind` counts the instructions of
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use isobox::{Backend, Limits, Request, WasmBackend, WasmConfig};
 use isobox_bench::BenchCapability;
-use isobox_bench::workloads::{COLD, HOSTCALLS};
+use isobox_bench::workloads::{COLD, HOSTCALLS, Workload};
 use isobox_v8::{V8Backend, V8Config};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,11 +31,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests = args.next().map(|n| n.parse::<usize>()).transpose()?.unwrap_or(10_000);
     let concurrent = args.next().map(|n| n.parse::<usize>()).transpose()?.unwrap_or(1).max(1);
     let backend_name = args.next().unwrap_or_else(|| "wasm".to_string());
-    let (after_large, workload) = match args.next().as_deref() {
+    let (after_large, workload) = match args.next() {
         None => (false, COLD),
-        Some("after-large") => (true, COLD),
-        Some("hostcalls") => (false, HOSTCALLS),
-        Some(other) => return Err(format!("unknown option {other:?}: after-large or hostcalls").into()),
+        Some(option) if option == "after-large" => (true, COLD),
+        Some(option) if option == "hostcalls" => (false, HOSTCALLS),
+        // Leaked: the loop needs it until the process ends.
+        Some(code) => {
+            (false, Workload { name: "program", description: "the program given", code: code.leak(), per: 1 })
+        }
     };
     if requests < concurrent {
         return Err(format!("{requests} requests cannot keep {concurrent} loops busy").into());

@@ -57,9 +57,15 @@ struct LogState {
 }
 
 impl CallLog {
-    /// The calls so far, leaving the log empty.
+    /// The calls so far, leaving the log empty. A call the request's end cut short says so.
     pub fn take(&self) -> Vec<Call> {
-        std::mem::take(&mut self.state().calls)
+        let mut calls = std::mem::take(&mut self.state().calls);
+        // A call is logged as neither returned nor failed until it finishes: the message is written only for the
+        // calls that never did, not for every call as it starts.
+        for call in calls.iter_mut().filter(|call| !call.ok && call.error.is_none()) {
+            call.error = Some(UNFINISHED.to_string());
+        }
+        calls
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, LogState> {
@@ -92,8 +98,8 @@ impl CallLog {
             args,
             ok: false,
             result: None,
-            // Replaced when the call finishes; a call the request's end cut short keeps it.
-            error: Some(error.unwrap_or_else(|| "the request ended before the call finished".into())),
+            // Set when the call finishes (or by `take`, for a call the request's end cut short).
+            error,
             truncated,
             replayed: false,
             started_us,
@@ -151,6 +157,9 @@ impl CallLog {
         }
     }
 }
+
+/// The error logged for a call that was still running when its request ended.
+const UNFINISHED: &str = "the request ended before the call finished";
 
 /// What the sandbox gets back from one host call.
 #[derive(Debug, PartialEq)]
@@ -408,7 +417,8 @@ impl PendingCall {
                     );
                     return (throw("Error", message, None), None);
                 }
-                let text = value.to_string();
+                // `serde_json::to_string` writes straight into the text; `Display` goes through a formatter.
+                let text = serde_json::to_string(&value).unwrap_or_default();
                 if text.len() as u64 > self.max_bytes {
                     let message = format!("the result of {label} exceeds {} bytes", self.max_bytes);
                     return (CallOutcome::Abort(SandboxError::Capability { message }), None);
