@@ -10,7 +10,7 @@ use isobox_core::backend::Capacity;
 use isobox_core::{Limits, Request, SandboxError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig,
+    Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, ModuleExport, PoolingAllocationConfig,
     ProfilingStrategy, Result,
 };
 
@@ -41,11 +41,32 @@ pub(crate) struct Pool {
     /// The host's imports; plugins are linked against it too.
     pub linker: Linker<SandboxState>,
     pub guest: InstancePre<SandboxState>,
+    /// The guest's exports every request uses, found by name once rather than for each request.
+    pub exports: GuestExports,
     /// Whether `engine` counts fuel.
     pub fuel: Fuel,
     capabilities: Capabilities,
     slots: Arc<Semaphore>,
     max_memory_bytes: u64,
+}
+
+/// The guest's exports a request uses (see `wit/guest.wit`).
+pub(crate) struct GuestExports {
+    pub memory: ModuleExport,
+    /// `cabi_realloc`, which the host calls to place a request's code, input and grants in the guest's memory.
+    pub realloc: ModuleExport,
+    /// `isobox-run`.
+    pub run: ModuleExport,
+}
+
+impl GuestExports {
+    fn find(guest: &InstancePre<SandboxState>) -> Result<Self> {
+        let module = guest.module();
+        let find = |name: &str| {
+            module.get_export_index(name).ok_or_else(|| wasmtime::format_err!("the guest exports no `{name}`"))
+        };
+        Ok(Self { memory: find("memory")?, realloc: find("cabi_realloc")?, run: find("isobox-run")? })
+    }
 }
 
 /// The most JavaScript stack a request may ask for: the guest's own stack is 1 MiB.
@@ -84,11 +105,13 @@ impl Pool {
         let mut linker = Linker::new(&engine);
         crate::imports::add_imports(&mut linker)?;
         let guest = linker.instantiate_pre(&module)?;
+        let exports = GuestExports::find(&guest)?;
         crate::epoch::start_ticker(&engine, config.tick);
         Ok(Self {
             engine,
             linker,
             guest,
+            exports,
             fuel,
             capabilities: config.capabilities.clone(),
             slots: slots.unwrap_or_else(|| Arc::new(Semaphore::new(config.max_sandboxes as usize))),

@@ -7,10 +7,10 @@ use isobox_capabilities::backend::HostCalls;
 use isobox_core::backend::{RunReport, micros_since};
 use isobox_core::{Request, SandboxError};
 use serde_json::Value;
-use wasmtime::{Instance, Store};
+use wasmtime::{Extern, Instance, Memory, Store};
 
 use crate::cpu::{self, Spender};
-use crate::pool::Pool;
+use crate::pool::{GuestExports, Pool};
 use crate::sandbox::{self, Reported, SandboxState};
 use crate::trap;
 
@@ -27,8 +27,8 @@ pub(crate) async fn run(pool: &Pool, request: &Request, host_calls: HostCalls, d
     let running = Instant::now();
     let (result, memory) = match instance {
         Ok(instance) => {
-            let memory = instance.get_memory(&mut store, "memory");
-            (call_guest(&mut store, instance, request, &manifest).await, memory)
+            let memory = instance.get_module_export(&mut store, &pool.exports.memory).and_then(Extern::into_memory);
+            (call_guest(&mut store, instance, &pool.exports, memory, request, &manifest).await, memory)
         }
         Err(error) => (Err(trap::classify(&error, limits)), None),
     };
@@ -43,18 +43,25 @@ pub(crate) async fn run(pool: &Pool, request: &Request, host_calls: HostCalls, d
 async fn call_guest(
     store: &mut Store<SandboxState>,
     instance: Instance,
+    exports: &GuestExports,
+    memory: Option<Memory>,
     request: &Request,
     manifest: &str,
 ) -> Result<Value, SandboxError> {
     let limits = &request.options.limits;
     let meter = store.data().cpu.clone();
     let reported = cpu::metered(meter, Spender::Program, async {
-        let memory = instance
-            .get_memory(&mut *store, "memory")
-            .ok_or_else(|| wasmtime::format_err!("the guest exports no memory"))?;
+        let memory = memory.ok_or_else(|| wasmtime::format_err!("the guest exports no memory"))?;
         store.data_mut().memory = Some(memory);
-        let realloc = instance.get_typed_func::<(u32, u32, u32, u32), u32>(&mut *store, "cabi_realloc")?;
-        let run = instance.get_typed_func::<(u32, u32, u32, u32, u32, u32, u32), u32>(&mut *store, "isobox-run")?;
+        let mut func = |export| {
+            instance
+                .get_module_export(&mut *store, export)
+                .and_then(Extern::into_func)
+                .ok_or_else(|| wasmtime::format_err!("the guest's export is not a function"))
+        };
+        let (realloc, run) = (func(&exports.realloc)?, func(&exports.run)?);
+        let realloc = realloc.typed::<(u32, u32, u32, u32), u32>(&*store)?;
+        let run = run.typed::<(u32, u32, u32, u32, u32, u32, u32), u32>(&*store)?;
 
         let input = match &request.input {
             Some(input) => serde_json::to_string(input)?,
