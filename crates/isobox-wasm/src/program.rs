@@ -35,6 +35,9 @@ pub(crate) async fn run(pool: &Pool, request: &Request, host_calls: HostCalls, d
     let run_us = micros_since(running);
 
     let memory_bytes = memory.map_or(0, |memory| memory.data_size(&store) as u64);
+    if let Some(memory) = memory {
+        sandbox::forget_writes_if_grown(&store, memory);
+    }
     let fuel_used = sandbox::fuel_used(&store, limits);
     let state = store.into_data();
     RunReport { result, logs: state.logs, start_us, run_us, memory_bytes, fuel_used, output_bytes: state.output.used() }

@@ -25,6 +25,14 @@ pub(crate) struct Instance {
     _slot: OwnedSemaphorePermit,
 }
 
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(linked) = &self.linked {
+            sandbox::forget_writes_if_grown(&self.store, linked.memory);
+        }
+    }
+}
+
 /// The guest's exports a call uses.
 struct Linked {
     memory: Memory,
