@@ -25,6 +25,25 @@ pub fn guest_id() -> &'static str {
     &ID
 }
 
+/// Where the guest's stack begins: in LLVM's wasm32 layout the stack comes first in memory and grows down from the
+/// initial value of the module's first global (`__stack_pointer`) towards address 0. `None` if the guest had no
+/// such global.
+pub(crate) fn stack_top() -> Option<usize> {
+    static TOP: LazyLock<Option<usize>> = LazyLock::new(|| {
+        use wasmparser::{Operator, Parser, Payload};
+        let globals = Parser::new(0).parse_all(RAW_GUEST).find_map(|payload| match payload {
+            Ok(Payload::GlobalSection(globals)) => Some(globals),
+            _ => None,
+        })?;
+        let first = globals.into_iter().next()?.ok()?;
+        match first.init_expr.get_operators_reader().read().ok()? {
+            Operator::I32Const { value } if first.ty.mutable => usize::try_from(value).ok(),
+            _ => None,
+        }
+    });
+    *TOP
+}
+
 /// Changes whenever the way isobox turns the raw guest into a cached artifact changes.
 const ARTIFACT_FORMAT: &str = "isobox-guest-artifact-1";
 

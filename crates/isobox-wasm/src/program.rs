@@ -36,7 +36,7 @@ pub(crate) async fn run(pool: &Pool, request: &Request, host_calls: HostCalls, d
 
     let memory_bytes = memory.map_or(0, |memory| memory.data_size(&store) as u64);
     if let Some(memory) = memory {
-        sandbox::forget_writes_if_grown(&store, memory);
+        sandbox::forget_writes_if_large(&store, memory);
     }
     let fuel_used = sandbox::fuel_used(&store, limits);
     let state = store.into_data();

@@ -185,20 +185,24 @@ impl Reported {
     }
 }
 
-/// Gives the pages of `memory` back to the kernel when its program grew it, so that the pooled slot reads as the
-/// guest's image again. Call it once nothing reads the memory any more, before the store is dropped.
+/// How deep below its top a sandbox's stack must have reached for [`forget_writes_if_large`] to give its pages back:
+/// a small request's stack stays within its top few KiB.
+const DEEP_STACK_BYTES: usize = 64 << 10;
+
+/// Gives the pages of `memory` back to the kernel when its program wrote many of them (it grew the memory, or its
+/// stack went deep), so that the pooled slot reads as the guest's image again. Call it once nothing reads the memory
+/// any more, before the store is dropped.
 ///
 /// A slot is reset in place for its next sandbox: with `PAGEMAP_SCAN`, every page of it that any earlier sandbox
-/// wrote is copied back from the image after every later one, for as long as the slot lives (the scan cannot tell
-/// this sandbox's writes from older ones). A program that grew its memory has usually written much of the image too
-/// (QuickJS's garbage collector, which a growing heap sets off, writes every object of the snapshot): left alone, each
-/// later request in its slot would copy back about twice the pages a small request writes. Only grown memories are
-/// given back: the next sandbox in the slot faults in again the pages it touches, and giving pages back makes the
-/// kernel interrupt the process's other cores to flush their TLBs, which a small request's reset in place avoids.
-pub fn forget_writes_if_grown<T: 'static>(store: &Store<T>, memory: Memory) {
-    let size = memory.data_size(store);
-    let ty = memory.ty(store);
-    if size as u64 <= ty.minimum().saturating_mul(ty.page_size()) {
+/// wrote is copied back from the image (or zeroed) after every later one, for as long as the slot lives (the scan
+/// cannot tell this sandbox's writes from older ones). A program that grew its memory has usually written much of the
+/// image too (QuickJS's garbage collector, which a growing heap sets off, writes every object of the snapshot), and a
+/// deep recursion writes its stack's pages: left alone, every later request in the slot would pay for them again
+/// (after a stack overflow, about 1.4 times a small request's time). Only such sandboxes are given back: the
+/// next sandbox in the slot faults in again the pages it touches, and giving pages back makes the kernel interrupt
+/// the process's other cores to flush their TLBs, which a small request's reset in place avoids.
+pub fn forget_writes_if_large<T: 'static>(store: &Store<T>, memory: Memory) {
+    if !wrote_much(store, memory) {
         return;
     }
     #[cfg(target_os = "linux")]
@@ -206,8 +210,23 @@ pub fn forget_writes_if_grown<T: 'static>(store: &Store<T>, memory: Memory) {
     // store is only dropped after this. On a private mapping `MADV_DONTNEED` makes the next access read the mapped
     // file (the guest's image) or zeros, the contents the pooling allocator's reset restores anyway.
     unsafe {
-        libc::madvise(memory.data_ptr(store).cast(), size, libc::MADV_DONTNEED);
+        libc::madvise(memory.data_ptr(store).cast(), memory.data_size(store), libc::MADV_DONTNEED);
     }
+}
+
+/// Whether the sandbox grew its memory or wrote its stack [`DEEP_STACK_BYTES`] below the top (the stack is zeros in
+/// the image, and a frame is rarely all zeros: the page there is checked for any other byte).
+fn wrote_much<T: 'static>(store: &Store<T>, memory: Memory) -> bool {
+    let ty = memory.ty(store);
+    let data = memory.data(store);
+    if data.len() as u64 > ty.minimum().saturating_mul(ty.page_size()) {
+        return true;
+    }
+    let Some(probe) = crate::guest::stack_top().and_then(|top| top.checked_sub(DEEP_STACK_BYTES)) else {
+        return false;
+    };
+    // Folded rather than searched: the compiler makes it a few vector instructions per 64 bytes.
+    data.get(probe..probe + 4096).is_some_and(|page| page.iter().fold(0, |any, &byte| any | byte) != 0)
 }
 
 #[cfg(test)]
@@ -215,18 +234,19 @@ mod tests {
     use isobox_core::{Limits, Request};
     use wasmtime::Store;
 
-    use super::{SandboxState, forget_writes_if_grown};
+    use super::{SandboxState, forget_writes_if_large, wrote_much};
     use crate::WasmConfig;
     use crate::pool::{Fuel, Pool};
 
     /// A fresh sandbox of the guest, and its memory.
-    async fn sandbox(pool: &Pool) -> (Store<SandboxState>, wasmtime::Memory) {
+    async fn sandbox(pool: &Pool) -> (Store<SandboxState>, wasmtime::Memory, wasmtime::Instance) {
         let host_calls = pool.admit(&Request::new("")).unwrap();
         let mut store = super::new_store(&pool.engine, &Limits::default(), host_calls, pool.fuel);
         store.data_mut().deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let instance = pool.guest.instantiate_async(&mut store).await.unwrap();
         let memory = instance.get_memory(&mut store, "memory").unwrap();
-        (store, memory)
+        store.data_mut().memory = Some(memory);
+        (store, memory, instance)
     }
 
     /// A sandbox that grew its memory gives every page it wrote back: its memory reads as the guest's image again
@@ -235,20 +255,39 @@ mod tests {
     #[tokio::test]
     async fn a_grown_sandbox_gives_its_written_pages_back() {
         let pool = Pool::new(&WasmConfig::default(), 1, Fuel::Uncounted, None).expect("the guest loads");
-        let (mut store, memory) = sandbox(&pool).await;
+        let (mut store, memory, _) = sandbox(&pool).await;
         let initial = memory.data_size(&store);
         // A byte of the image's data (past the 1 MiB stack) that is not 0xAB already.
         let at = (1 << 20..initial).find(|&at| memory.data(&store)[at] != 0xAB).unwrap();
         let original = memory.data(&store)[at];
 
         memory.data_mut(&mut store)[at] = 0xAB;
-        forget_writes_if_grown(&store, memory);
+        forget_writes_if_large(&store, memory);
         assert_eq!(memory.data(&store)[at], 0xAB, "a sandbox that did not grow keeps its writes until the reset");
 
         memory.grow(&mut store, 1).unwrap();
         memory.data_mut(&mut store)[initial + 5] = 0xCD;
-        forget_writes_if_grown(&store, memory);
+        forget_writes_if_large(&store, memory);
         assert_eq!(memory.data(&store)[at], original, "the image's byte again");
         assert_eq!(memory.data(&store)[initial + 5], 0, "the grown page reads as zeros");
+    }
+
+    /// The guest's stack is found where `wrote_much` looks for it: a deep recursion writes the page it checks, a small
+    /// program does not.
+    #[tokio::test]
+    async fn a_deep_stack_is_told_from_a_shallow_one() {
+        let pool = Pool::new(&WasmConfig::default(), 1, Fuel::Uncounted, None).expect("the guest loads");
+        let deep = "const f = (n) => (n === 0 ? 0 : 1 + f(n - 1)); return f(1000)";
+        for (code, expected) in [("return [1, 2, 3].map((n) => n * 2)", false), (deep, true)] {
+            let (mut store, memory, instance) = sandbox(&pool).await;
+            let realloc = instance.get_typed_func::<(u32, u32, u32, u32), u32>(&mut store, "cabi_realloc").unwrap();
+            let run =
+                instance.get_typed_func::<(u32, u32, u32, u32, u32, u32, u32), u32>(&mut store, "isobox-run").unwrap();
+            let code_ptr = super::write_bytes(&mut store, &realloc, memory, code.as_bytes()).await.unwrap();
+            let args = (code_ptr, code.len() as u32, 1, 0, 1, 0, Limits::default().stack_bytes);
+            let area = run.call_async(&mut store, args).await.unwrap();
+            assert!(super::Reported::read(&store, memory, area).unwrap().ok, "{code}");
+            assert_eq!(wrote_much(&store, memory), expected, "{code}");
+        }
     }
 }

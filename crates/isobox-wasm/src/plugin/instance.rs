@@ -28,7 +28,7 @@ pub(crate) struct Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         if let Some(linked) = &self.linked {
-            sandbox::forget_writes_if_grown(&self.store, linked.memory);
+            sandbox::forget_writes_if_large(&self.store, linked.memory);
         }
     }
 }
