@@ -218,11 +218,9 @@ impl<T: Send> wasmtime_wizer::InstanceState for Snapshotted<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use isobox_core::{Limits, Request};
-
     use crate::WasmConfig;
     use crate::pool::{Fuel, Pool};
-    use crate::sandbox;
+    use crate::sandbox::tests::sandbox;
 
     /// Pre-initialisation leaves the guest's allocator no free chunk but its top: a fresh sandbox's small allocations
     /// follow one another in one region, rather than filling chunks left free across the snapshot's pages (each page
@@ -230,11 +228,7 @@ mod tests {
     #[tokio::test]
     async fn a_fresh_sandbox_allocates_from_one_region() {
         let pool = Pool::new(&WasmConfig::default(), 1, Fuel::Uncounted, None).expect("the guest loads");
-        let request = Request::new("");
-        let host_calls = pool.admit(&request).unwrap();
-        let mut store = sandbox::new_store(&pool.engine, &Limits::default(), host_calls, pool.fuel);
-        store.data_mut().deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        let instance = pool.guest.instantiate_async(&mut store).await.unwrap();
+        let (mut store, _, instance) = sandbox(&pool).await;
         let realloc = instance.get_typed_func::<(u32, u32, u32, u32), u32>(&mut store, "cabi_realloc").unwrap();
         let mut addresses = Vec::new();
         for _ in 0..500 {

@@ -232,7 +232,7 @@ fn wrote_much<T: 'static>(store: &Store<T>, memory: Memory) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use isobox_core::{Limits, Request};
     use wasmtime::Store;
 
@@ -240,8 +240,8 @@ mod tests {
     use crate::WasmConfig;
     use crate::pool::{Fuel, Pool};
 
-    /// A fresh sandbox of the guest, and its memory.
-    async fn sandbox(pool: &Pool) -> (Store<SandboxState>, wasmtime::Memory, wasmtime::Instance) {
+    /// A fresh sandbox of the guest (no grants, default limits), its memory and its instance.
+    pub(crate) async fn sandbox(pool: &Pool) -> (Store<SandboxState>, wasmtime::Memory, wasmtime::Instance) {
         let host_calls = pool.admit(&Request::new("")).unwrap();
         let mut store = super::new_store(&pool.engine, &Limits::default(), host_calls, pool.fuel);
         store.data_mut().deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
