@@ -1,7 +1,8 @@
 //! Runs every workload on every backend, interleaved: each round gives every backend one turn (a short block of
 //! requests), so that a slow moment of the machine falls on all of them alike. Each turn starts after a pause in
 //! which no backend runs a request ([`SETTLE`]), so that what one backend does in the background after its turn does
-//! not fall on the next backend's requests.
+//! not fall on the next backend's requests, and runs its requests unmeasured for a moment ([`WARM_UP`]) before
+//! measuring any.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -33,6 +34,13 @@ pub const MAX_LIVE_SANDBOXES: u32 = 200;
 /// that work competed with the first milliseconds of the wasm backend's turn, whose whole `cold` turn (50 requests)
 /// takes about 2.5 ms.
 const SETTLE: Duration = Duration::from_millis(30);
+
+/// How long each backend's turn first runs its requests unmeasured (at least one). After the pause before the turn,
+/// or after another backend's turn in which this process mostly waited, this VM's core ran slower for milliseconds:
+/// with a single unmeasured request, wasm's `cold` turn (50 requests, about 2 ms) ran at 43 µs a request where the
+/// same requests back to back ran at 39–40 µs, its first request at 315 µs; with 10 ms of unmeasured requests first,
+/// at 40–41 µs, and V8's `cold` gained alike (825 µs against 850–870 µs).
+const WARM_UP: Duration = Duration::from_millis(10);
 
 /// Waits [`SETTLE`] before a backend's turn, when several backends take turns.
 async fn settle(backends: &[(String, Arc<dyn Backend>)]) {
@@ -149,9 +157,18 @@ async fn latency(
     for _ in 0..turns {
         for (i, (_, backend)) in backends.iter().enumerate() {
             settle(backends).await;
-            // The first request after another backend's turn pays for its leftovers (cold caches, memory it just
-            // freed), so it is run but not counted.
-            for measured in [false].into_iter().chain(std::iter::repeat_n(true, turn)) {
+            // The first requests after a pause or another backend's turn pay for its leftovers (cold caches, memory
+            // it just freed, a slowed core), so they are run but not counted.
+            let warming = Instant::now();
+            while errors[i].is_none() {
+                if let Err(error) = backend.run(&request).await.result {
+                    errors[i] = Some(error.to_string());
+                }
+                if warming.elapsed() >= WARM_UP {
+                    break;
+                }
+            }
+            for _ in 0..turn {
                 if errors[i].is_some() {
                     break;
                 }
@@ -159,8 +176,7 @@ async fn latency(
                 let outcome = backend.run(&request).await;
                 let elapsed = started.elapsed().as_secs_f64() * 1e6 / f64::from(workload.per);
                 match outcome.result {
-                    Ok(_) if measured => samples[i].push(elapsed),
-                    Ok(_) => {}
+                    Ok(_) => samples[i].push(elapsed),
                     Err(error) => errors[i] = Some(error.to_string()),
                 }
             }
@@ -319,4 +335,56 @@ fn time_process(isobox: &PathBuf, backend: &str, cache: &PathBuf) -> Result<f64,
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use async_trait::async_trait;
+    use isobox_core::{Metrics, Outcome, Request};
+
+    use super::*;
+
+    /// Answers every request after `each`, counting them.
+    struct Counting {
+        each: Duration,
+        calls: AtomicU64,
+    }
+
+    #[async_trait]
+    impl Backend for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+
+        async fn run(&self, _request: &Request) -> Outcome {
+            let call = self.calls.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(self.each).await;
+            Outcome { result: Ok(call.into()), logs: Vec::new(), calls: Vec::new(), metrics: Metrics::default() }
+        }
+    }
+
+    /// Runs `turns` turns of `turn` measured requests on a backend taking `each` a request; the requests it ran and
+    /// the samples measured.
+    async fn turns_of(each: Duration, turns: usize, turn: usize) -> (u64, usize) {
+        let backend = Arc::new(Counting { each, calls: AtomicU64::new(0) });
+        let backends: Vec<(String, Arc<dyn Backend>)> = vec![("counting".into(), Arc::clone(&backend) as _)];
+        let measured = latency(&backends, &workloads::COLD, turns, turn, &ProgressBar::hidden()).await;
+        (backend.calls.load(Ordering::Relaxed), measured[0].samples.len())
+    }
+
+    #[tokio::test]
+    async fn each_turn_first_runs_unmeasured_requests_for_the_warm_up() {
+        // 1 ms requests: at least 10 of them (WARM_UP) start each turn, none of them measured.
+        let started = Instant::now();
+        let (calls, samples) = turns_of(Duration::from_millis(1), 3, 4).await;
+        assert_eq!(samples, 3 * 4);
+        let unmeasured = calls - 12;
+        assert!(unmeasured >= 3 * 2, "only {unmeasured} unmeasured requests in 3 turns");
+        assert!(started.elapsed() >= 3 * WARM_UP);
+        // Requests longer than the warm-up: one unmeasured request per turn, no more.
+        let (calls, samples) = turns_of(WARM_UP + Duration::from_millis(5), 2, 2).await;
+        assert_eq!((calls, samples), (2 * 3, 2 * 2));
+    }
 }
