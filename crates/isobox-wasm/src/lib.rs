@@ -22,6 +22,7 @@ mod backend;
 mod config;
 mod cpu;
 mod epoch;
+mod fault_around;
 mod guest;
 #[cfg(test)]
 mod guest_wit;

@@ -45,6 +45,8 @@ pub(crate) struct Pool {
     pub exports: GuestExports,
     /// Whether `engine` counts fuel.
     pub fuel: Fuel,
+    /// The slots whose memory the kernel maps only as read (see [`crate::fault_around`]).
+    pub fault_around: crate::fault_around::Slots,
     capabilities: Capabilities,
     slots: Arc<Semaphore>,
     max_memory_bytes: u64,
@@ -113,6 +115,7 @@ impl Pool {
             guest,
             exports,
             fuel,
+            fault_around: Default::default(),
             capabilities: config.capabilities.clone(),
             slots: slots.unwrap_or_else(|| Arc::new(Semaphore::new(config.max_sandboxes as usize))),
             max_memory_bytes: config.max_memory_bytes,

@@ -28,6 +28,9 @@ pub(crate) async fn run(pool: &Pool, request: &Request, host_calls: HostCalls, d
     let (result, memory) = match instance {
         Ok(instance) => {
             let memory = instance.get_module_export(&mut store, &pool.exports.memory).and_then(Extern::into_memory);
+            if let Some(memory) = memory {
+                pool.fault_around.turn_off(&store, memory);
+            }
             (call_guest(&mut store, instance, &pool.exports, memory, request, &manifest).await, memory)
         }
         Err(error) => (Err(trap::classify(&error, limits)), None),

@@ -67,6 +67,7 @@ impl Instance {
             let memory = guest
                 .get_memory(&mut *store, "memory")
                 .ok_or_else(|| wasmtime::format_err!("the guest exports no memory"))?;
+            pool.fault_around.turn_off(store, memory);
             store.data_mut().memory = Some(memory);
             let realloc = guest.get_typed_func::<(u32, u32, u32, u32), u32>(&mut *store, "cabi_realloc")?;
             let begin = guest.get_typed_func::<(u32, u32, u32), u32>(&mut *store, "isobox-plugin-begin")?;
