@@ -376,7 +376,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_turn_first_runs_unmeasured_requests_for_the_warm_up() {
-        // 1 ms requests: at least 10 of them (WARM_UP) start each turn, none of them measured.
+        // Requests of 1 ms or a little more: several of them fill each turn's warm-up, and none of them is measured.
         let started = Instant::now();
         let (calls, samples) = turns_of(Duration::from_millis(1), 3, 4).await;
         assert_eq!(samples, 3 * 4);
