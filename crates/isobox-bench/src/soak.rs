@@ -112,6 +112,28 @@ pub struct SoakReport {
 }
 
 impl SoakReport {
+    /// A report on `backend` with nothing counted yet.
+    fn empty(backend: &str) -> Self {
+        SoakReport {
+            backend: backend.to_string(),
+            requests: 0,
+            hostile: 0,
+            elapsed_ms: 0,
+            requests_per_second: 0.0,
+            outcomes: BTreeMap::new(),
+            hostile_outcomes: BTreeMap::new(),
+            wrong: Vec::new(),
+            wrong_count: 0,
+            lost_writes: 0,
+            rss_kib_after_warm_up: 0,
+            rss_kib_at_end: 0,
+            fds_at_start: 0,
+            fds_at_end: 0,
+            threads_at_start: 0,
+            threads_at_end: 0,
+        }
+    }
+
     /// Why the run failed, if it did: wrong outcomes, lost writes, memory that grew by more than 10 % (plus `slack_kib`,
     /// for runs too short for the allocator to settle), or file descriptors or threads left behind.
     pub fn failures(&self, slack_kib: u64) -> Vec<String> {
@@ -135,6 +157,25 @@ impl SoakReport {
             failures.push(format!("threads: {} at start, {} at end", self.threads_at_start, self.threads_at_end));
         }
         failures
+    }
+
+    /// Adds one ended request to the figures, and to `written` when its write was acknowledged.
+    fn count(&mut self, (i, tally): (u64, Tally), written: &mut Written) {
+        self.requests += 1;
+        *self.outcomes.entry(tally.kind.clone()).or_default() += 1;
+        if let Some(name) = tally.hostile {
+            self.hostile += 1;
+            *self.hostile_outcomes.entry(name.to_string()).or_default().entry(tally.kind).or_default() += 1;
+        }
+        if let Some(wrong) = tally.wrong {
+            self.wrong_count += 1;
+            if self.wrong.len() < 10 {
+                self.wrong.push(wrong);
+            }
+        }
+        if tally.written {
+            written.insert(i);
+        }
     }
 
     /// The figures as a few lines of text.
@@ -180,8 +221,8 @@ struct Tally {
     hostile: Option<&'static str>,
     /// A description when the outcome was not the expected one.
     wrong: Option<String>,
-    /// The acknowledged write, for an ordinary request that succeeded: tenant, key, value.
-    written: Option<(String, String, String)>,
+    /// Whether this was an ordinary request whose write was acknowledged ([`write`] tells which).
+    written: bool,
 }
 
 /// Runs the soak on `backend`, whose capabilities must be [`capabilities`] (the same store, for checking writes).
@@ -210,7 +251,11 @@ pub async fn soak(backend: Arc<dyn Backend>, capabilities: &Capabilities, option
     let started = Instant::now();
     let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut running = JoinSet::new();
-    let mut tallies = Vec::with_capacity(options.requests as usize);
+    // Each request is counted as it ends, and of an acknowledged write only one bit is kept (which request made it: its
+    // tenant, key and value follow from that), so that what the run itself holds hardly grows with the number of
+    // requests: it is part of the memory being checked.
+    let mut report = SoakReport { fds_at_start, threads_at_start, ..SoakReport::empty(backend.name()) };
+    let mut written = Written::default();
     let mut rss_kib_after_warm_up = None;
     let warm_up = (options.requests / 10).max(1);
     let mut sent = 0;
@@ -221,22 +266,24 @@ pub async fn soak(backend: Arc<dyn Backend>, capabilities: &Capabilities, option
         running.spawn(async move {
             let tally = one(backend.as_ref(), run_id, i).await;
             drop(slot);
-            tally
+            (i, tally)
         });
         sent += 1;
         while let Some(done) = running.try_join_next() {
-            tallies.push(done.expect("a soak request does not panic"));
+            report.count(done.expect("a soak request does not panic"), &mut written);
         }
-        if rss_kib_after_warm_up.is_none() && tallies.len() as u64 >= warm_up {
+        if rss_kib_after_warm_up.is_none() && report.requests >= warm_up {
             rss_kib_after_warm_up = rss_kib();
         }
     }
     while let Some(done) = running.join_next().await {
-        tallies.push(done.expect("a soak request does not panic"));
+        report.count(done.expect("a soak request does not panic"), &mut written);
     }
     let elapsed = started.elapsed();
-    let rss_kib_after_warm_up = rss_kib_after_warm_up.or_else(rss_kib).unwrap_or(0);
-    let lost_writes = lost_writes(capabilities, &tallies).await;
+    report.elapsed_ms = elapsed.as_millis() as u64;
+    report.requests_per_second = report.requests as f64 / elapsed.as_secs_f64().max(1e-9);
+    report.rss_kib_after_warm_up = rss_kib_after_warm_up.or_else(rss_kib).unwrap_or(0);
+    report.lost_writes = lost_writes(capabilities, run_id, &written).await;
     // Sandboxes are disposed of after their outcome is delivered, and the runtime's idle blocking threads end after ten
     // seconds: give them that long.
     let settle = Instant::now();
@@ -247,37 +294,8 @@ pub async fn soak(backend: Arc<dyn Backend>, capabilities: &Capabilities, option
         (fds_at_end, threads_at_end) = (count_dir("/proc/self/fd"), count_dir("/proc/self/task"));
     }
 
-    let mut report = SoakReport {
-        backend: backend.name().to_string(),
-        requests: tallies.len() as u64,
-        hostile: 0,
-        elapsed_ms: elapsed.as_millis() as u64,
-        requests_per_second: tallies.len() as f64 / elapsed.as_secs_f64().max(1e-9),
-        outcomes: BTreeMap::new(),
-        hostile_outcomes: BTreeMap::new(),
-        wrong: Vec::new(),
-        wrong_count: 0,
-        lost_writes,
-        rss_kib_after_warm_up,
-        rss_kib_at_end: rss_kib().unwrap_or(0),
-        fds_at_start,
-        fds_at_end,
-        threads_at_start,
-        threads_at_end,
-    };
-    for tally in tallies {
-        *report.outcomes.entry(tally.kind.clone()).or_default() += 1;
-        if let Some(name) = tally.hostile {
-            report.hostile += 1;
-            *report.hostile_outcomes.entry(name.to_string()).or_default().entry(tally.kind).or_default() += 1;
-        }
-        if let Some(wrong) = tally.wrong {
-            report.wrong_count += 1;
-            if report.wrong.len() < 10 {
-                report.wrong.push(wrong);
-            }
-        }
-    }
+    report.rss_kib_at_end = rss_kib().unwrap_or(0);
+    (report.fds_at_end, report.threads_at_end) = (fds_at_end, threads_at_end);
     report
 }
 
@@ -298,28 +316,25 @@ async fn one(backend: &dyn Backend, run_id: u128, i: u64) -> Tally {
         let kind = outcome.result.as_ref().err().map_or("ok", |error| error.kind()).to_string();
         let wrong = (kind != hostile.kind)
             .then(|| format!("{} ended as {kind} ({:?}), not {}", hostile.name, outcome.result, hostile.kind));
-        return Tally { kind, hostile: Some(hostile.name), wrong, written: None };
+        return Tally { kind, hostile: Some(hostile.name), wrong, written: false };
     }
-    let tenant = tenant(run_id, i % TENANTS);
-    let (key, value) = (format!("k{i}"), format!("v{i}-{}", "x".repeat((i % 64) as usize)));
+    let (_, key, value) = write(run_id, i);
     let request = ordinary(run_id, i, i % TENANTS).with_input(json!({ "key": key, "value": value }));
     let outcome = backend.run(&request).await;
     let expected = json!({ "before": null, "after": value, "counted": true });
     match outcome.result {
-        Ok(result) if result == expected => {
-            Tally { kind: "ok".into(), hostile: None, wrong: None, written: Some((tenant, key, value)) }
-        }
+        Ok(result) if result == expected => Tally { kind: "ok".into(), hostile: None, wrong: None, written: true },
         Ok(result) => Tally {
             kind: "ok".into(),
             hostile: None,
             wrong: Some(format!("ordinary request {i} returned {result}, not {expected}")),
-            written: None,
+            written: false,
         },
         Err(error) => Tally {
             kind: error.kind().to_string(),
             hostile: None,
             wrong: Some(format!("ordinary request {i} failed: {error:?}")),
-            written: None,
+            written: false,
         },
     }
 }
@@ -337,20 +352,46 @@ fn tenant(run_id: u128, index: u64) -> String {
     format!("soak-{run_id}-{index}")
 }
 
+/// What ordinary request `i` writes: its tenant, key and value.
+fn write(run_id: u128, i: u64) -> (String, String, String) {
+    (tenant(run_id, i % TENANTS), format!("k{i}"), format!("v{i}-{}", "x".repeat((i % 64) as usize)))
+}
+
+/// Which requests' writes were acknowledged: one bit per request.
+#[derive(Default)]
+struct Written(Vec<u64>);
+
+impl Written {
+    fn insert(&mut self, i: u64) {
+        let word = (i / 64) as usize;
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (i % 64);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0.iter().enumerate().flat_map(|(word, &bits)| {
+            (0..64).filter(move |bit| bits & (1 << bit) != 0).map(move |bit| word as u64 * 64 + bit)
+        })
+    }
+}
+
 /// Reads back every acknowledged write through the `kv` capability itself (no sandbox involved); returns how many are
 /// missing or different.
-async fn lost_writes(capabilities: &Capabilities, tallies: &[Tally]) -> u64 {
+async fn lost_writes(capabilities: &Capabilities, run_id: u128, written: &Written) -> u64 {
     let Some(get) = capabilities
         .get("kv")
         .and_then(|kv| kv.functions.iter().position(|function| function.name == "get"))
         .map(|index| index as u32)
     else {
-        return tallies.iter().filter(|tally| tally.written.is_some()).count() as u64;
+        return written.iter().count() as u64;
     };
     let mut lost = 0;
-    for (tenant, key, value) in tallies.iter().filter_map(|tally| tally.written.as_ref()) {
+    for i in written.iter() {
+        let (tenant, key, value) = write(run_id, i);
         let limits = Limits { host_calls: 1, ..Limits::default() };
-        let request = Request::new("").with_grants(["kv"]).with_tenant(tenant.clone()).with_limits(limits);
+        let request = Request::new("").with_grants(["kv"]).with_tenant(tenant).with_limits(limits);
         let found = match capabilities.host_calls(&request) {
             Ok(mut calls) => match calls.begin(0, get, json!([key]).to_string().as_bytes()) {
                 Ok(pending) => match pending.finish().await {
@@ -370,4 +411,39 @@ async fn lost_writes(capabilities: &Capabilities, tallies: &[Tally]) -> u64 {
 
 fn count_dir(path: &str) -> usize {
     std::fs::read_dir(path).map_or(0, |entries| entries.count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_gives_back_each_request_inserted_in_order() {
+        let mut written = Written::default();
+        for i in [130, 0, 63, 64, 7, 1_000_001, 64] {
+            written.insert(i);
+        }
+        assert_eq!(written.iter().collect::<Vec<_>>(), [0, 7, 63, 64, 130, 1_000_001]);
+        // One bit per request up to the highest: what the run keeps does not grow with what each request wrote.
+        assert_eq!(written.0.len(), 1_000_001 / 64 + 1);
+    }
+
+    #[test]
+    fn counting_keeps_the_figures_and_which_writes_were_acknowledged() {
+        let mut report = SoakReport::empty("test");
+        let mut written = Written::default();
+        let ok = |written| Tally { kind: "ok".into(), hostile: None, wrong: None, written };
+        report.count((1, ok(true)), &mut written);
+        report.count((2, ok(false)), &mut written);
+        let bomb = Tally { kind: "memory".into(), hostile: Some("memory bomb"), wrong: None, written: false };
+        report.count((10, bomb), &mut written);
+        let wrong = Tally { kind: "timeout".into(), hostile: None, wrong: Some("late".into()), written: false };
+        report.count((3, wrong), &mut written);
+        assert_eq!(report.requests, 4);
+        assert_eq!(report.hostile, 1);
+        assert_eq!(report.outcomes, BTreeMap::from([("ok".into(), 2), ("memory".into(), 1), ("timeout".into(), 1)]));
+        assert_eq!(report.hostile_outcomes["memory bomb"]["memory"], 1);
+        assert_eq!((report.wrong_count, report.wrong.clone()), (1, vec!["late".to_string()]));
+        assert_eq!(written.iter().collect::<Vec<_>>(), [1]);
+    }
 }
