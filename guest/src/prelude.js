@@ -304,7 +304,8 @@
   // Each granted capability becomes a global object whose methods return promises. The manifest is
   // `[global, …]`, or `{grants, seed, now}` for a run that must replay the same, then `\0` and each capability's
   // method names, each followed by "\n", the capability's last by an empty line. An engine that makes capability
-  // objects itself keeps the names and gives the prelude only what comes before the `\0`.
+  // objects itself keeps the names and gives the prelude only what comes before the `\0`. The wasm guest also defines
+  // the globals of a plain list itself, as this does (guest/src/lib.rs, `grant`), and leaves only a replaying run's here.
   function grant(manifestText) {
     const cut = call(indexOf, manifestText, "\0");
     let manifest = parse(cut === -1 ? manifestText : call(slice, manifestText, 0, cut));
@@ -326,6 +327,9 @@
   }
 
   return {
+    // `method(capability, index, name)`, for an engine that grants the usual manifest itself.
+    method,
+
     // Installs the granted capabilities, then calls the compiled program with its input; returns its promise.
     start(program, inputText, manifestText) {
       if (manifestText.length !== 0) grant(manifestText);

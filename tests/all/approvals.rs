@@ -119,6 +119,19 @@ async fn an_approved_run_makes_each_call_once_and_replays_its_random_numbers_and
     }
 }
 
+/// A run that may stop for approval replays deterministically, and the wasm guest leaves granting it to the prelude:
+/// its globals must be what every other run's are.
+#[tokio::test]
+async fn a_replaying_run_has_the_same_globals_as_any_other() {
+    let code = crate::capabilities::GLOBALS_PROBE.replace("NAMES", r#"["ledger"]"#);
+    for (name, backend) in BACKENDS.iter() {
+        let approvals = Approvals::new(Arc::new(MemoryRuns::default()));
+        let outcome = approvals.run(backend.as_ref(), request(&code)).await;
+        let result = outcome.result.unwrap_or_else(|error| panic!("{name}: {error:?}"));
+        assert_eq!(result, json!([crate::capabilities::fixed_hidden_global(&["ledger"])]), "{name}");
+    }
+}
+
 #[tokio::test]
 async fn each_stop_is_decided_in_turn_and_a_denial_is_an_error_the_program_catches() {
     let _serial = SERIAL.lock().await;

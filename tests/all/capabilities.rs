@@ -266,6 +266,54 @@ async fn granted_capabilities_are_frozen() {
     }
 }
 
+/// A program returning how the global object holds each granted capability's global (given as `NAMES`, a JSON array):
+/// its descriptor, whether it is listed or can be replaced or deleted, and the order of the globals. Every backend,
+/// and every way a backend grants (the wasm guest grants a plain manifest itself and leaves a replaying run's to the
+/// prelude), must give what the prelude's `Object.defineProperty` gives.
+pub(crate) const GLOBALS_PROBE: &str = r#"'use strict';
+  return NAMES.map((name) => {
+    const d = Object.getOwnPropertyDescriptor(globalThis, name);
+    const t = (f) => { try { f(); return 'done' } catch (e) { return e.name } };
+    return [d.writable, d.enumerable, d.configurable, typeof d.value, d.value === globalThis[name],
+      Object.keys(globalThis).includes(name), t(() => { globalThis[name] = 1 }), t(() => { delete globalThis[name] }),
+      Object.getOwnPropertyNames(globalThis).filter((n) => NAMES.includes(n))];
+  });"#;
+
+/// What [`GLOBALS_PROBE`] must find for each global.
+pub(crate) fn fixed_hidden_global(names: &[&str]) -> Value {
+    json!([false, false, false, "object", true, false, "TypeError", "TypeError", names])
+}
+
+#[tokio::test]
+async fn granted_globals_are_fixed_hidden_properties_of_the_global_object() {
+    let code = GLOBALS_PROBE.replace("NAMES", r#"["echo", "shop"]"#);
+    for (name, backend) in backends() {
+        let outcome = run(&**backend, &code, &["echo", "shop"]).await;
+        let result = outcome.result.unwrap_or_else(|error| panic!("{name}: {error:?}"));
+        let expected = fixed_hidden_global(&["echo", "shop"]);
+        assert_eq!(result, json!([expected, expected]), "{name}");
+    }
+}
+
+/// A capability whose global the global object cannot take (`undefined` is a fixed global of every engine) fails the
+/// request as `Object.defineProperty` would, with a `TypeError`, before the program runs.
+#[tokio::test]
+async fn a_global_that_cannot_be_defined_fails_the_request_with_a_type_error() {
+    let wit = "package test:clash; interface undefined { ping: func() -> u32; }";
+    let clash = Capability::from_wit("clash.wit", wit, "undefined")
+        .unwrap()
+        .func("ping", |_, (): ()| async { Ok::<_, CallError>(1u32) });
+    let mut capabilities = Capabilities::new();
+    capabilities.register(clash).unwrap();
+    for (name, backend) in common::backends(&capabilities).iter() {
+        let outcome = run(&**backend, "globalThis.ran = true; return 1", &["undefined"]).await;
+        match outcome.result {
+            Err(SandboxError::Exception { name: error, .. }) => assert_eq!(error, "TypeError", "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
 /// A capability's object is the same to a program on every backend, however it is made: a frozen ordinary object
 /// whose own properties are its methods in declaration order. What each reflective operation gives, and the class of
 /// what it throws (the wording is the engine's), must be what it gives for such an object made by the program itself,

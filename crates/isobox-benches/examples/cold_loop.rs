@@ -8,18 +8,18 @@
 //! ```
 //!
 //! `cold_loop [REQUESTS] [CONCURRENT] [wasm|v8] [after-large|hostcalls|PROGRAM]` (default 10,000 requests, one at a
-//! time, on wasm) prints the median request time and the requests per second when done; `CONCURRENT` loops run at once
-//! on as many threads (the `throughput` workload). `after-large` first runs one request that builds a large heap
-//! (100,000 objects), as a host serving mixed requests does, in the slot the loop then uses, and `after:PROGRAM` first
-//! runs `PROGRAM` there (`'after:const f = n => f(n + 1); f(0)'`: a stack overflow); `hostcalls` runs the
-//! `hostcalls` workload (1,000 capability calls per request) instead of `cold`, and prints the median per call too;
-//! any other text is a program to run instead, granted `bench` (`'return 1'`: what a request costs apart from its
-//! program's work). On V8 the isolates are made in worker processes: `perf record` follows them.
+//! time, on wasm) prints the median and 90th percentile request times and the requests per second when done;
+//! `CONCURRENT` loops run at once on as many threads (the `throughput` workload). `after-large` first runs one request
+//! that builds a large heap (100,000 objects), as a host serving mixed requests does, in the slot the loop then uses,
+//! and `after:PROGRAM` first runs `PROGRAM` there (`'after:const f = n => f(n + 1); f(0)'`: a stack overflow);
+//! `hostcalls` runs the `hostcalls` workload (1,000 capability calls per request) instead of `cold`, and prints the
+//! median per call too; any other text is a program to run instead, granted `bench` (`'return 1'`: what a request costs
+//! apart from its program's work). On V8 the isolates are made in worker processes: `perf record` follows them.
 //!
 //! The wasm backend's pool has a slot for each loop (and one to spare) rather than the default thousand, so that its
-//! reservation of address space is small enough for valgrind: `valgrind --tool=callgrind` counts the instructions of
-//! a run, and two runs of different lengths give them per request, repeatably on a noisy machine. Its epoch ticks
-//! every second rather than every 2 ms (see below).
+//! reservation of address space is small enough for valgrind: `valgrind --tool=callgrind` counts the instructions of a
+//! run, and two runs of different lengths give them per request, repeatably on a noisy machine. Its epoch ticks every
+//! second rather than every 2 ms (see below).
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,10 +93,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let elapsed = started.elapsed();
         samples.sort();
-        let median = samples[samples.len() / 2];
+        let (median, p90) = (samples[samples.len() / 2], samples[samples.len() * 9 / 10]);
         let per = if workload.per > 1 { format!(" ({:?} per call)", median / workload.per) } else { String::new() };
         println!(
-            "{} requests, {concurrent} at once: median {median:?}{per}, {:.0} requests/s",
+            "{} requests, {concurrent} at once: median {median:?}{per}, p90 {p90:?}, {:.0} requests/s",
             samples.len(),
             samples.len() as f64 / elapsed.as_secs_f64()
         );
