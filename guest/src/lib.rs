@@ -424,10 +424,27 @@ fn settle<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, promise: Promise<'js>) -> Ou
     }
 }
 
-/// Reports the program's `value` as JSON.
+/// Reports the program's `value` as JSON, as the prelude's `success` does: serialised by the engine's own
+/// `JSON.stringify` (which the prelude's captured copy calls, and no program can replace), here without the cost of
+/// calling into the prelude; the prelude's `withoutLoneSurrogates` only for a text that may need it.
 fn success<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, value: Value<'js>) -> Outcome {
-    let success: Function = hooks.get("success").expect("prelude hook `success`");
-    match success.call::<_, JsString>((value,)) {
+    let raw = ctx.as_raw().as_ptr();
+    // SAFETY: the context and value are live; the text made is owned by the `Value` from here on.
+    let text = unsafe {
+        let text = qjs::JS_JSONStringify(raw, value.as_raw(), qjs::JS_UNDEFINED, qjs::JS_UNDEFINED);
+        if qjs::JS_IsException(text) {
+            return failure(ctx, hooks, JsError::Exception, false);
+        }
+        Value::from_raw(ctx.clone(), text)
+    };
+    // Nothing to serialise (`undefined`, a function, a symbol) is `null`.
+    let Some(text) = text.as_string() else { return Ok("null".to_string()) };
+    let text = lossy(ctx, text);
+    if !text.contains("\\ud") {
+        return Ok(text);
+    }
+    let fix: Function = hooks.get("withoutLoneSurrogates").expect("prelude hook `withoutLoneSurrogates`");
+    match fix.call::<_, JsString>((text,)) {
         Ok(text) => Ok(lossy(ctx, &text)),
         Err(error) => failure(ctx, hooks, error, false),
     }

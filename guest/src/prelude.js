@@ -97,10 +97,16 @@
       own = call(slice, own, first.index);
     }
     own = withoutPreludeFrames(own);
+    if (own === "") return undefined;
     // QuickJS places some errors at the wrapper's own line; those get no position rather than a wrong one.
     return replaceAll(own, position, (found) =>
       found[1] > 1 ? fileName + ":" + (found[1] - 1) + ":" + found[2] : fileName,
     );
+  }
+
+  // JSON text with the lone surrogates `JSON.stringify` escapes (`"\ud800"`), which are not Unicode, made U+FFFD.
+  function withoutLoneSurrogates(text) {
+    return replaceAll(text, loneSurrogate, (found) => found[1] + "\\ufffd");
   }
 
   // An isobox error description of `kind`: an object without a prototype, so that nothing a program planted on
@@ -358,9 +364,12 @@
     success(value) {
       const text = stringify(value);
       if (text === undefined) return "null";
-      // JSON.stringify escapes lone surrogates (`"\ud800"`), which are not Unicode: make them U+FFFD.
-      return call(indexOf, text, "\\ud") === -1 ? text : replaceAll(text, loneSurrogate, (found) => found[1] + "\\ufffd");
+      return call(indexOf, text, "\\ud") === -1 ? text : withoutLoneSurrogates(text);
     },
+
+    // `success` for an engine that serialises the value itself, with the engine's own `JSON.stringify`, and calls this
+    // only when the text holds a `\ud`.
+    withoutLoneSurrogates,
 
     // A thrown value or a rejected promise as the JSON text of an isobox error. An engine that does not put a syntax
     // error's position in its stack (V8) passes it as `line` and `column` in the compiled source.
