@@ -352,14 +352,28 @@ fn run<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, code: &str, input: &str, grants
         Ok(false) => grants,
         Err(error) => return failure(ctx, hooks, error, false),
     };
-    let start: Function = hooks.get("start").expect("prelude hook `start`");
-    match start.call::<_, Value>((program, input, grants)) {
+    // With nothing left to grant the program is called here, as the prelude's `start` would: calling into the prelude
+    // writes the reference counts of its objects, on pages of the snapshot the request then owns.
+    let called = match program.as_function() {
+        Some(program) if grants.is_empty() => call_program(ctx, program, input),
+        _ => hooks.get::<_, Function>("start").and_then(|start| start.call((program, input, grants))),
+    };
+    match called {
         // A program that closes its wrapper early may leave a plain function in its place: its value is the result.
         Ok(result) => match result.try_into_promise() {
             Ok(promise) => settle(ctx, hooks, promise),
             Err(result) => success(ctx, hooks, result),
         },
         Err(error) => failure(ctx, hooks, error, false),
+    }
+}
+
+/// Calls `program` with its input, `undefined` when there is none (the host gives the input as JSON text).
+fn call_program<'js>(ctx: &Ctx<'js>, program: &Function<'js>, input: &str) -> Result<Value<'js>, JsError> {
+    if input.is_empty() {
+        program.call((Value::new_undefined(ctx.clone()),))
+    } else {
+        program.call((ctx.json_parse(input)?,))
     }
 }
 
