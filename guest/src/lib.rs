@@ -380,8 +380,9 @@ fn call_program<'js>(ctx: &Ctx<'js>, program: &Function<'js>, input: &str) -> Re
 /// Makes the global objects of a manifest that is the plain list of globals (`["shop","kv"]`, see
 /// `HostCalls::manifest`), as the prelude's `grant` would: each a capability object (`capability::capability_object`)
 /// defined on the global object as non-writable, non-enumerable and non-configurable, throwing as
-/// `Object.defineProperty` does where that cannot be. Returns false, having done nothing, for any other manifest (a
-/// run that replays deterministically, or one this does not read), which the prelude then grants. Here rather than in
+/// `Object.defineProperty` does where that cannot be. Returns whether that left nothing for the prelude to grant: true
+/// for an empty manifest too, false, having done nothing, for any other (a run that replays deterministically, or one
+/// this does not read), which the prelude then grants. Here rather than in
 /// the prelude because a request pays for the prelude's grant in interpreted code: 24.7k of the 84.6k WebAssembly
 /// instructions of `return 1` granted one capability, 4.1k here.
 fn grant<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, manifest: &str) -> Result<bool, JsError> {
