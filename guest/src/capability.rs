@@ -1,18 +1,20 @@
-//! A granted capability's global object, whose methods are made on first use.
+//! A granted capability's global object, whose methods are made on first use, and the methods themselves.
 //!
 //! A capability may have thousands of methods (an OpenAPI document's operations): making a function for each in every
 //! request cost ~12k instructions a method (15 M for GitHub's API, whatever the program called). This object is made
 //! in constant time instead: QuickJS asks it for a property only after finding none of its own (exotic methods); it
-//! asks the host whether the name is a method (`host::method`), and has the prelude make the method's function the
-//! first time the program reads it, and keeps it. Only listing its keys fetches every name (`host::methods`).
+//! asks the host whether the name is a method (`host::method`), makes the method's function the first time the
+//! program reads it, and keeps it. Only listing its keys fetches every name (`host::methods`).
 //!
 //! To a program it is what the prelude would otherwise build (and what the V8 backend builds): a frozen ordinary
 //! object inheriting from `Object.prototype`, whose own properties are the methods in declaration order, each a
-//! non-writable, enumerable, non-configurable function.
+//! non-writable, enumerable, non-configurable function. A method is a C function here (`call_method`) where the
+//! prelude's is JavaScript (`method`): the same call, made without an interpreted frame, an array of the arguments or a
+//! bound `Promise.resolve` (a third of a call's instructions in the guest).
 
 use std::collections::BTreeMap;
-use std::ffi::c_int;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::ffi::{c_char, c_int};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use javy::quickjs::qjs::{self, JSAtom, JSContext, JSRuntime, JSValue};
 use javy::quickjs::{Ctx, Function, Value};
@@ -22,13 +24,21 @@ use crate::isobox::guest::host;
 /// The class of capability objects, registered once in the runtime (so in the snapshot).
 static CLASS_ID: AtomicU32 = AtomicU32::new(0);
 
+/// The prelude's `callError(description)`, which makes the error a failed call rejects with; set once with the
+/// prelude's hooks (so in the snapshot), and never freed.
+static CALL_ERROR: AtomicU64 = AtomicU64::new(qjs::JS_UNDEFINED);
+
+unsafe extern "C" {
+    /// From isobox's QuickJS patch (`guest/patches/rquickjs-sys-stringify-arguments.patch`): the JSON text of the
+    /// array of the arguments, as `JSON.stringify([...argv])` makes it.
+    fn JS_IsoboxStringifyArguments(ctx: *mut JSContext, argc: c_int, argv: *mut JSValue) -> JSValue;
+}
+
 /// How many names that are not methods an object remembers as such (a program can ask for any number of them).
 const MAX_REMEMBERED_MISSES: usize = 4096;
 
 struct Methods {
     capability: u32,
-    /// The prelude's `(capability, method, name) => function`.
-    make: JSValue,
     /// Names asked for so far: the method's function, or `JS_UNDEFINED` for a name that is not a method.
     looked_up: BTreeMap<JSAtom, JSValue>,
     misses: usize,
@@ -69,22 +79,19 @@ pub(crate) fn register(ctx: &Ctx<'_>) {
     }
 }
 
-/// The prelude's `capabilityObject(capability, names, make)`: a frozen object whose methods `make` makes on demand.
-/// The host has the names (`names` is empty: the guest's manifest leaves them out).
-pub(crate) fn capability_object<'js>(
-    ctx: Ctx<'js>,
-    capability: u32,
-    _names: Value<'js>,
-    make: Function<'js>,
-) -> javy::quickjs::Result<Value<'js>> {
+/// Keeps the prelude's `callError` for the methods' failed calls. Called once, as the guest is initialised.
+pub(crate) fn set_call_error(call_error: Function<'_>) {
+    let ctx = call_error.ctx().as_raw().as_ptr();
+    // SAFETY: a live value of this context, duplicated to be kept for the runtime's life.
+    CALL_ERROR.store(unsafe { qjs::JS_DupValue(ctx, call_error.as_raw()) }, Ordering::Relaxed);
+}
+
+/// The prelude's `capabilityObject(capability, names, method)`: a frozen object whose methods are made on demand.
+/// The host has the names (`names` is empty: the guest's manifest leaves them out), and the methods are this
+/// module's own (the prelude's `method` is not used).
+pub(crate) fn capability_object<'js>(ctx: Ctx<'js>, capability: u32) -> javy::quickjs::Result<Value<'js>> {
     let raw = ctx.as_raw().as_ptr();
-    let methods = Box::new(Methods {
-        capability,
-        // SAFETY: a live value of this context, duplicated for the object to own.
-        make: unsafe { qjs::JS_DupValue(raw, make.as_raw()) },
-        looked_up: BTreeMap::new(),
-        misses: 0,
-    });
+    let methods = Box::new(Methods { capability, looked_up: BTreeMap::new(), misses: 0 });
     // SAFETY: the class is registered in this runtime; the object owns `methods` from here on (see `finalize`).
     unsafe {
         let object = qjs::JS_NewObjectClass(raw, CLASS_ID.load(Ordering::Relaxed));
@@ -115,8 +122,7 @@ unsafe fn methods(object: JSValue) -> *mut Methods {
 /// # Safety
 /// `ctx`, `object` and `atom` are live.
 unsafe fn lookup(ctx: *mut JSContext, object: JSValue, atom: JSAtom) -> JSValue {
-    // SAFETY: live context, object and atom; every value made here is freed or kept (duplicated) below; no reference
-    // to the methods is held across the call of `make`.
+    // SAFETY: live context, object and atom; every value made here is freed or kept (duplicated) below.
     unsafe {
         let methods = methods(object);
         if methods.is_null() {
@@ -125,53 +131,155 @@ unsafe fn lookup(ctx: *mut JSContext, object: JSValue, atom: JSAtom) -> JSValue 
         if let Some(found) = (*methods).looked_up.get(&atom) {
             return *found;
         }
-        let (capability, make) = ((*methods).capability, (*methods).make);
+        let capability = (*methods).capability;
         let key = qjs::JS_AtomToValue(ctx, atom);
         let symbol = qjs::JS_IsSymbol(key);
         qjs::JS_FreeValue(ctx, key);
-        let index = if symbol { None } else { method_index(ctx, capability, atom) };
-        let found = match index {
-            Some(index) => {
-                let mut args = [
-                    qjs::JS_MKVAL(qjs::JS_TAG_INT, capability as i32),
-                    qjs::JS_MKVAL(qjs::JS_TAG_INT, index as i32),
-                    qjs::JS_AtomToString(ctx, atom),
-                ];
-                let made = qjs::JS_Call(ctx, make, qjs::JS_UNDEFINED, 3, args.as_mut_ptr());
-                qjs::JS_FreeValue(ctx, args[2]);
-                if qjs::JS_IsException(made) {
-                    return made;
-                }
-                made
+        let found = if symbol { qjs::JS_UNDEFINED } else { method_function(ctx, capability, atom) };
+        if qjs::JS_IsException(found) {
+            return found;
+        }
+        if qjs::JS_IsUndefined(found) {
+            if (*methods).misses >= MAX_REMEMBERED_MISSES {
+                return found;
             }
-            None if (*methods).misses < MAX_REMEMBERED_MISSES => {
-                (*methods).misses += 1;
-                qjs::JS_UNDEFINED
-            }
-            None => return qjs::JS_UNDEFINED,
-        };
+            (*methods).misses += 1;
+        }
         (*methods).looked_up.insert(qjs::JS_DupAtom(ctx, atom), found);
         found
     }
 }
 
-/// The position of the method named `atom` among capability `capability`'s, as the host has them.
+/// The function of capability `capability`'s method named `atom`, if the host has one by that name (else
+/// `JS_UNDEFINED`): `call_method` with the capability and the method's position as its data, named as the method
+/// and taking no declared arguments, as the prelude's `method` makes it.
 ///
 /// # Safety
 /// `ctx` and `atom` are live.
-unsafe fn method_index(ctx: *mut JSContext, capability: u32, atom: JSAtom) -> Option<usize> {
+unsafe fn method_function(ctx: *mut JSContext, capability: u32, atom: JSAtom) -> JSValue {
     let mut len = 0;
-    // SAFETY: live context and atom; the C string is freed before returning.
+    // SAFETY: live context and atom; the C string (NUL-terminated) is freed before returning.
     unsafe {
         let text = qjs::JS_AtomToCStringLen(ctx, &mut len, atom);
         if text.is_null() {
-            return None;
+            return qjs::JS_EXCEPTION;
         }
         // A name that is not UTF-8 (a lone surrogate) names no method.
         let name = std::str::from_utf8(std::slice::from_raw_parts(text.cast::<u8>(), len as usize)).ok();
         let index = name.map_or(-1, |name| host::method(capability, name));
+        let function = if index < 0 {
+            qjs::JS_UNDEFINED
+        } else {
+            let mut data = [qjs::JS_MKVAL(qjs::JS_TAG_INT, capability as i32), qjs::JS_MKVAL(qjs::JS_TAG_INT, index)];
+            qjs::JS_NewCFunctionData2(ctx, Some(call_method), text, 0, 0, 2, data.as_mut_ptr())
+        };
         qjs::JS_FreeCString(ctx, text);
-        usize::try_from(index).ok()
+        function
+    }
+}
+
+/// A capability method: calls the host with the JSON text of its arguments (as `JSON.stringify` makes it, whatever a
+/// program has put in its place) and returns a promise settled with the reply: fulfilled with the returned value,
+/// or rejected with the error the prelude's `callError` makes from the description of the error the call threw. An
+/// exception while serialising the arguments (a `toJSON` that throws, a `BigInt`, a cycle) rejects it too, and no call
+/// is made: calls reject their promise rather than throw.
+///
+/// # Safety
+/// Called by QuickJS only, with a live context, `argc` arguments in `argv` and the two values `method_function` gave
+/// as `data`.
+unsafe extern "C" fn call_method(
+    ctx: *mut JSContext,
+    _this: JSValue,
+    argc: c_int,
+    argv: *mut JSValue,
+    _magic: c_int,
+    data: *mut JSValue,
+) -> JSValue {
+    // SAFETY: as the function's contract says; every value made here is freed or handed on.
+    unsafe {
+        let (capability, function) = (qjs::JS_VALUE_GET_INT(*data) as u32, qjs::JS_VALUE_GET_INT(*data.add(1)) as u32);
+        let (rejected, value) = match call(ctx, capability, function, argc, argv) {
+            Some((false, value)) => (false, value),
+            Some((true, description)) => {
+                let mut args = [description];
+                let error =
+                    qjs::JS_Call(ctx, CALL_ERROR.load(Ordering::Relaxed), qjs::JS_UNDEFINED, 1, args.as_mut_ptr());
+                qjs::JS_FreeValue(ctx, description);
+                if qjs::JS_IsException(error) { (true, qjs::JS_GetException(ctx)) } else { (true, error) }
+            }
+            None => (true, qjs::JS_GetException(ctx)),
+        };
+        if qjs::JS_IsUncatchableError(value) {
+            qjs::JS_Throw(ctx, value);
+            return qjs::JS_EXCEPTION;
+        }
+        let promise = qjs::JS_NewSettledPromise(ctx, rejected, value);
+        qjs::JS_FreeValue(ctx, value);
+        promise
+    }
+}
+
+/// Makes the call of capability `capability`'s function `function` with `argv`: `(false, value)` for the value it
+/// returned, `(true, description)` for the description of the error it threw (`{name, message, data?}`), `None` with
+/// an exception pending when the arguments could not be serialised or the reply parsed.
+///
+/// # Safety
+/// `ctx` is live and `argv` holds `argc` live values.
+unsafe fn call(
+    ctx: *mut JSContext,
+    capability: u32,
+    function: u32,
+    argc: c_int,
+    argv: *mut JSValue,
+) -> Option<(bool, JSValue)> {
+    // SAFETY: as the function's contract says; what is made here is freed here, but the value returned.
+    unsafe {
+        let text = JS_IsoboxStringifyArguments(ctx, argc, argv);
+        if qjs::JS_IsException(text) {
+            return None;
+        }
+        if !qjs::JS_IsString(text) {
+            // A `toJSON` planted on the arguments' prototype chain left nothing to serialise; the host answers that it
+            // is not an argument list.
+            qjs::JS_FreeValue(ctx, text);
+            return reply(ctx, host::call(capability, function, "null"));
+        }
+        let mut len = 0;
+        let ptr = qjs::JS_ToCStringLen(ctx, &mut len, text);
+        qjs::JS_FreeValue(ctx, text);
+        if ptr.is_null() {
+            return None;
+        }
+        let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+        // A string from `JSON.stringify` is well formed: lone surrogates come escaped.
+        let packed = match std::str::from_utf8(bytes) {
+            Ok(args) => host::call(capability, function, args),
+            Err(_) => host::call(capability, function, &String::from_utf8_lossy(bytes)),
+        };
+        qjs::JS_FreeCString(ctx, ptr);
+        reply(ctx, packed)
+    }
+}
+
+/// The reply the host announced (`packed`: its status in the high half, its length in the low), parsed.
+///
+/// # Safety
+/// `ctx` is live.
+unsafe fn reply(ctx: *mut JSContext, packed: u64) -> Option<(bool, JSValue)> {
+    // SAFETY: the host writes exactly the bytes it announced; the value parsed is returned, the rest freed here.
+    unsafe {
+        let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
+        let mut reply = Vec::<u8>::with_capacity(len + 1);
+        // Into the space reserved for them.
+        host::take(reply.spare_capacity_mut().as_mut_ptr() as u32);
+        reply.set_len(len);
+        // QuickJS's JSON parser reads up to a terminating NUL.
+        reply.push(0);
+        let value = qjs::JS_ParseJSON(ctx, reply.as_ptr().cast::<c_char>(), len as _, c"<reply>".as_ptr());
+        if qjs::JS_IsException(value) {
+            return None;
+        }
+        Some((status != 0, value))
     }
 }
 
@@ -315,7 +423,6 @@ unsafe extern "C" fn mark(rt: *mut JSRuntime, object: JSValue, mark: qjs::JS_Mar
     // SAFETY: QuickJS calls this during a collection with a live object of this class.
     unsafe {
         let Some(methods) = methods(object).as_ref() else { return };
-        qjs::JS_MarkValue(rt, methods.make, mark);
         for value in methods.looked_up.values() {
             qjs::JS_MarkValue(rt, *value, mark);
         }
@@ -339,7 +446,6 @@ unsafe extern "C" fn finalize(rt: *mut JSRuntime, object: JSValue) {
 unsafe fn drop_methods(rt: *mut JSRuntime, methods: Methods) {
     // SAFETY: each value and atom was duplicated for `methods` to own.
     unsafe {
-        qjs::JS_FreeValueRT(rt, methods.make);
         for (atom, value) in methods.looked_up {
             qjs::JS_FreeAtomRT(rt, atom);
             qjs::JS_FreeValueRT(rt, value);

@@ -69,21 +69,12 @@ fn new_guest() -> State {
         options
             .set("capabilityObject", Func::from(capability::capability_object))
             .expect("the options take the native");
-        // SAFETY: the context is live; the function value made is owned by the `Value`.
-        let host_call = unsafe {
-            let raw = qjs::JS_NewCFunction2(
-                ctx.as_raw().as_ptr(),
-                Some(call_capability),
-                c"hostCall".as_ptr(),
-                4,
-                qjs::JSCFunctionEnum_JS_CFUNC_generic,
-                0,
-            );
-            Value::from_raw(ctx.clone(), raw)
-        };
+        // No `hostCall`: the prelude's `method` is not used here, the capability objects make their own
+        // (`capability::call_method`).
         let hooks: Object = factory
-            .call((Func::from(console_line), host_call, FILE_NAME, options))
+            .call((Func::from(console_line), Value::new_undefined(ctx.clone()), FILE_NAME, options))
             .expect("the isobox prelude initialises");
+        capability::set_call_error(hooks.get("callError").expect("prelude hook `callError`"));
         Persistent::save(&ctx, hooks)
     });
     State { runtime, hooks }
@@ -122,76 +113,6 @@ fn script_options(file_name: &str) -> EvalOptions {
 
 fn console_line<'js>(ctx: Ctx<'js>, level: u32, text: JsString<'js>) {
     host::log(level, &lossy(&ctx, &text));
-}
-
-/// The prelude's `hostCall(capability, function, args, failed)`: one capability call. Serialises `args` as the
-/// language's own `JSON.stringify` does (whatever a program has put in its place), and parses the reply where it lies:
-/// the returned value, or, when the call threw, `failed` with the error's description as its `value` (no value the
-/// host returns is that object, which only the prelude holds). A C function, as QuickJS calls its own: rquickjs's
-/// wrapper (a context reference taken and dropped, each argument's type checked and converted) cost a capability call
-/// a few percent.
-///
-/// # Safety
-///
-/// Called by QuickJS only, with a live context and `argv` holding at least the function's declared 4 arguments.
-unsafe extern "C" fn call_capability(
-    ctx: *mut qjs::JSContext,
-    _this: qjs::JSValue,
-    _argc: c_int,
-    argv: *mut qjs::JSValue,
-) -> qjs::JSValue {
-    // SAFETY: QuickJS passes at least `length` (4) arguments, the missing ones undefined.
-    let [capability, function, args, failed] = unsafe { [*argv, *argv.add(1), *argv.add(2), *argv.add(3)] };
-    let (mut capability_index, mut function_index) = (0, 0);
-    // SAFETY: the context is live; the values are the caller's (borrowed), and what is made here is freed here.
-    unsafe {
-        if qjs::JS_ToInt32(ctx, &mut capability_index, capability) < 0
-            || qjs::JS_ToInt32(ctx, &mut function_index, function) < 0
-        {
-            return qjs::JS_EXCEPTION;
-        }
-        let call = |args: &str| host::call(capability_index as u32, function_index as u32, args);
-        let text = qjs::JS_JSONStringify(ctx, args, qjs::JS_UNDEFINED, qjs::JS_UNDEFINED);
-        if qjs::JS_IsException(text) {
-            return text;
-        }
-        let packed = if qjs::JS_IsString(text) {
-            let mut len = 0;
-            let ptr = qjs::JS_ToCStringLen(ctx, &mut len, text);
-            qjs::JS_FreeValue(ctx, text);
-            if ptr.is_null() {
-                return qjs::JS_EXCEPTION;
-            }
-            let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
-            // A string from `JSON.stringify` is well formed: lone surrogates come escaped.
-            let packed = match std::str::from_utf8(bytes) {
-                Ok(args) => call(args),
-                Err(_) => call(&String::from_utf8_lossy(bytes)),
-            };
-            qjs::JS_FreeCString(ctx, ptr);
-            packed
-        } else {
-            // Only a value with nothing to serialise; the host answers that it is not an argument list.
-            qjs::JS_FreeValue(ctx, text);
-            call("null")
-        };
-        let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
-        let mut reply = Vec::<u8>::with_capacity(len + 1);
-        // The host writes exactly the `len` bytes it announced, into the space reserved for them.
-        host::take(reply.spare_capacity_mut().as_mut_ptr() as u32);
-        reply.set_len(len);
-        // QuickJS's JSON parser reads up to a terminating NUL.
-        reply.push(0);
-        let value = qjs::JS_ParseJSON(ctx, reply.as_ptr().cast(), len as _, c"<reply>".as_ptr());
-        if status == 0 || qjs::JS_IsException(value) {
-            return value;
-        }
-        // `JS_SetPropertyStr` takes the value over, freeing it even when it fails.
-        if qjs::JS_SetPropertyStr(ctx, failed, c"value".as_ptr(), value) < 0 {
-            return qjs::JS_EXCEPTION;
-        }
-        qjs::JS_DupValue(ctx, failed)
-    }
 }
 
 /// The prelude's `engineLimit(value)`: which limit, if any, the engine itself hit when it threw `value` (1 the stack,
@@ -347,7 +268,7 @@ fn run<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, code: &str, input: &str, grants
         Err(error) => return failure(ctx, hooks, error, true),
     };
     // The usual manifest is granted here; the prelude grants the others (see `grant`).
-    let grants = match grant(ctx, hooks, grants) {
+    let grants = match grant(ctx, grants) {
         Ok(true) => "",
         Ok(false) => grants,
         Err(error) => return failure(ctx, hooks, error, false),
@@ -385,15 +306,13 @@ fn call_program<'js>(ctx: &Ctx<'js>, program: &Function<'js>, input: &str) -> Re
 /// this does not read), which the prelude then grants. Here rather than in
 /// the prelude because a request pays for the prelude's grant in interpreted code: 24.7k of the 84.6k WebAssembly
 /// instructions of `return 1` granted one capability, 4.1k here.
-fn grant<'js>(ctx: &Ctx<'js>, hooks: &Object<'js>, manifest: &str) -> Result<bool, JsError> {
+fn grant<'js>(ctx: &Ctx<'js>, manifest: &str) -> Result<bool, JsError> {
     let Some(globals) = plain_globals(manifest) else {
         return Ok(manifest.is_empty());
     };
-    let method: Function = hooks.get("method")?;
-    let undefined = Value::new_undefined(ctx.clone());
     let raw = ctx.as_raw().as_ptr();
     for (index, name) in globals.enumerate() {
-        let object = capability::capability_object(ctx.clone(), index as u32, undefined.clone(), method.clone())?;
+        let object = capability::capability_object(ctx.clone(), index as u32)?;
         // SAFETY: the context is live; the atom is freed here, and `JS_DefinePropertyValue` takes the value over.
         let defined = unsafe {
             let global = qjs::JS_GetGlobalObject(raw);

@@ -242,13 +242,11 @@
   // For host calls. `hostCall(capability, function, args, failed)` serialises the arguments (as the language's own
   // `JSON.stringify` does), makes the call and parses its reply: the value returned, or, when the call threw,
   // `failed`, holding the error's description as its `value` (`{name, message, data?}`); no value from the host is
-  // that object.
+  // that object. An engine whose capability objects make their methods themselves (the wasm guest) passes none.
   const failed = create(null);
 
-  // The error the last call threw, made from its description.
-  function callError() {
-    const value = failed.value;
-    failed.value = undefined;
+  // The error a call threw, made from its description.
+  function callError(value) {
     const error = value.name === "TypeError" ? new TypeErrorCtor(value.message) : new ErrorCtor(value.message);
     if ("data" in value) error.data = value.data;
     return error;
@@ -293,7 +291,10 @@
       [name](...args) {
         try {
           const reply = hostCall(capability, index, args, failed);
-          return reply === failed ? reject(callError()) : resolve(reply);
+          if (reply !== failed) return resolve(reply);
+          const description = failed.value;
+          failed.value = undefined;
+          return reject(callError(description));
         } catch (error) {
           return reject(error);
         }
@@ -335,6 +336,10 @@
   return {
     // `method(capability, index, name)`, for an engine that grants the usual manifest itself.
     method,
+
+    // `callError(description)`, for an engine that makes capability methods itself: the error a call that threw
+    // rejects with, from the description the host gave (`{name, message, data?}`).
+    callError,
 
     // Installs the granted capabilities, then calls the compiled program with its input; returns its promise.
     start(program, inputText, manifestText) {

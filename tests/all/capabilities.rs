@@ -213,6 +213,54 @@ async fn host_errors_reach_javascript_as_errors() {
     }
 }
 
+/// The arguments reach the host as `JSON.stringify([...args])` makes them, with whatever a program has planted where the
+/// serialisation of that array looks: each argument's `toJSON` is given its index; a `toJSON` on `Array.prototype` (a
+/// getter, read once a call) or on `Object.prototype`, or a proxy on the array's prototype chain, serialises the array
+/// itself; with them gone, calls are as before. (The wasm guest serialises the arguments without making the array
+/// when nothing on that chain could see it.)
+#[tokio::test]
+async fn arguments_are_serialised_as_the_array_of_them_would_be() {
+    let code = "
+        const plain = await echo.pair({ toJSON(key) { return 'key ' + key } }, 7);
+        const second = await echo.pair('a', { toJSON(key) { return Number(key) } });
+        let reads = 0;
+        Object.defineProperty(Array.prototype, 'toJSON', { configurable: true, get() {
+            reads++;
+            return function () { return ['from Array.prototype', this.length] };
+        } });
+        const planted = await echo.pair('x', 5, 6);
+        Object.defineProperty(Array.prototype, 'toJSON', { configurable: true, value: () => undefined });
+        const nothing = await echo.pair('u').catch((e) => [e.name, e.message]);
+        delete Array.prototype.toJSON;
+        Object.prototype.toJSON = function () { return Array.isArray(this) ? ['from Object.prototype'] : 'no' };
+        const inherited = await echo.pair('y');
+        delete Object.prototype.toJSON;
+        const trap = { get(target, key, receiver) {
+            return key === 'toJSON' ? () => ['from a proxy'] : Reflect.get(target, key, receiver);
+        } };
+        Object.setPrototypeOf(Array.prototype, new Proxy(Object.create(Object.prototype), trap));
+        const proxied = await echo.pair('z');
+        Object.setPrototypeOf(Array.prototype, Object.prototype);
+        const after = await echo.pair('w', 3);
+        return [plain, second, planted, reads, nothing, inherited, proxied, after]";
+    for (name, backend) in backends() {
+        let outcome = run(&**backend, code, &["echo"]).await;
+        let expected = json!([
+            "key 0:Some(7)",
+            "a:Some(1)",
+            "from Array.prototype:Some(3)",
+            1,
+            ["TypeError", "echo.pair: arguments are not JSON values"],
+            "from Object.prototype:None",
+            "from a proxy:None",
+            "w:Some(3)",
+        ]);
+        assert_eq!(outcome.result.unwrap_or_else(|error| panic!("{name}: {error:?}")), expected, "{name}");
+        let args: Vec<&Value> = outcome.calls.iter().map(|call| &call.args).collect();
+        assert_eq!(args[2], &json!(["from Array.prototype", 3]), "{name}");
+    }
+}
+
 #[tokio::test]
 async fn calls_serialise_arguments_and_replies_as_the_language_does_whatever_a_program_replaces() {
     // A program's own `JSON.stringify` and `JSON.parse` change neither what the host receives nor what the program gets
