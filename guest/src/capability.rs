@@ -266,20 +266,63 @@ unsafe fn call(
 /// # Safety
 /// `ctx` is live.
 unsafe fn reply(ctx: *mut JSContext, packed: u64) -> Option<(bool, JSValue)> {
-    // SAFETY: the host writes exactly the bytes it announced; the value parsed is returned, the rest freed here.
+    let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
+    // Most replies are short (a number, `null`, a word): read into the stack rather than an allocation.
+    let mut small = [0u8; SMALL_REPLY + 1];
+    let mut large = Vec::new();
+    let buffer = if len < small.len() {
+        &mut small[..]
+    } else {
+        large.resize(len + 1, 0);
+        &mut large[..]
+    };
+    // SAFETY: the host writes exactly the bytes it announced, into a buffer holding them and one more byte (a NUL:
+    // QuickJS's JSON parser reads up to one); the value parsed is returned.
     unsafe {
-        let (status, len) = ((packed >> 32) as u32, packed as u32 as usize);
-        let mut reply = Vec::<u8>::with_capacity(len + 1);
-        // Into the space reserved for them.
-        host::take(reply.spare_capacity_mut().as_mut_ptr() as u32);
-        reply.set_len(len);
-        // QuickJS's JSON parser reads up to a terminating NUL.
-        reply.push(0);
-        let value = qjs::JS_ParseJSON(ctx, reply.as_ptr().cast::<c_char>(), len as _, c"<reply>".as_ptr());
+        host::take(buffer.as_mut_ptr() as u32);
+        buffer[len] = 0;
+        let text = &buffer[..len];
+        let value = match scalar(ctx, text) {
+            Some(value) => value,
+            None => qjs::JS_ParseJSON(ctx, text.as_ptr().cast::<c_char>(), len as _, c"<reply>".as_ptr()),
+        };
         if qjs::JS_IsException(value) {
             return None;
         }
         Some((status != 0, value))
+    }
+}
+
+/// The longest reply read into the stack.
+const SMALL_REPLY: usize = 64;
+
+/// The value of JSON text that is `null`, `true`, `false`, an integer of up to nine digits (not `-0`, a float) or a
+/// string of printable ASCII without escapes, as `JSON.parse` makes it, without its parser; `None` for any other text.
+///
+/// # Safety
+/// `ctx` is live.
+unsafe fn scalar(ctx: *mut JSContext, text: &[u8]) -> Option<JSValue> {
+    match text {
+        b"null" => Some(qjs::JS_NULL),
+        b"true" => Some(qjs::JS_TRUE),
+        b"false" => Some(qjs::JS_FALSE),
+        [b'"', inner @ .., b'"'] if inner.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') => {
+            // SAFETY: a live context; ASCII is UTF-8.
+            Some(unsafe { qjs::JS_NewStringLen(ctx, inner.as_ptr().cast::<c_char>(), inner.len() as _) })
+        }
+        _ => {
+            let (negative, digits) = match text {
+                [b'-', digits @ ..] => (true, digits),
+                digits => (false, digits),
+            };
+            let plain =
+                matches!(digits, [b'1'..=b'9', ..] | [b'0']) && digits.len() <= 9 && !(negative && digits == b"0");
+            if !plain || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let magnitude = digits.iter().fold(0i32, |n, digit| n * 10 + i32::from(digit - b'0'));
+            Some(qjs::JS_MKVAL(qjs::JS_TAG_INT, if negative { -magnitude } else { magnitude }))
+        }
     }
 }
 

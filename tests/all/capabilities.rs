@@ -114,6 +114,19 @@ async fn every_wit_type_round_trips() {
         ("echoEnum", json!("dark-blue")),
         ("echoFlags", json!(["read", "exec"])),
         ("echoResult", json!({"ok": 5})),
+        // Replies the wasm guest reads without QuickJS's JSON parser (a word, an integer of up to nine digits, a string
+        // of printable ASCII without escapes), beside ones just past that.
+        ("echoBool", json!(false)),
+        ("echoU8", json!(0)),
+        ("echoS64", json!(-1)),
+        ("echoS64", json!(999999999)),
+        ("echoS64", json!(-999999999)),
+        ("echoS64", json!(1000000000)),
+        ("echoS64", json!(-2147483648i64)),
+        ("echoS64", json!(2147483648i64)),
+        ("echoString", json!(" ~plain text~ ")),
+        ("echoString", json!("a \"quoted\" word, a back\\slash")),
+        ("echoString", json!("tab\there, del \u{7f}, é")),
     ];
     for (name, backend) in backends() {
         for (method, input) in &cases {
