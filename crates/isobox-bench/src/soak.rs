@@ -240,7 +240,8 @@ pub async fn soak(backend: Arc<dyn Backend>, capabilities: &Capabilities, option
                 let limits = Limits { memory_bytes: 32 << 20, ..Limits::default() };
                 Request::new(HOSTILE[1].code).with_limits(limits)
             } else {
-                ordinary(run_id, u64::MAX - i, i % TENANTS)
+                let input = json!({ "key": format!("warm-up-{i}"), "value": "warm" });
+                ordinary(tenant(run_id, i % TENANTS), input)
             };
             warming.spawn(async move { backend.run(&request).await });
         }
@@ -318,8 +319,8 @@ async fn one(backend: &dyn Backend, run_id: u128, i: u64) -> Tally {
             .then(|| format!("{} ended as {kind} ({:?}), not {}", hostile.name, outcome.result, hostile.kind));
         return Tally { kind, hostile: Some(hostile.name), wrong, written: false };
     }
-    let (_, key, value) = write(run_id, i);
-    let request = ordinary(run_id, i, i % TENANTS).with_input(json!({ "key": key, "value": value }));
+    let (tenant, key, value) = write(run_id, i);
+    let request = ordinary(tenant, json!({ "key": key, "value": value }));
     let outcome = backend.run(&request).await;
     let expected = json!({ "before": null, "after": value, "counted": true });
     match outcome.result {
@@ -339,13 +340,10 @@ async fn one(backend: &dyn Backend, run_id: u128, i: u64) -> Tally {
     }
 }
 
-fn ordinary(run_id: u128, i: u64, tenant_index: u64) -> Request {
+/// An ordinary request: [`ORDINARY`] run as `tenant` with `input` (`{key, value}`).
+fn ordinary(tenant: String, input: Value) -> Request {
     let limits = Limits { timeout: Duration::from_secs(30), memory_bytes: 32 << 20, ..Limits::default() };
-    Request::new(ORDINARY)
-        .with_grants(["kv"])
-        .with_tenant(tenant(run_id, tenant_index))
-        .with_limits(limits)
-        .with_input(json!({ "key": format!("warm-up-{i}"), "value": "warm" }))
+    Request::new(ORDINARY).with_grants(["kv"]).with_tenant(tenant).with_limits(limits).with_input(input)
 }
 
 fn tenant(run_id: u128, index: u64) -> String {
